@@ -1,0 +1,44 @@
+# The two set-up commands (see README): `make report` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STORE  := reports/sample-store
+
+.PHONY: report test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+# The main job on the bundled sample fleet: collect it into a store under reports/ and
+# summarise the history (the weekly report replaces this when it lands).
+report: $(VENV)/.installed
+	mkdir -p reports
+	$(BIN)/advisor collect --sample --store $(STORE)
+	$(BIN)/advisor history --store $(STORE)
+	$(BIN)/advisor history --store $(STORE) -o json > reports/history.json
+	@echo "wrote reports/history.json and the store $(STORE)"
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check advisor tests bench
+
+# Everything the tests need is installed here, so a fresh clone passes as it is.
+# pytest exits 5 when it collected no test: that is a failure, said plainly.
+test: lint
+	@$(BIN)/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) reports/sample-store reports/history.json .pytest_cache .ruff_cache
