@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from advisor.sources import synthetic as syn
 
-COLLECTED_AT = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
+COLLECTED_AT = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # a Monday morning
 DAYS = 7
 GIB = syn.GIB
 
@@ -66,6 +67,24 @@ def _fire_times(job: str, start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
+def _run_starts(fires: list[datetime], ends: list[datetime]) -> Iterator[datetime]:
+    """Run start times under Forbid, given ``ends``, filled in by the caller as runs end.
+
+    A slot that fires during a run does not start; when the run ends the most recent
+    missed slot starts late (about 10 s later, at the controller's next sync) and older
+    missed slots are lost.
+    """
+    i = 0
+    while i < len(fires):
+        free_at = ends[-1] if ends else fires[i]
+        j = i
+        while j + 1 < len(fires) and fires[j + 1] <= free_at:
+            j += 1
+        late = fires[j] < free_at
+        yield free_at + timedelta(seconds=10) if late else fires[j]
+        i = j + 1
+
+
 def _members(job: str) -> list[str]:
     groups = set(JOBS[job][3])
     out = []
@@ -86,11 +105,11 @@ def build_sample_fleet(seed: int = 7) -> dict:
     for job in ("hourly", "daily", "weekly"):
         concurrency = JOBS[job][2]
         members = [v for v in _members(job) if v not in SKIPPED_VOLUMES]
-        busy_until = start
-        for fire in _fire_times(job, start, COLLECTED_AT):
-            if fire < busy_until:
-                continue  # Forbid: the run before is still active; this slot is skipped
-            run_start = max(fire, busy_until)
+        run_ends: list[datetime] = []
+
+        for run_start in _run_starts(_fire_times(job, start, COLLECTED_AT), run_ends):
+            if run_start >= COLLECTED_AT:
+                break
             lanes = [run_start] * concurrency
             for volume in members:
                 lane = min(range(concurrency), key=lanes.__getitem__)
@@ -109,10 +128,7 @@ def build_sample_fleet(seed: int = 7) -> dict:
                     uploaded_bytes=int(actual * rng.uniform(0.01, 0.05)),
                     mode="full" if job == "weekly" else "incremental",
                     progress=None if state == "Completed" else 63))
-            busy_until = max(lanes)
-            if busy_until > fire + timedelta(hours=1) and job == "hourly":
-                # the catch-up run for the latest missed slot starts when this one ends
-                busy_until = busy_until.replace(second=0) + timedelta(minutes=1)
+            run_ends.append(max(lanes))
     for (job, _volume), records in backups.items():
         items.extend(records[-JOBS[job][1]:])  # retention has deleted the older ones
     items.extend(_conflict_records())

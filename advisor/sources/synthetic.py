@@ -34,7 +34,8 @@ def _uid(*parts: object) -> str:
 def _meta(name: str, created: datetime, labels: dict | None = None) -> dict:
     return {"creationTimestamp": rfc3339(created), "generation": 1,
             "labels": labels or {}, "name": name, "namespace": NAMESPACE,
-            "resourceVersion": str(abs(hash(name)) % 10**8), "uid": _uid(name, created)}
+            "resourceVersion": str(int(hashlib.md5(name.encode()).hexdigest()[:7], 16)),
+            "uid": _uid(name, created)}
 
 
 def lock_message(volume: str, operation: str, *, final_period: bool = True) -> str:
