@@ -1,0 +1,136 @@
+"""The ``advisor`` command: a thin layer over the public API.
+
+Exit codes: 0 done (warnings are counted in the output), 1 the store could not be used
+(busy, newer version, not a store), 2 invalid input with nothing usable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from advisor import __version__, load_sample
+from advisor.history import summarize
+from advisor.sources.base import LoadResult, empty_result
+from advisor.sources.files import InputError, load_files
+from advisor.store import HistoryStore, StoreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_show_locals=False,
+                  help="How Longhorn backup schedules collide on the backupstore lock, "
+                       "volume by volume, and what schedule avoids it. Read-only.")
+
+StoreOpt = Annotated[Path | None, typer.Option(
+    "--store", help="History store folder (default: $ADVISOR_STORE, else "
+    "$XDG_DATA_HOME/longhorn-backup-advisor).", show_default=False)]
+MAX_WARNINGS_SHOWN = 200
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"advisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Longhorn backup advisor."""
+
+
+def _print_load(result: LoadResult, all_problems: bool) -> None:
+    print(f"read {len(result.files)} file(s)")
+    for kind, n in sorted(result.read.items()):
+        print(f"  {kind:<14} {n:>8}")
+    skipped, warnings = result.skipped, result.warnings
+    if skipped:
+        print(f"skipped {len(skipped)} record(s):")
+        for p in skipped:
+            print(f"  {p}")
+    if warnings:
+        shown = warnings if all_problems else warnings[:MAX_WARNINGS_SHOWN]
+        print(f"{len(warnings)} warning(s) (records kept, field left empty or copy dropped):")
+        for p in shown:
+            print(f"  {p}")
+        if len(shown) < len(warnings):
+            print(f"  ... {len(warnings) - len(shown)} more (--all-problems shows them)")
+
+
+@app.command()
+def collect(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="More files or folders, as with --from-file.", show_default=False)] = None,
+    from_file: Annotated[list[Path] | None, typer.Option(
+        "--from-file", "-f", help="kubectl get -o json/yaml output, GitOps manifests, a "
+        "CSV of backup history, a folder of them, or - for stdin. Repeatable.",
+        show_default=False)] = None,
+    sample: Annotated[bool, typer.Option(
+        "--sample", help="Collect the bundled sample fleet (as cluster 'sample').")] = False,
+    cluster: Annotated[str, typer.Option(
+        "--cluster", help="Name to tag these records with.")] = "default",
+    store: StoreOpt = None,
+    all_problems: Annotated[bool, typer.Option(
+        "--all-problems", help="Print every warning, not the first 200.")] = False,
+) -> None:
+    """Read backup history into the local history store."""
+    inputs = [*(from_file or []), *(paths or [])]
+    if not inputs and not sample:
+        raise _fail("nothing to collect: give --from-file PATH... or --sample", 2)
+    try:
+        result = load_files(inputs, cluster=cluster) if inputs else empty_result()
+    except InputError as e:
+        raise _fail(str(e), 2) from None
+    if sample:  # tagged cluster "sample", so it never mixes with a real cluster's history
+        result = result.merge(load_sample())
+    _print_load(result, all_problems)
+    if result.usable_rows == 0:
+        raise _fail("no usable record in the input; nothing stored", 2)
+    try:
+        hs = HistoryStore(store)
+        appended = hs.append(result.frames)
+    except StoreError as e:
+        raise _fail(str(e), 1) from None
+    for name, c in appended.counts.items():
+        print(f"{name}: {c.added} added, {c.updated} updated, {c.unchanged} unchanged")
+    where = (f"collection {appended.collection_id}" if appended.collection_id
+             else "nothing new")
+    print(f"store: {hs.path} ({where}); {len(result.warnings)} warning(s), "
+          f"{len(result.skipped)} skipped")
+
+
+@app.command()
+def history(
+    store: StoreOpt = None,
+    output: Annotated[str, typer.Option(
+        "--output", "-o", help="table or json.")] = "table",
+) -> None:
+    """Summarise the history store: clusters, volumes, jobs, backups, conflicts."""
+    if output not in ("table", "json"):
+        raise _fail(f"--output must be table or json, not {output!r}", 2)
+    try:
+        hs = HistoryStore(store)
+        frames = {name: hs.read(name) for name in ("backups", "jobs", "volumes")}
+        observations = hs.observations()
+    except StoreError as e:
+        raise _fail(str(e), 1) from None
+    summary = summarize(frames, observations)
+    if output == "json":
+        print(json.dumps({"store": str(hs.path), **summary.to_dict()}, indent=2))
+    else:
+        print(f"store: {hs.path}")
+        print(summary)
+
+
+def main() -> None:
+    """Entry point of the ``advisor`` console script."""
+    app()

@@ -1,0 +1,428 @@
+"""The local history store: every collection of frames, kept as append-only Parquet.
+
+Layout (plain files, so DuckDB, Spark, Dask and pandas read them directly, e.g.
+``SELECT * FROM read_parquet('<store>/collections/*/backups.parquet', union_by_name=true)``)::
+
+    <store>/store.json                         {"format": "longhorn-backup-advisor-store",
+                                                "schema_version": N, ...}
+    <store>/collections/<id>/<frame>.parquet   one file per non-empty frame of a collection
+    <store>/collections/<id>/manifest.json     per-frame rows and sources, written_at,
+                                               schema_version
+    <store>/.staging/                          in-flight writes (ignored by readers)
+    <store>/.writer.lock                       writer lock (fcntl.flock), holds the writer's pid
+
+A collection ``<id>`` is ``<UTC time>-<8 hex>`` (``20250131T020000.123456Z-1f2e3d4c``):
+sorting ids sorts collections by when they were written. Every Parquet file records its
+schema version in its key-value metadata (``advisor.schema_version``); older files are
+migrated on read (:data:`MIGRATIONS`, then :func:`advisor.schema.coerce`).
+
+A collection is written whole into ``.staging/<id>/``, fsynced, then moved into
+``collections/`` by one ``rename``: a writer killed at any instant leaves every earlier
+collection intact and its own either wholly present or wholly absent. One writer at a time
+holds the lock; readers take none, since the rename is atomic.
+
+Rows are stored once: a row whose key and content (every column but ``source`` and
+``collected_at``) are already in the store is not written again. Reading with
+``latest=True`` keeps one row per key (:data:`advisor.schema.KEYS`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from advisor import schema
+
+STORE_FORMAT = "longhorn-backup-advisor-store"
+"""The ``format`` field of ``store.json``."""
+
+VERSION_KEY = b"advisor.schema_version"
+"""Parquet key-value metadata key holding the schema version a file was written with."""
+
+MIGRATIONS: dict[int, Callable[[str, pd.DataFrame], pd.DataFrame]] = {}
+"""``MIGRATIONS[v](frame, df)`` upgrades a stored frame from schema version v to v + 1.
+Only renames and retypes need one: :func:`advisor.schema.coerce` adds new columns as NA."""
+
+STATE_RANK: dict[str, int] = {"": 0, "Pending": 1, "InProgress": 2, "Unknown": 3,
+                              "Error": 4, "Completed": 4, "Deleting": 5}
+"""How far a Backup has got. It only moves forward, so ``read("backups")`` keeps the most
+advanced state: an old export loaded late must not hide a later state. Error and Completed
+are both final (the later observation wins); states not listed rank below New."""
+
+_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
+_ID_TIME = "%Y%m%dT%H%M%S.%fZ"
+_LARGE_PART_ROWS = 200_000  # smaller parts read faster on one thread than on a pool
+_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(),
+                    pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+
+
+class StoreError(Exception):
+    """The history store cannot be used as asked (not a store, damaged file, ...)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store's writer lock."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer advisor than this one."""
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    """Rows of one frame in one append. ``added``: key new to the store; ``updated``: known
+    key, new content; ``unchanged``: stored already (or repeated), not written again."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What :meth:`HistoryStore.append` did: counts per frame and the collection written
+    (``collection_id`` is None when nothing was new, so nothing was written)."""
+
+    collection_id: str | None
+    counts: dict[str, FrameCounts] = field(default_factory=dict)
+
+    @property
+    def written(self) -> int:
+        """Rows written, all frames together."""
+        return sum(c.added + c.updated for c in self.counts.values())
+
+    def __str__(self) -> str:
+        head = (f"wrote collection {self.collection_id}" if self.collection_id
+                else "nothing new, no collection written")
+        body = "; ".join(f"{name}: {c.added} added, {c.updated} updated, "
+                         f"{c.unchanged} unchanged" for name, c in self.counts.items())
+        return f"{head} ({body})" if body else head
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """One committed collection as its manifest describes it (``written_at`` in UTC)."""
+
+    id: str
+    written_at: pd.Timestamp
+    schema_version: int
+    rows: dict[str, int]
+    sources: dict[str, list[str]]
+
+
+def default_store_path() -> Path:
+    """``$ADVISOR_STORE``, else ``$XDG_DATA_HOME/longhorn-backup-advisor``, else
+    ``~/.local/share/longhorn-backup-advisor``."""
+    if env := os.environ.get("ADVISOR_STORE"):
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "longhorn-backup-advisor"
+
+
+class HistoryStore:
+    """The history store at ``path`` (None: :func:`default_store_path`). Opening refuses a
+    directory that is not a store or is newer; a missing one is made by :meth:`append`."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self._check()
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({str(self.path)!r})"
+
+    def append(self, frames: dict[str, pd.DataFrame]) -> AppendResult:
+        """Store the new rows of ``frames`` (name -> rows) as one collection. Frames are
+        coerced to the schema; key and provenance columns must not be null (SchemaError).
+        Raises :class:`StoreBusyError` when another process is writing."""
+        incoming = {}
+        for name, df in frames.items():
+            df = schema.coerce(name, df)
+            _check_identity(name, df)
+            if len(df):
+                incoming[name] = df
+        if not incoming:
+            return AppendResult(None)
+        self._check()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self._writer_lock():
+            meta = self._check()  # again: the last writer may have been a newer advisor
+            self._clean_staging()
+            counts, new = {}, {}
+            for name, df in incoming.items():
+                counts[name], rows = self._new_rows(name, df)
+                if len(rows):
+                    new[name] = rows
+            if meta is None or meta["schema_version"] < schema.SCHEMA_VERSION:
+                self._write_store_json(meta)
+            return AppendResult(self._write_collection(new, counts) if new else None, counts)
+
+    def read(self, frame: str, *, latest: bool = True) -> pd.DataFrame:
+        """Every stored row of ``frame`` in schema dtypes, oldest collection first. With
+        ``latest`` one row per key: for backups the most advanced state (:data:`STATE_RANK`),
+        else the last collected; ties go to the later ``collected_at``, then collection."""
+        schema.columns(frame)  # an unknown frame is a ValueError, not an empty result
+        df = self._read_all(frame)
+        return (_latest(frame, df) if latest else df).reset_index(drop=True)
+
+    def read_all(self, *, latest: bool = True) -> dict[str, pd.DataFrame]:
+        """Every frame by name, as :meth:`read` returns it."""
+        return {name: self.read(name, latest=latest) for name in schema.FRAMES}
+
+    def collections(self) -> list[CollectionInfo]:
+        """The committed collections, oldest first, read from their manifests."""
+        self._check()
+        out = []
+        for cid in self._collection_ids():
+            path = self.path / "collections" / cid / "manifest.json"
+            try:
+                m = json.loads(path.read_text())
+                out.append(CollectionInfo(
+                    cid, pd.Timestamp(m["written_at"]), int(m["schema_version"]),
+                    {n: int(f["rows"]) for n, f in m["frames"].items()},
+                    {n: list(f.get("sources", [])) for n, f in m["frames"].items()}))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                raise StoreError(f"cannot read the manifest {path}: {e}") from e
+        return out
+
+    def observations(self) -> dict[str, int]:
+        """Rows stored per frame over all collections (before deduplication)."""
+        total = dict.fromkeys(schema.FRAMES, 0)
+        for c in self.collections():
+            for name, n in c.rows.items():
+                total[name] = total.get(name, 0) + n
+        return total
+
+    def _check(self) -> dict | None:
+        """``store.json`` (None before the first append); refuses non-stores and newer ones."""
+        if not self.path.exists():
+            return None
+        if not self.path.is_dir():
+            raise StoreError(f"{self.path} is not a directory, so it cannot be a history store")
+        meta_path = self.path / "store.json"
+        try:
+            text = meta_path.read_text()
+        except FileNotFoundError:
+            # A first writer that died before store.json was in place leaves only these.
+            if {p.name for p in self.path.iterdir()} <= {".writer.lock", ".staging"}:
+                return None
+            raise StoreError(f"{self.path} exists but is not a history store (it has files "
+                             "and no store.json); refusing to write into it. Choose an empty "
+                             "or new directory (ADVISOR_STORE)") from None
+        try:
+            meta = json.loads(text)
+            ok = meta.get("format") == STORE_FORMAT and isinstance(meta["schema_version"], int)
+        except (ValueError, AttributeError, KeyError):
+            ok = False
+        if not ok:
+            raise StoreError(f"{meta_path} is not a longhorn-backup-advisor store file")
+        if meta["schema_version"] > schema.SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"the history store {self.path} was written by a newer advisor (schema "
+                f"{meta['schema_version']} > {schema.SCHEMA_VERSION}); upgrade "
+                "longhorn-backup-advisor")
+        return meta
+
+    def _collection_ids(self) -> list[str]:
+        base = self.path / "collections"
+        return sorted(n for n in os.listdir(base) if _ID.match(n)) if base.is_dir() else []
+
+    def _read_all(self, frame: str) -> pd.DataFrame:
+        """Every part of ``frame`` in collection order, migrated and coerced."""
+        self._check()
+        base = self.path / "collections"
+        parts: list[pd.DataFrame] = []
+        run: list[pa.Table] = []  # consecutive current-version parts, converted at once
+
+        def flush() -> None:
+            if run:
+                table = pa.concat_tables(run, promote_options="permissive")
+                parts.append(schema.coerce(
+                    frame, table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get)))
+                run.clear()
+
+        for cid in self._collection_ids():
+            path = base / cid / f"{frame}.parquet"
+            if not os.path.exists(path):
+                continue
+            table, version = _read_part(path)
+            if version == schema.SCHEMA_VERSION:
+                run.append(table)
+                continue
+            flush()
+            df = table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+            for v in range(version, schema.SCHEMA_VERSION):
+                if v in MIGRATIONS:
+                    df = MIGRATIONS[v](frame, df)
+            parts.append(schema.coerce(frame, df))
+        flush()
+        if not parts:
+            return schema.empty(frame)
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def _new_rows(self, frame: str, df: pd.DataFrame) -> tuple[FrameCounts, pd.DataFrame]:
+        """Counts for ``df`` against the store, and the rows of ``df`` worth writing."""
+        stored = self._read_all(frame)
+        fp, stored_fp = _fingerprint(df), _fingerprint(stored)
+        # The fingerprint covers the key columns too, so equal fingerprints mean equal
+        # (key, content); a 64-bit hash makes a false match negligible at store sizes.
+        new = ~(fp.isin(stored_fp) | fp.duplicated()).to_numpy()
+        keys = list(schema.KEYS[frame])
+        known = pd.MultiIndex.from_frame(df[keys]).isin(pd.MultiIndex.from_frame(stored[keys]))
+        added, updated = int((new & ~known).sum()), int((new & known).sum())
+        return FrameCounts(added, updated, len(df) - added - updated), df[new]
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        fd = os.open(self.path / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise StoreBusyError(
+                    f"the history store {self.path} is being written by another advisor "
+                    f"process (pid {pid}); try again when it finishes") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _clean_staging(self) -> None:
+        # Only the lock holder writes here, so whatever is left belongs to a dead writer.
+        shutil.rmtree(self.path / ".staging", ignore_errors=True)
+        (self.path / ".staging").mkdir()
+
+    def _write_store_json(self, old: dict | None) -> None:
+        now = datetime.now(UTC).isoformat()
+        meta = {"created_at": now, **(old or {}), "format": STORE_FORMAT,
+                "schema_version": schema.SCHEMA_VERSION, "updated_at": now,
+                "layout": "collections/<id>/<frame>.parquet"}
+        tmp = self.path / ".staging" / "store.json"
+        _write_json(tmp, meta)
+        os.replace(tmp, self.path / "store.json")
+        _fsync(self.path)
+
+    def _write_collection(self, frames: dict[str, pd.DataFrame],
+                          counts: dict[str, FrameCounts]) -> str:
+        now = datetime.now(UTC)
+        ids = self._collection_ids()
+        if ids:
+            # A clock stepped back must not sort this collection before an earlier one:
+            # the collection order breaks ties on read.
+            last = datetime.strptime(ids[-1].split("-")[0], _ID_TIME).replace(tzinfo=UTC)
+            now = max(now, last + timedelta(microseconds=1))
+        cid = f"{now.strftime(_ID_TIME)}-{secrets.token_hex(4)}"
+        staging = self.path / ".staging" / cid
+        staging.mkdir()
+        manifest: dict = {"id": cid, "written_at": now.isoformat(),
+                          "schema_version": schema.SCHEMA_VERSION, "frames": {}}
+        for name, df in frames.items():
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = table.replace_schema_metadata({
+                **(table.schema.metadata or {}), b"advisor.frame": name.encode(),
+                VERSION_KEY: str(schema.SCHEMA_VERSION).encode()})
+            path = staging / f"{name}.parquet"
+            pq.write_table(table, path)
+            _fsync(path)
+            c = counts[name]
+            manifest["frames"][name] = {
+                "file": path.name, "rows": len(df), "added": c.added, "updated": c.updated,
+                "sources": sorted(str(s) for s in df["source"].dropna().unique())}
+        _write_json(staging / "manifest.json", manifest)
+        _fsync(staging)
+        collections = self.path / "collections"
+        if not collections.is_dir():
+            collections.mkdir()
+            _fsync(self.path)
+        os.rename(staging, collections / cid)
+        _fsync(collections)
+        return cid
+
+
+def _read_part(path: Path) -> tuple[pa.Table, int]:
+    """One Parquet part and its schema version; a damaged file is a StoreError."""
+    try:
+        # pre_buffer and threads cost more than they save on a store's many small parts.
+        with pq.ParquetFile(path, pre_buffer=False) as pf:
+            table = pf.read(use_threads=pf.metadata.num_rows >= _LARGE_PART_ROWS)
+    except (OSError, pa.ArrowException) as e:
+        raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
+                         "collection directory out of the store to read the rest") from e
+    # Files written by other tools carry no version: read them as the first layout.
+    raw = (table.schema.metadata or {}).get(VERSION_KEY, b"1")
+    try:
+        version = int(raw)
+    except ValueError:
+        raise StoreError(f"{path}: bad {VERSION_KEY.decode()} {raw!r}") from None
+    if version > schema.SCHEMA_VERSION:
+        raise StoreVersionError(f"{path} was written by a newer advisor (schema {version} > "
+                                f"{schema.SCHEMA_VERSION}); upgrade longhorn-backup-advisor")
+    return table, version
+
+
+def _latest(frame: str, df: pd.DataFrame) -> pd.DataFrame:
+    """One row per key of ``df`` (in stored order): the highest (rank, collected_at, position)."""
+    if df.empty:
+        return df
+    rank = np.zeros(len(df), dtype=np.int64)
+    if frame == "backups":
+        codes = pd.Categorical(df["state"], categories=list(STATE_RANK)).codes
+        rank = np.append(np.fromiter(STATE_RANK.values(), dtype=np.int64), -1)[codes]
+    order = pd.DataFrame({"rank": rank, "t": df["collected_at"],
+                          "pos": np.arange(len(df))}, index=df.index)
+    order = order.sort_values(["rank", "t", "pos"], na_position="first").index
+    keys = df.loc[order, list(schema.KEYS[frame])]
+    keep = keys.index[~keys.duplicated(keep="last")].sort_values()
+    return df.loc[keep]
+
+
+def _fingerprint(df: pd.DataFrame) -> pd.Series:
+    """A uint64 hash per row over every column but the provenance ones (same across runs)."""
+    return pd.util.hash_pandas_object(df.drop(columns=list(schema.PROVENANCE_COLUMNS)),
+                                      index=False)
+
+
+def _check_identity(frame: str, df: pd.DataFrame) -> None:
+    """Refuse rows the store could not tell apart: null keys, source or collected_at."""
+    problems = [schema.Problem(frame, None, c, f"{n} null value(s); the store needs it")
+                for c in (*schema.KEYS[frame], *schema.PROVENANCE_COLUMNS)
+                if (n := int(df[c].isna().sum()))]
+    if problems:
+        raise schema.SchemaError(problems)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync(path: Path) -> None:
+    """fsync a file, or a directory: a new entry or a rename lasts only once it is fsynced."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
