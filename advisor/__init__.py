@@ -9,13 +9,14 @@ The public API, re-exported here, is what notebooks and the CLI use::
     advisor.summarize_history(store.read_all())
 """
 
+from pathlib import Path
+
 from advisor import schema
 from advisor.history import HistorySummary
 from advisor.history import summarize as summarize_history
 from advisor.schema import SCHEMA_VERSION
 from advisor.sources.base import LoadResult, Problem
 from advisor.sources.files import InputError, load_files
-from advisor.sources.sample import sample_path
 from advisor.store import (
     AppendResult,
     HistoryStore,
@@ -28,8 +29,16 @@ from advisor.store import (
 __version__ = "0.1.0"
 
 
+def sample_path() -> Path:
+    """Path of the bundled sample fleet (a ``kubectl get ... -o json`` List)."""
+    # imported here so that ``python -m advisor.sources.sample`` can regenerate the file
+    from advisor.sources import sample
+
+    return sample.sample_path()
+
+
 def load_sample() -> LoadResult:
-    """The bundled sample fleet, read through the file source."""
+    """The bundled sample fleet, read through the file source, tagged cluster ``sample``."""
     return load_files([sample_path()], cluster="sample")
 
 

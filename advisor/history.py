@@ -18,6 +18,9 @@ from advisor import schema
 class HistorySummary:
     """Counts over the deduplicated frames of a history store or a load.
 
+    ``lock_conflicts`` counts backups by the conflict their messages show, plus volumes
+    whose conditions show one (a DR volume's blocked restore).
+
     Times are UTC; ``first_backup_at`` / ``last_backup_at`` span the backups' start times
     (request time where a backup never started).
     """
@@ -81,7 +84,9 @@ def summarize(frames: dict[str, pd.DataFrame],
     targets = set(b["backup_target"].dropna()) | set(v["backup_target"].dropna())
     times = b["started_at"].fillna(b["requested_at"])
     by_state = b["state"].value_counts().sort_index()
-    conflicts = b.loc[b["lock_conflict"] != "none", "lock_conflict"].value_counts().sort_index()
+    conflicts = pd.concat([b.loc[b["lock_conflict"] != "none", "lock_conflict"],
+                           v.loc[v["lock_conflict"] != "none", "lock_conflict"]]
+                          ).value_counts().sort_index()
     volumes = set(zip(v["cluster"], v["volume"], strict=True)) | set(
         zip(b["cluster"], b["volume"], strict=True))
     return HistorySummary(

@@ -162,6 +162,9 @@ VOLUMES: tuple[Column, ...] = (
     Column("last_backup", "string", "status.lastBackup"),
     Column("last_backup_at", "datetime", "status.lastBackupAt: start of the last backup",
            "UTC"),
+    Column("lock_conflict", "string", "lock conflict read from the volume's conditions "
+           "(a DR volume's restore: restore_blocked), else none", nullable=False),
+    Column("message", "string", "the condition message the lock conflict was read from"),
     *_PROVENANCE,
 )
 

@@ -126,6 +126,7 @@ def test_collect_sample_and_history_table(tmp_path):
     assert "pvc" not in t.stderr
     assert "lock conflicts" in t.stdout and "create_blocked 1" in t.stdout
     assert "delete_blocked 1" in t.stdout and "pending_behind_deletion 1" in t.stdout
+    assert "restore_blocked 1" in t.stdout
 
 
 def test_version_and_help():

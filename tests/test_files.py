@@ -338,3 +338,24 @@ def test_a_large_file(tmp_path):
     b = r.frames["backups"]
     assert (b["state"] == "Error").sum() == (b["lock_conflict"] == "create_blocked").sum() > 0
     assert b.loc[b["state"] == "Error", "lock_path_matches"].all()
+
+
+def test_a_dr_volume_condition_is_a_blocked_restore(write_json):
+    msg = syn.lock_message("pvc-dr", "create", final_period=False)
+    v2 = syn.volume_cr("pvc-dr", size_bytes=syn.GIB, actual_size_bytes=0, created=T0,
+                       standby=True, conditions=[
+                           {"type": "Scheduled", "status": "True", "message": ""},
+                           {"type": "Restore", "status": "False", "message": msg}])
+    v1 = syn.volume_cr("pvc-dr-old", size_bytes=syn.GIB, actual_size_bytes=0, created=T0,
+                       standby=True, conditions=None)
+    v1["apiVersion"] = "longhorn.io/v1beta1"
+    v1["status"]["conditions"] = {"restore": {"type": "restore", "message": syn.lock_message(
+        "pvc-dr-old", "create").replace("pvc-dr-old/locks", "pvc-other/locks")}}
+    plain = syn.volume_cr("pvc-ok", size_bytes=syn.GIB, actual_size_bytes=0, created=T0)
+    r = load(write_json(syn.kubectl_list([v2, v1, plain])))
+    v = r.frames["volumes"].set_index("volume")
+    assert v.loc["pvc-dr", "lock_conflict"] == "restore_blocked"
+    assert v.loc["pvc-dr", "message"] == msg and v.loc["pvc-dr", "standby"]
+    assert v.loc["pvc-dr-old", "lock_conflict"] == "restore_blocked"
+    assert v.loc["pvc-ok", "lock_conflict"] == "none" and pd.isna(v.loc["pvc-ok", "message"])
+    schema.validate("volumes", r.frames["volumes"])

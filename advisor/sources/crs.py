@@ -194,10 +194,28 @@ def _job(obj: dict) -> dict:
     }
 
 
+def _condition_messages(status: dict) -> list[str]:
+    """Messages of a volume's conditions: a list in v1beta2, a map by type in v1beta1."""
+    conditions = status.get("conditions") or []
+    if isinstance(conditions, dict):
+        conditions = list(conditions.values())
+    if not isinstance(conditions, list):
+        raise RecordError("status.conditions", f"is a {type(conditions).__name__}, "
+                          "expected a list")
+    return [str(c["message"]) for c in conditions if isinstance(c, dict) and c.get("message")]
+
+
 def _volume(obj: dict) -> dict:
     meta, spec, status = _dict(obj, "metadata"), _dict(obj, "spec"), _dict(obj, "status")
     labels = _dict(meta, "labels")
+    # A lock failure in a volume's condition is a DR volume's incremental restore.
+    found = [(longhorn.classify_message(m, where="volume", volume=meta["name"]), m)
+             for m in _condition_messages(status)]
+    lock, message = max(found, key=lambda f: f[0].severity,
+                        default=(longhorn.classify_message(None), None))
     return {
+        "lock_conflict": lock.kind,
+        "message": message if lock.kind != "none" else None,
         "volume": meta["name"],
         "size_bytes": spec.get("size"),
         "actual_size_bytes": status.get("actualSize"),

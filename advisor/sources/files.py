@@ -88,12 +88,20 @@ def _read_text(path: str, builder: FrameBuilder) -> str | None:
     if path == "-":
         data = sys.stdin.buffer.read()
     else:
-        size = Path(path).stat().st_size
+        try:
+            size = Path(path).stat().st_size
+        except OSError as e:
+            problem(f"cannot read: {e.strerror}")
+            return None
         if size > MAX_FILE_BYTES:
             problem(f"file is {size / 1024**3:.1f} GiB, above the {MAX_FILE_BYTES // 1024**3} "
                     "GiB limit: split it (for example one kubectl get per kind)")
             return None
-        data = Path(path).read_bytes()
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            problem(f"cannot read: {e.strerror}")
+            return None
     if b"\0" in data[:8192]:
         problem("not a text file (expected JSON, YAML or CSV)")
         return None

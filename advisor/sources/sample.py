@@ -7,7 +7,8 @@ It shows, in data, the problems the advisor exists to find:
 - ``pvc-db-main`` takes about 70 minutes to back up but is in the hourly job, so the job's
   runs outlast their interval and fire times are skipped;
 - failed backups with lock messages of both directions, a backup Pending behind a
-  deletion, one still in progress (censored), a DR standby and a detached volume.
+  deletion, backups still in progress (censored), a DR standby whose restore met a
+  deletion, and a detached volume.
 
 The file ``advisor/data/sample-fleet.json`` is written by ``python -m
 advisor.sources.sample`` and the tests check that it is what this module generates. The
@@ -137,7 +138,8 @@ def build_sample_fleet(seed: int = 7) -> dict:
             name, size_bytes=size * GIB, actual_size_bytes=actual * GIB,
             created=start - timedelta(days=90), jobs=jobs, groups=groups,
             standby=name == "pvc-dr-standby",
-            state="detached" if name == "pvc-detached" else "attached"))
+            state="detached" if name == "pvc-detached" else "attached",
+            conditions=_restore_failure(name) if name == "pvc-dr-standby" else None))
         if name != "pvc-detached":
             items.append(syn.backup_volume_cr(name, size_bytes=actual * GIB * 3))
     for name, (cron, retain, concurrency, groups) in JOBS.items():
@@ -175,6 +177,13 @@ def _conflict_records() -> list[dict]:
                                 "the backupstore, err " + syn.lock_message("pvc-logs",
                                                                           "delete")}),
     ]
+
+
+def _restore_failure(volume: str) -> list[dict]:
+    """A DR volume whose incremental restore met a deletion of its backup volume."""
+    return [{"type": "Restore", "status": "False", "reason": "RestoreFailure",
+             "lastTransitionTime": syn.rfc3339(COLLECTED_AT - timedelta(minutes=25)),
+             "message": syn.lock_message(volume, "create", final_period=False)}]
 
 
 def sample_path() -> Path:

@@ -89,7 +89,8 @@ def backup_cr(name: str, volume: str, *, state: str, created: datetime,
 def volume_cr(name: str, *, size_bytes: int, actual_size_bytes: int, created: datetime,
               jobs: Iterable[str] = (), groups: Iterable[str] = (), standby: bool = False,
               state: str = "attached", last_backup: str = "",
-              last_backup_at: datetime | None = None) -> dict:
+              last_backup_at: datetime | None = None,
+              conditions: list[dict] | None = None) -> dict:
     """A Volume CR with its recurring-job and recurring-job-group labels."""
     labels = {"longhornvolume": name}
     labels.update({f"recurring-job.longhorn.io/{j}": "enabled" for j in jobs})
@@ -101,7 +102,8 @@ def volume_cr(name: str, *, size_bytes: int, actual_size_bytes: int, created: da
         "status": {"actualSize": actual_size_bytes, "isStandby": standby,
                    "restoreRequired": standby, "state": state, "robustness": "healthy",
                    "lastBackup": last_backup,
-                   "lastBackupAt": rfc3339(last_backup_at) if last_backup_at else ""},
+                   "lastBackupAt": rfc3339(last_backup_at) if last_backup_at else "",
+                   "conditions": conditions or []},
     }
 
 
