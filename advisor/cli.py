@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 
 from advisor import __version__, load_sample
+from advisor.cron import CronError
 from advisor.history import summarize
+from advisor.schedules import check
 from advisor.sources.base import LoadResult, empty_result
 from advisor.sources.files import InputError, load_files
 from advisor.store import HistoryStore, StoreError
@@ -129,6 +131,49 @@ def history(
     else:
         print(f"store: {hs.path}")
         print(summary)
+
+
+@app.command("cron")
+def cron_command(
+    expr: Annotated[str, typer.Argument(help="The schedule, e.g. '0 */2 * * *' (quote it).")],
+    from_: Annotated[str | None, typer.Option(
+        "--from", help="Fire times after this time (RFC 3339; default now, UTC).",
+        show_default=False)] = None,
+    n: Annotated[int, typer.Option("-n", help="How many fire times.", min=0)] = 5,
+    tz: Annotated[str | None, typer.Option(
+        "--tz", help="Evaluation time zone (IANA name or +HH:MM). Longhorn sets none, so "
+        "the controller's zone applies: usually UTC.", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """When a RecurringJob schedule really fires, read as Longhorn and Kubernetes do."""
+    if output not in ("text", "json"):
+        raise _fail(f"--output must be text or json, not {output!r}", 2)
+    try:
+        result = check(expr, from_, n, tz)
+    except CronError as e:  # an unknown --tz
+        raise _fail(str(e), 2) from None
+    except ValueError as e:
+        raise _fail(f"--from {from_!r} is not a time: {e}", 2) from None
+    if output == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        def yes(ok: bool) -> str:
+            return "accepts" if ok else "rejects"
+
+        print(f"schedule:    {expr}")
+        print(f"valid:       {'yes' if result.valid else 'no'} (Longhorn {yes(result.longhorn)}, "
+              f"Kubernetes {yes(result.kubernetes)})")
+        if result.error:
+            print(f"error:       {result.error}")
+        else:
+            print(f"description: {result.description}")
+            zone_note = f" (evaluated in {tz})" if tz else ""
+            print(f"next {len(result.next)} fire time(s), UTC{zone_note}:")
+            for t in result.next:
+                print(f"  {t:%Y-%m-%dT%H:%M:%SZ}  {t:%a}")
+            if len(result.next) < n:
+                print("  (no further fire time within five years: the schedule never fires)")
+    raise typer.Exit(0 if result.valid else 2)
 
 
 def main() -> None:

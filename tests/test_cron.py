@@ -1,0 +1,285 @@
+"""Cron as robfig/cron v3.0.1 reads it: the shared vectors, Go's quirks, expansion, Forbid."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from advisor import cron
+from advisor.schedules import check, describe, fire_times, forbid_runs
+from tests.conftest import run_cli
+
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "robfig_cron_v3_vectors.tsv"
+
+
+def _rows() -> list[dict]:
+    with VECTORS.open() as f:
+        lines = [line for line in f if not line.startswith("#")]
+    return list(csv.DictReader(lines, delimiter="\t"))
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _cases(row: dict) -> list[tuple[str, bool, str | None]]:
+    """(expression, six-field parser?, evaluation zone) for each form a row can be read in."""
+    parser, orig, five = row["parser"], row["spec_original"], row["spec_5field_equivalent"]
+    zone = row["eval_zone"].removeprefix("fixed ") or None
+    if parser.startswith("Every"):
+        return [(five, False, zone)]
+    if parser == "ParseStandard":
+        return [(orig, False, zone)]
+    cases = [(orig, True, zone)]  # robfig's six-field parsers (its own tests)
+    if five and five != orig:
+        k8s_zone = row["k8s_timeZone_equivalent"] or zone
+        cases.append((five, False, k8s_zone))
+    return cases
+
+
+ROWS = _rows()
+
+
+def test_the_vectors_file_is_all_read():
+    assert len(ROWS) == 134
+    assert {r["relation"] for r in ROWS} == {"equal", "not_equal", "error", "accept"}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{i}:{r['spec_original']}" for i, r in
+                                           enumerate(ROWS)])
+def test_vector(row):
+    for expr, seconds, zone in _cases(row):
+        rel = row["relation"]
+        if rel == "error":
+            with pytest.raises(cron.CronError):
+                cron.parse(expr, allow_tz_prefix=True, seconds=seconds)
+            continue
+        s = cron.parse(expr, allow_tz_prefix=True, seconds=seconds)
+        if rel == "accept":
+            continue
+        got = s.next(_time(row["start"]), zone)
+        want = None if row["expected_next"] == "ZERO" else _time(row["expected_next"])
+        assert (got == want) == (rel == "equal"), (expr, zone, row["start"], got, want)
+
+
+# --- parsing quirks, as robfig has them --------------------------------------------------
+
+
+@pytest.mark.parametrize("expr", [
+    "+5 * * * *", "1, * * * *", "*-5 * * * *", "0 0 ? * *", "0 0 * JAN-mar sUn",
+    "0 0 * * MON-FRI", "0\t0  *\n* *", "0 0 1,,15 * *", "*/1 * * * *", "0 0 , * *",
+    "@every 1.5h", "@every 90m", "@every 0", "@every -1h", "@hourly", "@annually",
+])
+def test_accepted_quirks(expr):
+    cron.parse(expr)
+
+
+@pytest.mark.parametrize(("expr", "field", "fragment"), [
+    ("0 0 * * 7", "day-of-week", "end of range (7) above maximum (6)"),
+    ("0 0 L * *", "day-of-month", "failed to parse int from L"),
+    ("0 0 1W * *", "day-of-month", "failed to parse int from 1W"),
+    ("0 0 * * 1#2", "day-of-week", "failed to parse int from 1#2"),
+    ("H 0 * * *", "minute", "failed to parse int from H"),
+    ("0 0 * * SAT-SUN", "day-of-week", "beginning of range (6) beyond end of range (0)"),
+    ("0 0 0 * * *", None, "expected exactly 5 fields, found 6"),
+    ("*/0 * * * *", "minute", "step of range should be a positive number"),
+    ("5-6-7 * * * *", "minute", "too many hyphens"),
+    ("-5 * * * *", "minute", "failed to parse int from "),
+    ("0 0 0 * *", "day-of-month", "beginning of range (0) below minimum (1)"),
+    ("@Daily", None, "unrecognized descriptor: @Daily"),
+    ("@daily ", None, "unrecognized descriptor"),
+    ("@every 5", None, "missing unit in duration"),
+    ("@every 1d", None, 'unknown unit "d"'),
+    ("", None, "empty spec string"),
+    ("TZ=UTC 0 * * * *", None, "not accepted by Longhorn"),
+    ("CRON_TZ=Europe/Berlin 0 2 * * *", None, "not accepted by Longhorn"),
+])
+def test_rejections_name_the_field(expr, field, fragment):
+    with pytest.raises(cron.CronError) as e:
+        cron.parse(expr)
+    assert e.value.field == field and fragment in str(e.value)
+    if field:
+        assert str(e.value).startswith(f"{field} field: ")
+
+
+def test_star_step_rules_for_the_day_fields():
+    # "*/1" is still a star: both day fields must match (every Monday)
+    s = cron.parse("0 0 */1 * 1")
+    assert s.next(datetime(2026, 11, 28, tzinfo=UTC)) == datetime(2026, 11, 30, tzinfo=UTC)
+    # "*/2" is restricted: odd days OR Mondays; 2026-11-29 is odd (a Sunday)
+    s = cron.parse("0 0 */2 * 1")
+    assert s.next(datetime(2026, 11, 28, tzinfo=UTC)) == datetime(2026, 11, 29, tzinfo=UTC)
+    assert s.next(datetime(2026, 11, 29, tzinfo=UTC)) == datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_tz_prefix_evaluates_in_its_zone_when_allowed():
+    s = cron.parse("CRON_TZ=Asia/Tokyo 0 9 * * *", allow_tz_prefix=True)
+    got = s.next(datetime(2026, 1, 1, tzinfo=UTC), "America/New_York")
+    assert got == datetime(2026, 1, 2, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
+
+
+def test_go_durations():
+    ns = cron.go_parse_duration
+    assert ns("1h30m") == 5400 * 10**9 and ns("1.5h") == 5400 * 10**9
+    assert ns("15m50ns") == 900 * 10**9 + 50 and ns("-1.5s") == -1_500_000_000
+    assert ns("1µs") == ns("1μs") == ns("1us") == 1000 and ns("0") == 0 and ns("+0s") == 0
+    for bad in ("", "5", "1d", ".s", "h", "9223372036854775808ns", "1..5s"):
+        with pytest.raises(ValueError):
+            ns(bad)
+    assert cron.parse("@every 15ms").delay_s == 1  # at least a second
+    assert cron.parse("@every 90m59.9s").delay_s == 5459  # truncated to whole seconds
+
+
+def test_never_is_none():
+    assert cron.parse("0 0 30 2 *").next(datetime(2026, 1, 1, tzinfo=UTC)) is None
+    # Feb 29 in 2097 is 7 years after 2097: beyond robfig's five-year search
+    s = cron.parse("0 0 29 2 *")
+    assert s.next(datetime(2024, 3, 1, tzinfo=UTC)) == datetime(2028, 2, 29, tzinfo=UTC)
+    assert s.next(datetime(2096, 3, 1, tzinfo=UTC)) is None
+
+
+# --- daylight saving, as Go resolves it ---------------------------------------------------
+
+
+def test_dst_gap_and_repeat_in_new_york():
+    ny = "America/New_York"
+    s = cron.parse("30 2 * * *")  # 02:30 does not exist on 2026-03-08
+    assert s.next(datetime(2026, 3, 8, 6, 0, tzinfo=UTC), ny) == datetime(
+        2026, 3, 9, 6, 30, tzinfo=UTC)
+    s = cron.parse("30 1 * * *")  # 01:30 happens twice on 2026-11-01: robfig fires twice
+    first = s.next(datetime(2026, 11, 1, 4, 0, tzinfo=UTC), ny)
+    assert first == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    assert s.next(first, ny) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST
+
+
+# --- vectorised expansion -------------------------------------------------------------------
+
+
+def _iterated(expr: str, a: str, b: str, tz: str | None) -> np.ndarray:
+    s = cron.parse(expr, allow_tz_prefix=True)
+    out, t = [], _time(a)
+    while True:
+        t = s.next(t, tz)
+        if t is None or t >= _time(b):
+            break
+        out.append(np.datetime64(t.replace(tzinfo=None), "s"))
+    return np.array(out, dtype="datetime64[s]")
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Europe/Berlin",
+                                "Australia/Lord_Howe", "America/Sao_Paulo", "Pacific/Chatham",
+                                "+05:30"])
+@pytest.mark.parametrize("expr", ["7,37 * * * *", "30 2 * * *", "0 0 * * *", "15 1-3 * * 0",
+                                  "0 */2 * * *", "30 1 * 3,10,11 *", "0 0 1 * 1",
+                                  "*/13 2 * * *", "TZ=Europe/Paris 30 2 * * *"])
+def test_expansion_is_repeated_next(expr, tz):
+    a, b = "2017-09-01T00:00:00Z", "2018-04-15T00:00:00Z"  # both hemispheres change
+    got = fire_times(cron.parse(expr, allow_tz_prefix=True), a, b, tz)
+    np.testing.assert_array_equal(got, _iterated(expr, a, b, tz))
+
+
+def test_expansion_of_a_year_of_five_minutes_and_every():
+    f = fire_times("*/5 * * * *", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
+    assert len(f) == 365 * 288 - 1  # strictly after the start
+    assert f[0] == np.datetime64("2026-01-01T00:05:00") and np.all(np.diff(f) == 300)
+    every = fire_times("@every 90m", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z",
+                       anchor="2025-12-31T23:00:00Z")
+    assert every[0] == np.datetime64("2026-01-01T00:30:00") and len(every) == 16
+    assert len(fire_times("0 0 30 2 *", "2026-01-01", "2036-01-01")) == 0
+    assert len(fire_times("0 0 29 2 *", "2096-03-01", "2110-01-01")) == 0  # gives up
+
+
+# --- Forbid: a run of 70 minutes on an hourly schedule ---------------------------------------
+
+
+def test_forbid_on_hand_computed_hourly_70_minute_runs():
+    slots = fire_times("0 * * * *", "2026-01-01T00:00:00Z", "2026-01-01T08:00:01Z")
+    slots = np.concatenate([np.array(["2026-01-01T00:00:00"], dtype="datetime64[s]"), slots])
+    plan = forbid_runs(slots, [70 * 60] * 20)
+    t = pd.Timestamp("2026-01-01T00:00:00Z")
+    starts = [t + pd.Timedelta(minutes=m) for m in (0, 70, 140, 210, 280, 350, 420, 490)]
+    assert list(plan.runs["start"]) == starts
+    # each run stands for the latest slot that fired while the previous one was active
+    assert list(plan.runs["slot"].dt.hour) == [0, 1, 2, 3, 4, 5, 7, 8]
+    assert list(plan.runs["late_s"]) == [0, 600, 1200, 1800, 2400, 3000, 0, 600]
+    assert list(plan.skipped["slot"]) == [t + pd.Timedelta(hours=6)]
+    assert list(plan.skipped["blocked_by_run"]) == [5]
+    assert plan.runs["skipped_before"].sum() == 1
+    assert plan.effective_interval_s == pytest.approx(70 * 60)
+
+
+def test_forbid_collapses_several_missed_slots_into_one():
+    slots = fire_times("*/10 * * * *", "2026-01-01T00:00:00Z", "2026-01-01T01:00:01Z")
+    plan = forbid_runs(slots, [35 * 60, 60, 60, 60])
+    # the 00:10 run lasts until 00:45: 00:20, 00:30 lost; 00:40 starts late at 00:45
+    assert list(plan.runs["slot"].dt.minute) == [10, 40, 50, 0]
+    assert plan.runs["start"].iloc[1] == pd.Timestamp("2026-01-01T00:45:00Z")
+    assert list(plan.skipped["slot"].dt.minute) == [20, 30]
+    with pytest.raises(ValueError, match="durations_s has 1 entries"):
+        forbid_runs(slots, [60])
+
+
+# --- descriptions and the CLI -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("expr", "text"), [
+    ("0 * * * *", "every hour at minute 0"),
+    ("@hourly", "every hour at minute 0"),
+    ("0 0 * * 6", "Saturdays at 00:00 UTC"),
+    ("*/5 * * * *", "every 5 minutes"),
+    ("0 2 * * *", "every day at 02:00 UTC"),
+    ("0 3 * * 1-5", "Mondays to Fridays at 03:00 UTC"),
+    ("30 3 1,15 * *", "on days 1 and 15 of the month at 03:30 UTC"),
+    ("0 0 */2 * 1", "on every 2nd day of the month from day 1 or on Mondays at 00:00 UTC"),
+    ("@yearly", "on January 1 at 00:00 UTC"),
+    ("@every 90m", "every 1h30m, counted from the previous run"),
+    ("0 0 31 2 *", "never: no day matches"),
+])
+def test_describe(expr, text):
+    assert describe(expr) == text
+
+
+def test_describe_names_the_zone():
+    assert describe("0 2 * * *", "Europe/Berlin") == "every day at 02:00 Europe/Berlin"
+    assert describe("0 2 * * *", timezone(timedelta(hours=5, minutes=30))) == \
+        "every day at 02:00 UTC+05:30"
+
+
+def test_check_and_cli():
+    c = check("0 0 * * 6", "2026-11-28T13:00:00Z", 2)
+    assert c.valid and c.longhorn and c.kubernetes
+    assert c.next == [datetime(2026, 12, 5, tzinfo=UTC), datetime(2026, 12, 12, tzinfo=UTC)]
+    r = run_cli("cron", "0 0 * * 6", "--from", "2026-11-28T13:00:00Z", "-n", "2", "-o",
+                "json")
+    assert r.returncode == 0
+    assert json.loads(r.stdout) == {
+        "valid": True, "error": None, "description": "Saturdays at 00:00 UTC",
+        "next": ["2026-12-05T00:00:00Z", "2026-12-12T00:00:00Z"],
+        "accepted_by": {"longhorn": True, "kubernetes": True}}
+    bad = run_cli("cron", "TZ=UTC 0 * * * *", "-o", "json")
+    assert bad.returncode == 2
+    out = json.loads(bad.stdout)
+    assert out["valid"] is False and out["next"] == [] and "Longhorn" in out["error"]
+    assert out["accepted_by"] == {"longhorn": False, "kubernetes": True}
+    text = run_cli("cron", "0 2 * * *", "--from", "2026-03-07T00:00:00Z", "--tz",
+                   "America/New_York", "-n", "2")
+    assert text.returncode == 0 and "every day at 02:00 America/New_York" in text.stdout
+    assert "2026-03-07T07:00:00Z" in text.stdout and "2026-03-09T06:00:00Z" in text.stdout
+    assert run_cli("cron", "0 0 * * 7").returncode == 2
+    assert "unknown time zone" in run_cli("cron", "0 * * * *", "--tz", "Mars/Base").stderr
+
+
+def test_no_third_party_cron_library():
+    tree = ast.parse(Path(cron.__file__).read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+             for a in n.names}
+    names |= {(n.module or "").split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.ImportFrom)}
+    assert not names & {"croniter", "cronsim", "crontab", "apscheduler"}
