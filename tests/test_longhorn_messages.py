@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor.longhorn import (
+from advisor.longhorn.locks import (
     LOCK_ACQUIRE_WAIT_S,
     LOCK_CONFLICT_SEVERITY,
     LOCK_EXPIRY_S,

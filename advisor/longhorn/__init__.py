@@ -1,0 +1,66 @@
+"""Longhorn's rules, as the advisor models them, in one place.
+
+- :mod:`advisor.longhorn.locks`: the backupstore lock (types, timings, compatibility),
+  lock paths and lock messages;
+- :mod:`advisor.longhorn.jobs`: which RecurringJobs run on which volume, which tasks
+  touch the backupstore, which volumes a run skips;
+- :mod:`advisor.longhorn.versions`: what differs between Longhorn <= 1.7 and >= 1.8.
+
+A model never hard-codes a Longhorn constant: it asks here.
+"""
+
+from advisor.longhorn.jobs import (
+    BACKUPSTORE_TASKS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_GROUP,
+    TASKS,
+    Membership,
+    job_volumes,
+    skip_reason,
+    volume_jobs,
+)
+from advisor.longhorn.locks import (
+    LOCK_ACQUIRE_WAIT_S,
+    LOCK_CONFLICT_SEVERITY,
+    LOCK_EXPIRY_S,
+    LOCK_REFRESH_INTERVAL_S,
+    LockConflict,
+    LockMessage,
+    LockPath,
+    LockType,
+    classify_backup_status,
+    classify_message,
+    lock_folder,
+    locks_compatible,
+    parse_lock_path,
+    volume_hash_prefix,
+)
+from advisor.longhorn.versions import LATEST, Behaviour, behaviour
+
+__all__ = [
+    "BACKUPSTORE_TASKS",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_GROUP",
+    "LATEST",
+    "LOCK_ACQUIRE_WAIT_S",
+    "LOCK_CONFLICT_SEVERITY",
+    "LOCK_EXPIRY_S",
+    "LOCK_REFRESH_INTERVAL_S",
+    "TASKS",
+    "Behaviour",
+    "LockConflict",
+    "LockMessage",
+    "LockPath",
+    "LockType",
+    "Membership",
+    "behaviour",
+    "classify_backup_status",
+    "classify_message",
+    "job_volumes",
+    "lock_folder",
+    "locks_compatible",
+    "parse_lock_path",
+    "skip_reason",
+    "volume_hash_prefix",
+    "volume_jobs",
+]
