@@ -74,6 +74,6 @@ def test_behaviour_by_version(version, mode, retry):
 
 def test_default_is_newest_and_bad_versions():
     assert behaviour().backup_meets_deletion == "wait" and behaviour().name == ">= 1.8"
-    with pytest.raises(ValueError, match="not like 1.8"):
+    with pytest.raises(ValueError, match=r"not like 1\.8"):
         behaviour("latest")
     assert longhorn.BACKUPSTORE_TASKS <= longhorn.TASKS
