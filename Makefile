@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STORE  := reports/sample-store
 
-.PHONY: report test lint bench clean
+.PHONY: report test lint deps-test bench clean
+
+# The differential cron tests build a Go oracle around robfig/cron v3.0.1 (the parser
+# Kubernetes and Longhorn use) from Debian's packages.
+ROBFIG_SRC := /usr/share/gocode/src/github.com/robfig/cron
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,15 +35,25 @@ report: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check advisor tests bench
 
+# Go and robfig/cron's source, for tests/test_cron_differential.py, when missing.
+deps-test:
+	@if ! command -v go >/dev/null 2>&1 || [ ! -d $(ROBFIG_SRC) ]; then \
+	  echo "installing golang-go and golang-github-robfig-cron-dev"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	    --no-install-recommends golang-go golang-github-robfig-cron-dev; \
+	fi
+
 # Everything the tests need is installed here, so a fresh clone passes as it is.
 # pytest exits 5 when it collected no test: that is a failure, said plainly.
-test: lint
+test: lint deps-test
 	@$(BIN)/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/cron_expand.py
 
 clean:
 	rm -rf $(VENV) reports/sample-store reports/history.json .pytest_cache .ruff_cache

@@ -21,11 +21,12 @@ Vectorised expansion, CronJob run semantics and descriptions are in
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "CronError",
@@ -82,6 +83,7 @@ class CronError(ValueError):
 
 _GO_SPACE = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
     chr(c) for c in range(0x2000, 0x200B)}
+_GO_SPACE_CHARS = "".join(sorted(_GO_SPACE))
 
 
 def _go_fields(s: str) -> list[str]:
@@ -187,6 +189,11 @@ def go_parse_duration(text: str) -> int:
 # --- time zones and Go's calendar arithmetic -------------------------------------------
 
 
+def zoneinfo_path() -> tuple[str, ...]:
+    """Folders searched for zone files (Python's ``zoneinfo.TZPATH``)."""
+    return tuple(TZPATH)
+
+
 _FIXED = re.compile(r"^(?:UTC)?([+-])(\d{2}):?(\d{2})$")
 
 
@@ -209,6 +216,33 @@ def zone(name: str | tzinfo | None) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise CronError(f"unknown time zone {name!r}") from None
+
+
+def _load_location(name: str) -> tzinfo | None:
+    """``time.LoadLocation`` for a TZ= prefix: '' and 'UTC' are UTC, 'Local' is the
+    evaluation zone (None), '..' or a leading slash is refused, and any other name is the
+    zone file of that relative path (Go does not require a normalised path)."""
+    if name in ("", "UTC"):
+        return UTC
+    if name == "Local":
+        return None
+    if ".." in name or name.startswith(("/", "\\")):
+        raise CronError(f"provided bad location {name}: invalid location name")
+    try:
+        return ZoneInfo(name)
+    except ValueError:  # not a normalised key: Go opens the path as it is
+        for base in zoneinfo_path():
+            # the raw path, as Go opens it (pathlib would drop a trailing slash)
+            try:
+                with open(os.path.join(base, name), "rb") as f:
+                    return ZoneInfo.from_file(f, key=name)
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                break
+    except (ZoneInfoNotFoundError, OSError):
+        pass
+    raise CronError(f"provided bad location {name}: unknown time zone {name}")
 
 
 def utc_offset(tz: tzinfo, unix: int) -> int:
@@ -281,6 +315,18 @@ class SpecSchedule(Schedule):
         u = self.next_unix(_unix(after), zone(tz))
         return None if u is None else _datetime(u)
 
+    def can_fire(self) -> bool:
+        """False when a field matches no value at all (``0 , * * *``) or no day can match
+        (both day fields empty, or one empty under the star rule)."""
+        value = (1 << 63) - 1
+        if not (self.second & value and self.minute & value and self.hour & value
+                and self.month & value):
+            return False
+        dom, dow = self.dom & value, self.dow & value
+        if self.dom & _STAR or self.dow & _STAR:
+            return bool(dom and dow)
+        return bool(dom or dow)
+
     def day_matches(self, day: int, weekday: int) -> bool:
         """robfig's ``dayMatches``: if either day field is a star, both must match;
         otherwise either may."""
@@ -293,6 +339,8 @@ class SpecSchedule(Schedule):
     def next_unix(self, after: int, tz: tzinfo) -> int | None:
         # A line-by-line transcription of robfig's SpecSchedule.Next (spec.go).
         loc = self.location or tz
+        if not self.can_fire():
+            return None  # Go searches five years and returns the zero time: same answer
         t = after + 1
         added = False
         year_limit = _fields(loc, t)[0] + _NEVER_YEARS
@@ -318,11 +366,16 @@ class SpecSchedule(Schedule):
                     added = True
                     t = _go_date(y, mo, d, 0, 0, 0, loc)
                 y, mo, d, h, mi, s, wd = _fields(loc, t)
+                before = t
                 t = _go_date(y, mo, d + 1, h, mi, s, loc)  # AddDate(0, 0, 1)
                 h = _fields(loc, t)[3]
                 # DST can move midnight: add an hour if it's 23, subtract one if it's 1.
                 if h != 0:
                     t += (24 - h) * 3600 if h > 12 else -h * 3600
+                if t <= before:
+                    # A skipped day (Pacific/Apia, 2011-12-30) sends robfig back to the day
+                    # before, forever: Next never returns, so the job never fires again.
+                    return None
                 y, mo, d, h, mi, s, wd = _fields(loc, t)
                 if d == 1:
                     wrapped = True
@@ -478,8 +531,8 @@ def _parse(spec: str, allow_tz_prefix: bool, seconds: bool) -> Schedule:
         i, eq = spec.find(" "), spec.find("=")
         if i < 0:  # robfig slices spec[eq+1:-1] here and panics: no schedule follows
             raise CronError("a time zone prefix must be followed by a schedule")
-        location = zone(spec[eq + 1:i]) if i > eq else UTC
-        spec = spec[i:].strip(" \t\n\v\f\r")
+        location = _load_location(spec[eq + 1:i] if i > eq else "")
+        spec = spec[i:].strip(_GO_SPACE_CHARS)  # strings.TrimSpace: Unicode white space
     if spec.startswith("@"):
         if spec in _DESCRIPTORS:
             return _spec(expr, _DESCRIPTORS[spec], location)
