@@ -1,0 +1,451 @@
+"""A discrete-event simulation of a fleet's backup operations and their backupstore locks.
+
+What is simulated (``longhorn-facts.md``; rules from :mod:`advisor.longhorn`):
+
+- each backup RecurringJob fires at its cron times (:mod:`advisor.schedules`), under
+  Forbid: a slot that fires during a run does not start; when the run ends the latest
+  missed slot starts at once and older ones are lost. A run processes its volumes
+  ``concurrency`` at a time, in name order, and ends with its slowest volume;
+- per volume: a Backup is created, takes lock type 1 (written at its start, checked 2 s
+  later), runs for a drawn duration and completes; then the job deletes its backups of
+  that volume beyond ``retain``: each deletion runs in the background and takes lock
+  type 2 for a drawn duration;
+- the lock rule: a newcomer fails at once if an older lock of the other type is still
+  held at its 2 s check; the lock already held wins;
+- a failed deletion is retried (>= 1.8: after 1 min, doubling up to 24 h; <= 1.7: the work
+  queue's 5 ms doubling up to 1000 s). A backup that meets a deletion fails (<= 1.7) or
+  waits Pending while a Backup of the volume is Deleting (>= 1.8);
+- DR (standby) volumes restore incrementally at backup-target poll times (lock type 1) and
+  retry at the next poll when blocked; Error backups are deleted at the first poll after
+  the failed-backup TTL; system-backup jobs back up every non-DR volume at once; manual
+  backups are created when asked.
+
+Durations come from each volume's distributions; the simulator fits nothing. The output
+is the schema's frames (Backups with states, times and messages worded as Longhorn
+writes them) and a ground-truth event log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from advisor import longhorn, schema
+from advisor.longhorn import LOCK_ACQUIRE_WAIT_S, Behaviour, behaviour
+from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
+from advisor.schedules import fire_times
+
+__all__ = ["SimulationResult", "simulate"]
+
+BACKUP, DELETION = int(longhorn.LockType.BACKUP), int(longhorn.LockType.DELETION)
+EVENT_COLUMNS = ["time", "volume", "operation", "event", "recurring_job", "backup",
+                 "conflict", "detail"]
+
+
+def lock_message(volume: str, operation: str, final_period: bool) -> str:
+    """The backupstore's text when a lock cannot be acquired (operation: create/delete)."""
+    word = "create/restore" if operation == "create" else "delete"
+    end = "." if final_period else ""
+    return (f"failed to acquire lock {longhorn.lock_folder(volume)}/lock-"
+            f"{_hex(volume + operation, 16)}.lck when performing backup "
+            f"{word}, please try again later{end}")
+
+
+def _hex(text: str, n: int) -> str:
+    """Stable hex digits for generated names (Python's str hash changes per process)."""
+    return hashlib.md5(text.encode()).hexdigest()[:n]
+
+
+@dataclass
+class _Lock:
+    kind: int
+    acquired: float
+    released: float = np.inf
+
+
+@dataclass
+class _Backup:
+    name: str
+    volume: str
+    job: str
+    requested: float
+    started: float = np.nan
+    finished: float = np.nan
+    state: str = ""
+    error: str = ""
+    info: str = ""
+    msg_error: str = ""
+    conflict: str = "none"
+    failures: int = 0
+
+
+@dataclass
+class _VolumeState:
+    spec: VolumeSpec
+    locks: list[_Lock] = field(default_factory=list)
+    deleting: list[str] = field(default_factory=list)
+    pending: list[tuple[_Backup, Callable[[float], None]]] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)  # job -> Completed, oldest first
+    restored: str | None = None
+
+    def held(self, kind: int, before: float, at: float) -> bool:
+        """An older lock of ``kind`` (acquired before ``before``) still held at ``at``."""
+        return any(lk.kind == kind and lk.acquired < before and lk.released > at
+                   for lk in self.locks)
+
+    def take(self, kind: int, t: float) -> _Lock:
+        """Write a lock file at ``t`` (released locks are forgotten: they block nothing)."""
+        self.locks = [lk for lk in self.locks if lk.released > t]
+        lock = _Lock(kind, t)
+        self.locks.append(lock)
+        return lock
+
+
+@dataclass
+class _Job:
+    spec: JobSpec
+    members: list[str]
+    active: bool = False
+    missed: float | None = None
+    runs: list[dict] = field(default_factory=list)
+    skipped: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Frames in the schema (``backups``, ``jobs``, ``volumes``), the event log, and the
+    job runs (``slot``, ``start``, ``end``, ``late_s``) and skipped slots per job."""
+
+    frames: dict[str, pd.DataFrame]
+    events: pd.DataFrame
+    runs: pd.DataFrame
+    skipped_slots: pd.DataFrame
+    behaviour: Behaviour
+
+
+class _Simulation:
+    def __init__(self, fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp,
+                 rules: Behaviour, rng: np.random.Generator, tz: str | None):
+        self.fleet, self.rules, self.rng, self.tz = fleet, rules, rng, tz
+        self.t0 = start.value / 1e9
+        self.t_end = end.value / 1e9
+        self.heap: list[tuple[float, int, Callable[[float], None]]] = []
+        self.seq = itertools.count()
+        self.volumes = {v.name: _VolumeState(v) for v in fleet.volumes}
+        self.backups: list[_Backup] = []
+        self.by_name: dict[str, _Backup] = {}
+        self.events: list[tuple] = []
+        self.names = itertools.count(1)
+        self.jobs: dict[str, _Job] = {}
+        label_jobs = {j.name: j.groups for j in fleet.jobs}
+        for j in fleet.jobs:
+            if j.task not in longhorn.BACKUPSTORE_TASKS:
+                continue  # snapshots and trims never touch the backupstore
+            members = []
+            for v in sorted(fleet.volumes, key=lambda v: v.name):
+                row = {"standby": v.standby, "state": v.state}
+                if longhorn.skip_reason(row, allow_detached=fleet.allow_detached):
+                    continue
+                if j.task == "system-backup" or any(
+                        m.recurring_job == j.name for m in longhorn.volume_jobs(
+                            v.name, v.jobs, v.groups, label_jobs)):
+                    members.append(v.name)
+            self.jobs[j.name] = _Job(j, members)
+
+    # --- the event loop ------------------------------------------------------------------
+
+    def at(self, t: float, fn: Callable[[float], None]) -> None:
+        heapq.heappush(self.heap, (t, next(self.seq), fn))
+
+    def log(self, t: float, volume: str, operation: str, event: str, job: str = "",
+            backup: str = "", conflict: str = "", detail: str = "") -> None:
+        self.events.append((t, volume, operation, event, job, backup, conflict, detail))
+
+    def run(self) -> None:
+        start, end = pd.Timestamp(self.t0 - 1, unit="s", tz="UTC"), pd.Timestamp(
+            self.t_end, unit="s", tz="UTC")
+        for job in self.jobs.values():
+            for slot in fire_times(job.spec.cron, start, end, self.tz).astype(np.int64):
+                self.at(float(slot), lambda t, j=job: self.fire(j, t))
+        poll = self.fleet.poll_interval_s
+        for k in range(int((self.t_end - self.t0) // poll) + 1):
+            self.at(self.t0 + k * poll, self.poll)
+        for when, volume in self.fleet.manual_backups:
+            self.at(pd.Timestamp(when).value / 1e9, lambda t, v=volume: self.create(
+                v, "", t, lambda _t: None))
+        while self.heap:
+            t, _, fn = heapq.heappop(self.heap)
+            if t > self.t_end:
+                break
+            fn(t)
+
+    # --- jobs and Forbid ------------------------------------------------------------------
+
+    def fire(self, job: _Job, t: float) -> None:
+        if job.active:
+            if job.missed is not None:  # an older missed slot is lost for good
+                job.skipped.append(job.missed)
+                self.log(t, "", "job", "slot_skipped", job.spec.name,
+                         detail=f"slot {_iso(job.missed)} never ran")
+            job.missed = t
+            return
+        self.start_run(job, t, t)
+
+    def start_run(self, job: _Job, slot: float, t: float) -> None:
+        job.active = True
+        run = {"recurring_job": job.spec.name, "slot": slot, "start": t, "end": np.nan,
+               "late_s": t - slot, "volumes": len(job.members)}
+        job.runs.append(run)
+        self.log(t, "", "job", "run_start", job.spec.name,
+                 detail=f"slot {_iso(slot)}" + (f", {t - slot:.0f} s late" if t > slot else ""))
+        queue = list(job.members)
+        lanes = len(queue) if job.spec.task == "system-backup" else job.spec.concurrency
+        busy = [0]
+
+        def next_volume(now: float) -> None:
+            if queue:
+                volume = queue.pop(0)
+                busy[0] += 1
+                self.create(volume, job.spec.name, now, done,
+                            system=job.spec.task == "system-backup")
+            elif busy[0] == 0:
+                self.end_run(job, run, now)
+
+        def done(now: float) -> None:
+            busy[0] -= 1
+            next_volume(now)
+
+        for _ in range(max(1, min(lanes, len(queue)))):
+            next_volume(t)
+
+    def end_run(self, job: _Job, run: dict, t: float) -> None:
+        run["end"] = t
+        job.active = False
+        self.log(t, "", "job", "run_end", job.spec.name)
+        if job.missed is not None:
+            slot, job.missed = job.missed, None
+            self.start_run(job, slot, t)
+
+    # --- backups ---------------------------------------------------------------------------
+
+    def create(self, volume: str, job: str, t: float, done: Callable[[float], None],
+               system: bool = False) -> None:
+        vs = self.volumes[volume]
+        b = _Backup(f"backup-{next(self.names):06x}{_hex(volume, 6)}", volume,
+                    "" if system else job, t)
+        self.backups.append(b)
+        self.by_name[b.name] = b
+        self.log(t, volume, "backup", "requested", job, b.name)
+        if self.rules.backup_meets_deletion == "wait" and vs.deleting:
+            b.state = "Pending"
+            b.info = f"Wait for backup {vs.deleting[0]} to be deleted"
+            b.conflict = "pending_behind_deletion"
+            self.log(t, volume, "backup", "pending", job, b.name, "pending_behind_deletion",
+                     b.info)
+            vs.pending.append((b, lambda now: self.start_backup(b, now, done)))
+            return
+        self.start_backup(b, t, done)
+
+    def start_backup(self, b: _Backup, t: float, done: Callable[[float], None]) -> None:
+        vs = self.volumes[b.volume]
+        b.state, b.started = "InProgress", t
+        lock = vs.take(BACKUP, t)
+
+        def check(now: float) -> None:
+            if vs.held(DELETION, t, now):
+                lock.released = now
+                b.state, b.conflict = "Error", "create_blocked"
+                b.error = lock_message(b.volume, "create", self.rules.lock_message_final_period)
+                self.log(now, b.volume, "backup", "lock_conflict", b.job, b.name,
+                         "create_blocked", "a deletion holds the lock; the backup fails")
+                self.at(self.ttl_poll(now), lambda n: self.delete(b, n, "failed-backup TTL"))
+                done(now)
+                return
+            duration = float(vs.spec.backup_duration_for(b.job).sample(self.rng, 1)[0])
+            self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), lambda n: finish(n))
+
+        def finish(now: float) -> None:
+            lock.released = now
+            b.state, b.finished = "Completed", now
+            self.log(now, b.volume, "backup", "completed", b.job, b.name)
+            if b.job and self.jobs.get(b.job):
+                kept = vs.kept.setdefault(b.job, [])
+                kept.append(b.name)
+                retain = self.jobs[b.job].spec.retain
+                while len(kept) > retain:
+                    self.delete(self.by_name[kept.pop(0)], now, "retention")
+            done(now)
+
+        self.log(t, b.volume, "backup", "started", b.job, b.name)
+        self.at(t + LOCK_ACQUIRE_WAIT_S, check)
+
+    # --- deletions -----------------------------------------------------------------------------
+
+    def delete(self, b: _Backup, t: float, reason: str) -> None:
+        vs = self.volumes[b.volume]
+        if self.rules.deleting_state:
+            b.state = "Deleting"
+        vs.deleting.append(b.name)
+        self.log(t, b.volume, "deletion", "requested", b.job, b.name, detail=reason)
+        self.attempt_deletion(b, t)
+
+    def attempt_deletion(self, b: _Backup, t: float) -> None:
+        vs = self.volumes[b.volume]
+        lock = vs.take(DELETION, t)
+
+        def check(now: float) -> None:
+            if vs.held(BACKUP, t, now):
+                lock.released = now
+                b.failures += 1
+                rules = self.rules
+                wait = min(rules.deletion_retry_min_s * 2 ** (b.failures - 1),
+                           rules.deletion_retry_max_s)
+                b.conflict = "delete_blocked"
+                b.msg_error = (f"Failed to delete the backup {b.name} in the backupstore, err "
+                               + lock_message(b.volume, "delete", rules.lock_message_final_period))
+                if rules.deleting_state:
+                    b.state = "Error"
+                self.log(now, b.volume, "deletion", "lock_conflict", b.job, b.name,
+                         "delete_blocked", f"a backup or restore holds the lock; retry in "
+                         f"{wait:g} s")
+                self.at(now + wait, lambda n: self.attempt_deletion(b, n))
+                return
+            duration = float(vs.spec.deletion_duration.sample(self.rng, 1)[0])
+            self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), finish)
+
+        def finish(now: float) -> None:
+            lock.released = now
+            if self.rules.deleting_state:
+                b.state = "Deleting"
+            vs.deleting.remove(b.name)
+            self.log(now, b.volume, "deletion", "completed", b.job, b.name)
+            if not vs.deleting:
+                waiting, vs.pending = vs.pending, []
+                for pb, go in waiting:
+                    self.log(now, pb.volume, "backup", "pending_released", pb.job, pb.name)
+                    go(now)
+
+        self.log(t, b.volume, "deletion", "started", b.job, b.name)
+        self.at(t + LOCK_ACQUIRE_WAIT_S, check)
+
+    # --- poll times: DR restores and the failed-backup TTL ----------------------------------
+
+    def ttl_poll(self, t: float) -> float:
+        """The first backup-target poll at or after ``t`` + the failed-backup TTL."""
+        due = t + self.fleet.failed_backup_ttl_s - self.t0
+        poll = self.fleet.poll_interval_s
+        return self.t0 + np.ceil(due / poll) * poll
+
+    def poll(self, t: float) -> None:
+        for vs in self.volumes.values():
+            spec = vs.spec
+            if not spec.standby or not spec.restore_of:
+                continue
+            src = self.volumes.get(spec.restore_of)
+            latest = None if src is None else next(
+                (b for b in reversed(self.backups) if b.volume == spec.restore_of
+                 and b.state in ("Completed", "Deleting") and b.finished <= t), None)
+            if latest is None or latest.name == vs.restored:
+                continue
+            self.restore(vs, src, latest, t)
+
+    def restore(self, vs: _VolumeState, src: _VolumeState, b: _Backup, t: float) -> None:
+        lock = src.take(BACKUP, t)  # a restore takes the backup volume's type-1 lock
+        name = vs.spec.name
+
+        def check(now: float) -> None:
+            if src.held(DELETION, t, now):
+                lock.released = now
+                self.log(now, name, "restore", "lock_conflict", "", b.name, "restore_blocked",
+                         f"a deletion of {src.spec.name}'s backups holds the lock; "
+                         "tried again at the next poll")
+                return
+            dist = vs.spec.restore_duration or vs.spec.backup_duration
+            duration = float(dist.sample(self.rng, 1)[0])
+            self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), finish)
+
+        def finish(now: float) -> None:
+            lock.released = now
+            vs.restored = b.name
+            self.log(now, name, "restore", "completed", "", b.name)
+
+        self.log(t, name, "restore", "started", "", b.name)
+        self.at(t + LOCK_ACQUIRE_WAIT_S, check)
+
+    # --- results -----------------------------------------------------------------------------
+
+    def result(self) -> SimulationResult:
+        collected = pd.Timestamp(self.t_end, unit="s", tz="UTC")
+
+        def ts(x: float) -> pd.Timestamp | None:
+            return None if np.isnan(x) else pd.Timestamp(x, unit="s", tz="UTC")
+
+        rows = []
+        for b in self.backups:
+            spec = self.volumes[b.volume].spec
+            message = b.error or b.msg_error or b.info or None
+            rows.append({
+                "cluster": "simulated", "backup_target": spec.target, "volume": b.volume,
+                "backup": b.name, "recurring_job": b.job, "state": b.state,
+                "requested_at": ts(b.requested), "started_at": ts(b.started),
+                "finished_at": ts(b.finished) if b.state in ("Completed", "Deleting")
+                else None,
+                "duration_s": (b.finished - b.started) if b.state in ("Completed", "Deleting")
+                and not np.isnan(b.finished) else np.nan,
+                "censored": b.state not in ("Completed", "Deleting"),
+                "volume_size_bytes": spec.size_bytes, "backup_mode": "incremental",
+                "lock_conflict": b.conflict, "message": message,
+                "lock_path": longhorn.parse_lock_path(message).path if message and
+                longhorn.parse_lock_path(message) else None,
+                "lock_path_matches": True if message and longhorn.parse_lock_path(message)
+                else None,
+                "source": "simulation", "collected_at": collected})
+        backups = schema.from_records("backups", rows)
+        jobs = schema.from_records("jobs", [
+            {"cluster": "simulated", "recurring_job": j.name, "task": j.task, "cron": j.cron,
+             "retain": j.retain, "concurrency": j.concurrency,
+             "groups": ",".join(sorted(j.groups)), "labels": "{}", "parameters": "{}",
+             "source": "simulation", "collected_at": collected} for j in self.fleet.jobs])
+        volumes = schema.from_records("volumes", [
+            {"cluster": "simulated", "volume": v.name, "size_bytes": v.size_bytes,
+             "standby": v.standby, "restore_required": v.standby, "state": v.state,
+             "robustness": "healthy", "recurring_jobs": ",".join(sorted(v.jobs)),
+             "recurring_job_groups": ",".join(sorted(v.groups)), "backup_target": v.target,
+             "lock_conflict": "none", "source": "simulation", "collected_at": collected}
+            for v in self.fleet.volumes])
+        events = pd.DataFrame(self.events, columns=EVENT_COLUMNS)
+        events["time"] = pd.to_datetime(events["time"], unit="s", utc=True)
+        runs = pd.DataFrame([r for j in self.jobs.values() for r in j.runs],
+                            columns=["recurring_job", "slot", "start", "end", "late_s",
+                                     "volumes"])
+        for c in ("slot", "start", "end"):
+            runs[c] = pd.to_datetime(runs[c], unit="s", utc=True)
+        skipped = pd.DataFrame([(j.spec.name, s) for j in self.jobs.values()
+                                for s in j.skipped], columns=["recurring_job", "slot"])
+        skipped["slot"] = pd.to_datetime(skipped["slot"], unit="s", utc=True)
+        return SimulationResult({"backups": backups, "jobs": jobs, "volumes": volumes},
+                                events, runs, skipped, self.rules)
+
+
+def _iso(t: float) -> str:
+    return pd.Timestamp(t, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def simulate(fleet: Fleet, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
+             version: str = longhorn.LATEST, seed: int = 0, tz: str | None = None
+             ) -> SimulationResult:
+    """Simulate ``fleet`` from ``start`` to ``end`` (UTC) under Longhorn ``version``'s
+    rules, with durations drawn from a generator seeded by ``seed``; ``tz`` is the
+    evaluation zone of the schedules (default UTC)."""
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    s = s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC")
+    e = e.tz_localize("UTC") if e.tzinfo is None else e.tz_convert("UTC")
+    sim = _Simulation(fleet, s, e, behaviour(version), np.random.default_rng(seed), tz)
+    sim.run()
+    return sim.result()

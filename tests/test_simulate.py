@@ -1,0 +1,125 @@
+"""The event simulator on hand-computed scenarios with fixed durations."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from advisor import schema
+from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
+from advisor.model.simulate import simulate
+
+START = "2026-01-05T00:00:00Z"  # a Monday
+GIB = 2**30
+
+
+def vol(name: str, backup: str = "10m", deletion: str = "1m", **kw) -> VolumeSpec:
+    return VolumeSpec(name, 100 * GIB, Duration.parse(backup), Duration.parse(deletion), **kw)
+
+
+def conflicts(result, kind: str) -> pd.DataFrame:
+    b = result.frames["backups"]
+    return b[b["lock_conflict"] == kind]
+
+
+def test_one_daily_job_never_conflicts_in_30_days():
+    fleet = Fleet((vol("v"),), (JobSpec("daily", "0 0 * * *", retain=3, groups=("default",)),))
+    r = simulate(fleet, START, "2026-02-04T00:00:00Z")
+    b = r.frames["backups"]
+    for name, df in r.frames.items():
+        schema.validate(name, df)
+    assert len(b) == 30 and (b["lock_conflict"] == "none").all()
+    assert (b["state"] == "Deleting").sum() == 27 and (b["state"] == "Completed").sum() == 3
+    assert (b.loc[b["state"] == "Completed", "duration_s"] == 600).all()
+    assert r.skipped_slots.empty and (r.runs["late_s"] == 0).all()
+    assert (r.events["event"] == "lock_conflict").sum() == 0
+
+
+def test_hourly_and_daily_at_minute_zero_block_one_deletion_a_day():
+    volume = vol("v", backup="10m", deletion="1m", jobs=("hourly",), groups=("nightly",),
+                 job_backup_durations=(("daily", Duration.parse("20m")),))
+    fleet = Fleet((volume,), (JobSpec("hourly", "0 * * * *", retain=24),
+                              JobSpec("daily", "0 0 * * *", retain=7, groups=("nightly",))))
+    r = simulate(fleet, START, "2026-01-12T00:00:00Z", seed=1)
+    blocked = conflicts(r, "delete_blocked")
+    # retention starts deleting hourly backups on day 2 (retain 24); from then on, each day
+    # at 00:10 the hourly retention deletion meets the daily backup of 00:00
+    days_with_retention = 6
+    assert len(blocked) == days_with_retention
+    assert (blocked["recurring_job"] == "hourly").all()
+    ev = r.events
+    done = ev[(ev["operation"] == "deletion") & (ev["event"] == "completed")]
+    assert set(blocked["backup"]) <= set(done["backup"])  # each succeeded on a retry
+    assert conflicts(r, "create_blocked").empty
+
+
+def test_forty_volumes_concurrency_ten():
+    def fleet(minutes: int) -> Fleet:
+        vols = tuple(vol(f"v{i:02d}", backup=f"{minutes}m", deletion="5s")
+                     for i in range(40))
+        return Fleet(vols, (JobSpec("hourly", "0 * * * *", retain=2, concurrency=10,
+                                    groups=("default",)),))
+
+    ok = simulate(fleet(10), START, "2026-01-06T00:00:00Z")
+    assert len(ok.runs) == 24 and (ok.runs["late_s"] == 0).all() and ok.skipped_slots.empty
+    assert ((ok.runs["end"] - ok.runs["start"]) == pd.Timedelta(minutes=40)).all()
+
+    # the 00:00 slot of the next day is what finally loses the 23:00 one
+    slow = simulate(fleet(20), START, "2026-01-06T00:00:01Z")
+    runs = slow.runs[slow.runs["slot"] < "2026-01-06"]
+    assert ((runs["end"] - runs["start"]) == pd.Timedelta(minutes=80)).all()
+    # every 4 hours: one slot on time, two late (20 and 40 minutes), one never runs
+    assert len(slow.skipped_slots) == 6
+    assert list(slow.skipped_slots["slot"].dt.hour) == [3, 7, 11, 15, 19, 23]
+    assert list(runs["late_s"][:4]) == [0, 1200, 2400, 0]
+    assert (runs["late_s"] > 0).sum() == 12 and len(runs) == 18
+
+
+def _deletion_meets_backup(version: str):
+    # hourly backups of 5 min, retain 1: each completed backup deletes the previous one,
+    # and that deletion takes 70 minutes, so it still holds the lock at the next hour
+    fleet = Fleet((vol("v", backup="5m", deletion="70m"),),
+                  (JobSpec("hourly", "0 * * * *", retain=1, groups=("default",)),))
+    return simulate(fleet, START, "2026-01-05T03:00:00Z", version=version)
+
+
+def test_a_backup_meeting_a_deletion_fails_under_1_7():
+    r = _deletion_meets_backup("1.7")
+    b = r.frames["backups"].set_index("backup").sort_values("requested_at")
+    second = b.iloc[1]  # 01:00: the 00:05 deletion of... nothing yet; 02:00 meets one
+    third = b.iloc[2]
+    assert second["state"] == "Completed"
+    assert third["state"] == "Error" and third["lock_conflict"] == "create_blocked"
+    assert third["message"].startswith("failed to acquire lock backupstore/volumes/")
+    assert third["message"].endswith("when performing backup create/restore, please try "
+                                     "again later.")
+    assert third["lock_path_matches"]
+
+
+def test_a_backup_meeting_a_deletion_waits_pending_under_1_8():
+    r = _deletion_meets_backup("1.8")
+    b = r.frames["backups"].sort_values("requested_at").reset_index(drop=True)
+    third = b.iloc[2]
+    assert third["lock_conflict"] == "pending_behind_deletion"
+    assert third["message"].startswith("Wait for backup backup-")
+    assert third["message"].endswith(" to be deleted")
+    # it started only when the deletion (01:05 + 70 min = 02:15) was done, then completed
+    assert third["started_at"] == pd.Timestamp("2026-01-05T02:15:00Z")
+    assert third["state"] in ("Completed", "Deleting") and third["duration_s"] == 300
+    assert conflicts(r, "create_blocked").empty
+
+
+def test_a_dr_restore_meets_a_retention_deletion():
+    fleet = Fleet((vol("src", backup="5m", deletion="10m"),
+                   vol("dr", standby=True, restore_of="src", groups=("none",))),
+                  (JobSpec("hourly", "0 * * * *", retain=1, groups=("default",)),),
+                  poll_interval_s=300)
+    r = simulate(fleet, START, "2026-01-05T03:00:00Z")
+    ev = r.events
+    blocked = ev[ev["conflict"] == "restore_blocked"]
+    # 01:05 the 01:00 backup completes and deletes the 00:00 one (01:05-01:15); the poll at
+    # 01:10 finds the new backup and its restore meets that deletion
+    assert len(blocked) >= 1
+    assert blocked["time"].iloc[0] == pd.Timestamp("2026-01-05T01:10:02Z")
+    assert (blocked["volume"] == "dr").all()
+    restored = ev[(ev["operation"] == "restore") & (ev["event"] == "completed")]
+    assert len(restored) >= 2  # it caught up at a later poll
