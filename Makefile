@@ -23,11 +23,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-# The main job on the bundled sample fleet: collect it into a store under reports/ and
-# summarise the history (the weekly report replaces this when it lands).
+# The main job on the bundled sample fleet: write it (simulated, fixed seed), collect it
+# into a store under reports/ and summarise the history (the weekly report replaces this
+# when it lands).
 report: $(VENV)/.installed
 	mkdir -p reports
-	$(BIN)/advisor collect --sample --store $(STORE)
+	$(BIN)/advisor sample --out reports/sample
+	$(BIN)/advisor collect --from-file reports/sample/sample-fleet.json --cluster sample \
+	  --store $(STORE)
 	$(BIN)/advisor history --store $(STORE)
 	$(BIN)/advisor history --store $(STORE) -o json > reports/history.json
 	@echo "wrote reports/history.json and the store $(STORE)"
@@ -56,4 +59,5 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/cron_expand.py
 
 clean:
-	rm -rf $(VENV) reports/sample-store reports/history.json .pytest_cache .ruff_cache
+	rm -rf $(VENV) reports/sample reports/sample-store reports/history.json .pytest_cache \
+	  .ruff_cache

@@ -9,14 +9,14 @@ The public API, re-exported here, is what notebooks and the CLI use::
     advisor.summarize_history(store.read_all())
 """
 
-from pathlib import Path
+import pandas as pd
 
 from advisor import schema
 from advisor.history import HistorySummary
 from advisor.history import summarize as summarize_history
 from advisor.schema import SCHEMA_VERSION
 from advisor.sources.base import LoadResult, Problem
-from advisor.sources.files import InputError, load_files
+from advisor.sources.files import InputError, load_document, load_files
 from advisor.store import (
     AppendResult,
     HistoryStore,
@@ -29,17 +29,15 @@ from advisor.store import (
 __version__ = "0.1.0"
 
 
-def sample_path() -> Path:
-    """Path of the bundled sample fleet (a ``kubectl get ... -o json`` List)."""
-    # imported here so that ``python -m advisor.sources.sample`` can regenerate the file
-    from advisor.sources import sample
+def load_sample(seed: int | None = None) -> LoadResult:
+    """The sample fleet (eight weeks of a 60-volume cluster made by the simulator with a
+    fixed seed), read through the file source as a collected kubectl List would be, and
+    tagged cluster ``sample``."""
+    from advisor.sources import sample  # the simulator is only needed here
 
-    return sample.sample_path()
-
-
-def load_sample() -> LoadResult:
-    """The bundled sample fleet, read through the file source, tagged cluster ``sample``."""
-    return load_files([sample_path()], cluster="sample")
+    doc = sample.build_sample_fleet(sample.SEED if seed is None else seed)
+    return load_document(doc, source="sample", cluster="sample",
+                         collected_at=pd.Timestamp(sample.COLLECTED_AT))
 
 
 __all__ = [
@@ -55,9 +53,9 @@ __all__ = [
     "StoreVersionError",
     "__version__",
     "default_store_path",
+    "load_document",
     "load_files",
     "load_sample",
-    "sample_path",
     "schema",
     "summarize_history",
 ]

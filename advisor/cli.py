@@ -16,6 +16,8 @@ import typer
 from advisor import __version__, load_sample
 from advisor.cron import CronError
 from advisor.history import summarize
+from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
+from advisor.model.scenario import summarize as summarize_scenario
 from advisor.schedules import check
 from advisor.sources.base import LoadResult, empty_result
 from advisor.sources.files import InputError, load_files
@@ -77,7 +79,8 @@ def collect(
         "CSV of backup history, a folder of them, or - for stdin. Repeatable.",
         show_default=False)] = None,
     sample: Annotated[bool, typer.Option(
-        "--sample", help="Collect the bundled sample fleet (as cluster 'sample').")] = False,
+        "--sample", help="Collect the sample fleet (made by the simulator; cluster "
+        "'sample').")] = False,
     cluster: Annotated[str, typer.Option(
         "--cluster", help="Name to tag these records with.")] = "default",
     store: StoreOpt = None,
@@ -133,6 +136,23 @@ def history(
         print(summary)
 
 
+@app.command("sample")
+def sample_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write into.")] = Path(
+        "sample"),
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed of the simulation (default: the bundled sample's).",
+        show_default=False)] = None,
+) -> None:
+    """Write the sample fleet (kubectl JSON) and its ground truth (events, runs, skips)."""
+    from advisor.sources import sample
+
+    paths = sample.write_sample(out, sample.SEED if seed is None else seed)
+    for what, path in paths.items():
+        print(f"{what:8} {path}")
+    print(f"collect it with: advisor collect --from-file {paths['fleet']}")
+
+
 @app.command("cron")
 def cron_command(
     expr: Annotated[str, typer.Argument(help="The schedule, e.g. '0 */2 * * *' (quote it).")],
@@ -174,6 +194,28 @@ def cron_command(
             if len(result.next) < n:
                 print("  (no further fire time within five years: the schedule never fires)")
     raise typer.Exit(0 if result.valid else 2)
+
+
+@app.command("simulate")
+def simulate_command(
+    scenario: Annotated[Path, typer.Argument(
+        help="The scenario file (YAML): window, Longhorn version, volumes, RecurringJobs.",
+        show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Simulate a scenario's backups, deletions and restores on the backupstore lock."""
+    if output not in ("text", "json"):
+        raise _fail(f"--output must be text or json, not {output!r}", 2)
+    try:
+        sc = load_scenario(scenario)
+    except ScenarioError as e:
+        for problem in e.problems:
+            print(f"error: {scenario}: {problem}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        raise _fail(f"{scenario}: cannot read the scenario file ({e.strerror})", 2) from None
+    summary = summarize_scenario(run_scenario(sc), sc)
+    print(json.dumps(summary, indent=2) if output == "json" else format_text(summary))
 
 
 def main() -> None:

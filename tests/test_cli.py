@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+import advisor
 from advisor.sources import synthetic as syn
-from advisor.sources.sample import build_sample_fleet, sample_path
 from tests.conftest import completed, in_progress, run_cli
 
 
@@ -112,21 +112,23 @@ def test_store_written_by_a_newer_advisor_is_refused(mixed_list, write_json, tmp
     assert r.returncode == 1 and "newer" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_sample_fleet_file_is_what_the_generator_writes():
-    assert json.loads(sample_path().read_text()) == json.loads(
-        json.dumps(build_sample_fleet()))
-
-
-def test_collect_sample_and_history_table(tmp_path):
-    r = run_cli("collect", "--sample", "--store", str(tmp_path / "s"))
+def test_sample_written_and_collected_is_the_bundled_sample(tmp_path):
+    r = run_cli("sample", "--out", str(tmp_path / "sample"))
     assert r.returncode == 0, r.stderr
-    assert "0 warning(s), 0 skipped" in r.stdout
-    t = run_cli("history", "--store", str(tmp_path / "s"))
-    assert t.returncode == 0
-    assert "pvc" not in t.stderr
-    assert "lock conflicts" in t.stdout and "create_blocked 1" in t.stdout
-    assert "delete_blocked 1" in t.stdout and "pending_behind_deletion 1" in t.stdout
-    assert "restore_blocked 1" in t.stdout
+    fleet = tmp_path / "sample" / "sample-fleet.json"
+    assert (tmp_path / "sample" / "events.csv").stat().st_size > 0
+    c = run_cli("collect", "--from-file", str(fleet), "--cluster", "sample", "--store",
+                str(tmp_path / "s"))
+    assert c.returncode == 0 and "0 warning(s), 0 skipped" in c.stdout
+    direct = run_cli("collect", "--sample", "--store", str(tmp_path / "s2"))
+    assert direct.returncode == 0
+    assert history(tmp_path / "s") == {**history(tmp_path / "s2"),
+                                       "store": str(tmp_path / "s")}
+    h = run_cli("history", "--store", str(tmp_path / "s"))
+    for kind in ("delete_blocked", "pending_behind_deletion", "restore_blocked"):
+        assert kind in h.stdout
+    api = advisor.summarize_history(advisor.load_sample().frames)
+    assert api.backups == history(tmp_path / "s")["backups"]
 
 
 def test_version_and_help():

@@ -41,17 +41,17 @@ def backups(draw):
         volume_size_bytes=draw(st.integers(0, 2**50))), state, seconds
 
 
-def field_paths(obj: dict, prefix: str = "") -> list[str]:
+def field_paths(obj: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = []
-    for k, v in obj.items():
-        out.append(prefix + k)
+    for k, v in obj.items():  # keys such as "longhorn.io/volume-access-mode" hold dots
+        out.append((*prefix, k))
         if isinstance(v, dict):
-            out += field_paths(v, prefix + k + ".")
+            out += field_paths(v, (*prefix, k))
     return out
 
 
-def mutate(obj: dict, path: str, value: object) -> None:
-    *parents, last = path.split(".")
+def mutate(obj: dict, path: tuple[str, ...], value: object) -> None:
+    *parents, last = path
     for p in parents:
         obj = obj[p]
     if value is ...:

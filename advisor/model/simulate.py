@@ -38,7 +38,7 @@ import pandas as pd
 
 from advisor import longhorn, schema
 from advisor.longhorn import LOCK_ACQUIRE_WAIT_S, Behaviour, behaviour
-from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
+from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.schedules import fire_times
 
 __all__ = ["SimulationResult", "simulate"]
@@ -142,6 +142,7 @@ class _Simulation:
         self.by_name: dict[str, _Backup] = {}
         self.events: list[tuple] = []
         self.names = itertools.count(1)
+        self.draw_cache: dict[int, tuple[np.ndarray, list[int]]] = {}
         self.jobs: dict[str, _Job] = {}
         label_jobs = {j.name: j.groups for j in fleet.jobs}
         for j in fleet.jobs:
@@ -159,6 +160,16 @@ class _Simulation:
             self.jobs[j.name] = _Job(j, members)
 
     # --- the event loop ------------------------------------------------------------------
+
+    def draw(self, dist: Duration) -> float:
+        """One draw of ``dist`` in seconds (drawn 512 at a time: one call per draw is slow)."""
+        cached = self.draw_cache.get(id(dist))
+        if cached is None or cached[1][0] >= len(cached[0]):
+            cached = (dist.sample(self.rng, 512), [0])
+            self.draw_cache[id(dist)] = cached
+        values, pos = cached
+        pos[0] += 1
+        return float(values[pos[0] - 1])
 
     def at(self, t: float, fn: Callable[[float], None]) -> None:
         heapq.heappush(self.heap, (t, next(self.seq), fn))
@@ -267,7 +278,7 @@ class _Simulation:
                 self.at(self.ttl_poll(now), lambda n: self.delete(b, n, "failed-backup TTL"))
                 done(now)
                 return
-            duration = float(vs.spec.backup_duration_for(b.job).sample(self.rng, 1)[0])
+            duration = self.draw(vs.spec.backup_duration_for(b.job))
             self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), lambda n: finish(n))
 
         def finish(now: float) -> None:
@@ -316,7 +327,7 @@ class _Simulation:
                          f"{wait:g} s")
                 self.at(now + wait, lambda n: self.attempt_deletion(b, n))
                 return
-            duration = float(vs.spec.deletion_duration.sample(self.rng, 1)[0])
+            duration = self.draw(vs.spec.deletion_duration)
             self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), finish)
 
         def finish(now: float) -> None:
@@ -367,7 +378,7 @@ class _Simulation:
                          "tried again at the next poll")
                 return
             dist = vs.spec.restore_duration or vs.spec.backup_duration
-            duration = float(dist.sample(self.rng, 1)[0])
+            duration = self.draw(dist)
             self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), finish)
 
         def finish(now: float) -> None:
@@ -383,30 +394,33 @@ class _Simulation:
     def result(self) -> SimulationResult:
         collected = pd.Timestamp(self.t_end, unit="s", tz="UTC")
 
-        def ts(x: float) -> pd.Timestamp | None:
-            return None if np.isnan(x) else pd.Timestamp(x, unit="s", tz="UTC")
+        bs = self.backups
+        specs = [self.volumes[b.volume].spec for b in bs]
+        ended = np.array([b.state in ("Completed", "Deleting") for b in bs], dtype=bool)
+        started = np.array([b.started for b in bs], dtype=float)
+        finished = np.where(ended, np.array([b.finished for b in bs], dtype=float), np.nan)
+        messages = [b.error or b.msg_error or b.info or None for b in bs]
+        paths = [longhorn.parse_lock_path(m) if m else None for m in messages]
+        n = len(bs)
 
-        rows = []
-        for b in self.backups:
-            spec = self.volumes[b.volume].spec
-            message = b.error or b.msg_error or b.info or None
-            rows.append({
-                "cluster": "simulated", "backup_target": spec.target, "volume": b.volume,
-                "backup": b.name, "recurring_job": b.job, "state": b.state,
-                "requested_at": ts(b.requested), "started_at": ts(b.started),
-                "finished_at": ts(b.finished) if b.state in ("Completed", "Deleting")
-                else None,
-                "duration_s": (b.finished - b.started) if b.state in ("Completed", "Deleting")
-                and not np.isnan(b.finished) else np.nan,
-                "censored": b.state not in ("Completed", "Deleting"),
-                "volume_size_bytes": spec.size_bytes, "backup_mode": "incremental",
-                "lock_conflict": b.conflict, "message": message,
-                "lock_path": longhorn.parse_lock_path(message).path if message and
-                longhorn.parse_lock_path(message) else None,
-                "lock_path_matches": True if message and longhorn.parse_lock_path(message)
-                else None,
-                "source": "simulation", "collected_at": collected})
-        backups = schema.from_records("backups", rows)
+        def times(x: np.ndarray) -> pd.Series:
+            return pd.Series(pd.to_datetime(x, unit="s", utc=True))
+
+        columns = {
+            "cluster": ["simulated"] * n, "backup_target": [v.target for v in specs],
+            "volume": [b.volume for b in bs], "backup": [b.name for b in bs],
+            "recurring_job": [b.job for b in bs], "state": [b.state for b in bs],
+            "requested_at": times(np.array([b.requested for b in bs], dtype=float)),
+            "started_at": times(started), "finished_at": times(finished),
+            "duration_s": finished - started, "censored": ~ended,
+            "volume_size_bytes": [v.size_bytes for v in specs],
+            "backup_mode": ["incremental"] * n,
+            "lock_conflict": [b.conflict for b in bs], "message": messages,
+            "lock_path": [p.path if p else None for p in paths],
+            "lock_path_matches": [True if p else None for p in paths],
+            "source": ["simulation"] * n, "collected_at": [collected] * n,
+        }
+        backups = schema.coerce("backups", pd.DataFrame(columns))
         jobs = schema.from_records("jobs", [
             {"cluster": "simulated", "recurring_job": j.name, "task": j.task, "cron": j.cron,
              "retain": j.retain, "concurrency": j.concurrency,

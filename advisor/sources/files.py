@@ -62,6 +62,17 @@ def load_files(paths: Sequence[str | Path], *, cluster: str = "default",
     return builder.finish()
 
 
+def load_document(doc: object, *, source: str, cluster: str = "default",
+                  collected_at: pd.Timestamp | None = None) -> LoadResult:
+    """Read objects already parsed from JSON or YAML (a List, a list or one object), as
+    :func:`load_files` reads a file; ``source`` names where they came from."""
+    now = collected_at if collected_at is not None else pd.Timestamp.now(tz="UTC")
+    builder = FrameBuilder(cluster, now.tz_convert("UTC"))
+    builder.result.files.append(source)
+    _add_document(doc, source, "document 1", source, builder)
+    return builder.finish()
+
+
 def _expand(paths: Sequence[str | Path], problems: list[Problem]) -> Iterator[str]:
     for p in paths:
         if str(p) == "-":

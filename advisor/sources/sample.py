@@ -1,196 +1,163 @@
-"""The bundled sample fleet: one ``kubectl get ... -o json`` List of a small cluster.
+"""The bundled sample fleet: eight weeks of a 60-volume cluster, made by the simulator.
 
-It shows, in data, the problems the advisor exists to find:
+The fleet holds the mistakes seen in real clusters, next to healthy jobs:
 
-- three backup jobs meet at 00:00 (``hourly``, ``daily``, and on Sundays ``weekly``), so
-  retention deletions of one job run while another job backs up the same volume;
-- ``pvc-db-main`` takes about 70 minutes to back up but is in the hourly job, so the job's
-  runs outlast their interval and fire times are skipped;
-- failed backups with lock messages of both directions, a backup Pending behind a
-  deletion, backups still in progress (censored), a DR standby whose restore met a
-  deletion, and a detached volume.
+- every backup job but one fires at minute 0;
+- ``hourly`` and ``daily`` both cover the ``default`` group (40 volumes) and meet at
+  00:00, so hourly retention deletions run into daily backups;
+- ``hourly`` runs those 40 volumes 10 at a time and its run outlasts the hour, so slots
+  start late or never run;
+- ``hourly-db`` backs up the ``db`` group hourly, and its largest volumes take over an hour;
+- ``weekly`` and ``monthly`` cover ``archive`` at 03:00 and meet when the 1st is a Sunday
+  (2026-11-01);
+- ``pvc-dr-orders`` is a DR volume following ``pvc-orders``, whose ``orders`` job keeps
+  only 2 backups every 15 minutes, so its restores meet deletions;
+- ``batch`` (minute 17, 4 volumes) is healthy.
 
-The file ``advisor/data/sample-fleet.json`` is written by ``python -m
-advisor.sources.sample`` and the tests check that it is what this module generates. The
-history is a schedule walk with Forbid catch-up, not the event simulator's output.
+:func:`build_sample_fleet` runs the simulation (fixed seed) and returns what a watch of the
+cluster would have recorded: every Backup with its last state and message, worded as
+Longhorn writes them, plus the RecurringJobs, Volumes, BackupVolumes and Settings, as one
+kubectl ``List``. ``advisor sample --out DIR`` writes it with the ground-truth event log.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
+from advisor.model.simulate import SimulationResult, simulate
 from advisor.sources import synthetic as syn
 
 COLLECTED_AT = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # a Monday morning
-DAYS = 7
-GIB = syn.GIB
+WEEKS = 8
+SEED = 20261123
+VERSION = "1.8"
+GIB = 2**30
 
-# name: (size GiB, actual GiB, job labels, group labels, median backup minutes)
-VOLUMES = {
-    "pvc-web-01": (10, 4, (), (), 2.0),
-    "pvc-web-02": (10, 5, (), (), 2.5),
-    "pvc-cache": (5, 1, (), (), 1.0),
-    "pvc-logs": (100, 60, (), (), 12.0),
-    "pvc-db-main": (500, 380, ("hourly",), ("critical",), 70.0),
-    "pvc-db-replica": (200, 150, (), ("critical",), 25.0),
-    "pvc-dr-standby": (200, 150, (), ("critical",), 0.0),
-    "pvc-detached": (20, 8, (), (), 0.0),
-}
-SKIPPED_VOLUMES = {"pvc-dr-standby", "pvc-detached"}  # standby; detached
-# name: (cron, retain, concurrency, groups, hour step, weekday or None)
-JOBS = {
-    "hourly": ("0 * * * *", 24, 2, ("default",)),
-    "daily": ("0 0 * * *", 7, 10, ("default", "critical")),
-    "weekly": ("0 0 * * 0", 4, 10, ("critical",)),
-    "snap-6h": ("0 */6 * * *", 4, 10, ("default",)),
-}
+JOBS = (
+    JobSpec("hourly", "0 * * * *", retain=24, concurrency=10, groups=("default",)),
+    JobSpec("daily", "0 0 * * *", retain=7, concurrency=10, groups=("default", "db")),
+    JobSpec("hourly-db", "0 * * * *", retain=12, concurrency=2, groups=("db",)),
+    JobSpec("weekly", "0 3 * * 0", retain=4, concurrency=4, groups=("archive",)),
+    JobSpec("monthly", "0 3 1 * *", retain=6, concurrency=4, groups=("archive",)),
+    JobSpec("orders", "*/15 * * * *", retain=2, concurrency=1, groups=("orders",)),
+    JobSpec("batch", "17 2 * * *", retain=7, concurrency=4, groups=("batch",)),
+    JobSpec("snapshots", "30 */6 * * *", task="snapshot", retain=4, groups=("default",)),
+)
 
 
-def _fire_times(job: str, start: datetime, end: datetime) -> list[datetime]:
-    step = {"hourly": timedelta(hours=1), "daily": timedelta(days=1),
-            "weekly": timedelta(days=7)}[job]
-    t = start.replace(minute=0, second=0, microsecond=0)
-    if job != "hourly":
-        t = t.replace(hour=0)
-    if job == "weekly":  # Sundays (cron weekday 0)
-        t -= timedelta(days=(t.weekday() + 1) % 7)
-    out = []
-    while t < end:
-        if t >= start:
-            out.append(t)
-        t += step
-    return out
+def _durations(size_gib: float, rng: np.random.Generator, churn: float = 0.035
+               ) -> tuple[Duration, Duration]:
+    """Backup and deletion durations that grow with the volume (incremental backups
+    upload changed blocks, ``churn`` minutes per GiB; a deletion walks the backup volume's
+    blocks)."""
+    backup_min = 0.5 + churn * size_gib * rng.uniform(0.8, 1.2)
+    deletion_s = 20 + 0.4 * size_gib * rng.uniform(0.5, 1.5)
+    return (Duration(backup_min * 60, backup_min * 60 * 1.8, "lognormal"),
+            Duration(deletion_s, deletion_s * 2.5, "lognormal"))
 
 
-def _run_starts(fires: list[datetime], ends: list[datetime]) -> Iterator[datetime]:
-    """Run start times under Forbid, given ``ends``, filled in by the caller as runs end.
+def sample_fleet(seed: int = SEED) -> Fleet:
+    """The sample fleet's volumes and jobs (sizes and durations drawn with ``seed``)."""
+    rng = np.random.default_rng(seed)
+    volumes: list[VolumeSpec] = []
 
-    A slot that fires during a run does not start; when the run ends the most recent
-    missed slot starts late (about 10 s later, at the controller's next sync) and older
-    missed slots are lost.
-    """
-    i = 0
-    while i < len(fires):
-        free_at = ends[-1] if ends else fires[i]
-        j = i
-        while j + 1 < len(fires) and fires[j + 1] <= free_at:
-            j += 1
-        late = fires[j] < free_at
-        yield free_at + timedelta(seconds=10) if late else fires[j]
-        i = j + 1
+    def add(name: str, size_gib: float, churn: float = 0.035, **kw: object) -> None:
+        backup, deletion = _durations(size_gib, rng, churn)
+        volumes.append(VolumeSpec(name, int(size_gib * GIB), backup, deletion, **kw))
+
+    sizes = np.exp(rng.uniform(np.log(1), np.log(400), 40))
+    sizes[:3] = (900, 1200, 1500)  # a few large volumes in the hourly group
+    for i, size in enumerate(sizes):
+        add(f"pvc-app-{i:02d}", float(round(size)))
+    for i, size in enumerate((500, 800, 1100, 1400, 1800, 2048)):
+        add(f"pvc-db-{i:02d}", size, churn=0.045, groups=("db",))  # busy databases
+    for i in range(8):
+        add(f"pvc-archive-{i:02d}", float(round(rng.uniform(50, 600))), groups=("archive",))
+    add("pvc-orders", 40, groups=("orders",))
+    backup, deletion = _durations(40, rng)
+    volumes.append(VolumeSpec("pvc-dr-orders", 40 * GIB, backup, deletion, standby=True,
+                              restore_of="pvc-orders", groups=("dr",),
+                              restore_duration=Duration(90, 240, "lognormal")))
+    for i in range(4):
+        add(f"pvc-batch-{i:02d}", float(round(rng.uniform(5, 80))), groups=("batch",))
+    return Fleet(tuple(volumes), JOBS)
 
 
-def _members(job: str) -> list[str]:
-    groups = set(JOBS[job][3])
-    out = []
-    for name, (_, _, jobs, grps, _) in VOLUMES.items():
-        in_default = not jobs and not grps and "default" in groups
-        if job in jobs or groups & set(grps) or in_default:
-            out.append(name)
-    return out
+def simulate_sample(seed: int = SEED) -> tuple[Fleet, SimulationResult]:
+    """Eight weeks of the sample fleet up to :data:`COLLECTED_AT`."""
+    fleet = sample_fleet(seed)
+    start = COLLECTED_AT - timedelta(weeks=WEEKS)
+    return fleet, simulate(fleet, start, COLLECTED_AT, version=VERSION, seed=seed)
 
 
-def build_sample_fleet(seed: int = 7) -> dict:
-    """The sample fleet as a kubectl ``List`` (deterministic for a seed)."""
-    rng = random.Random(seed)
-    start = COLLECTED_AT - timedelta(days=DAYS)
+def _dt(ts: pd.Timestamp) -> datetime | None:
+    # Longhorn's times are whole seconds
+    return None if pd.isna(ts) else ts.floor("s").to_pydatetime()
+
+
+def to_kubectl_list(fleet: Fleet, result: SimulationResult) -> dict:
+    """The simulation as the objects a collector would have recorded (a kubectl List)."""
     items: list[dict] = []
-    backups: dict[tuple[str, str], list[dict]] = {}
-    counter = 0
-    for job in ("hourly", "daily", "weekly"):
-        concurrency = JOBS[job][2]
-        members = [v for v in _members(job) if v not in SKIPPED_VOLUMES]
-        run_ends: list[datetime] = []
-
-        for run_start in _run_starts(_fire_times(job, start, COLLECTED_AT), run_ends):
-            if run_start >= COLLECTED_AT:
-                break
-            lanes = [run_start] * concurrency
-            for volume in members:
-                lane = min(range(concurrency), key=lanes.__getitem__)
-                requested = lanes[lane]
-                began = requested + timedelta(seconds=rng.randint(2, 20))
-                minutes = VOLUMES[volume][4] * rng.lognormvariate(0, 0.15)
-                ended = began + timedelta(minutes=minutes)
-                lanes[lane] = ended
-                counter += 1
-                size, actual = VOLUMES[volume][0] * GIB, VOLUMES[volume][1] * GIB
-                state = "Completed" if ended <= COLLECTED_AT else "InProgress"
-                backups.setdefault((job, volume), []).append(syn.backup_cr(
-                    f"backup-{counter:04d}{volume[-4:]}{job[:2]}", volume, state=state,
-                    created=requested, started=began, finished=ended, job=job,
-                    size_bytes=actual, volume_size_bytes=size,
-                    uploaded_bytes=int(actual * rng.uniform(0.01, 0.05)),
-                    mode="full" if job == "weekly" else "incremental",
-                    progress=None if state == "Completed" else 63))
-            run_ends.append(max(lanes))
-    for (job, _volume), records in backups.items():
-        items.extend(records[-JOBS[job][1]:])  # retention has deleted the older ones
-    items.extend(_conflict_records())
-    for name, (size, actual, jobs, groups, _) in VOLUMES.items():
-        items.append(syn.volume_cr(
-            name, size_bytes=size * GIB, actual_size_bytes=actual * GIB,
-            created=start - timedelta(days=90), jobs=jobs, groups=groups,
-            standby=name == "pvc-dr-standby",
-            state="detached" if name == "pvc-detached" else "attached",
-            conditions=_restore_failure(name) if name == "pvc-dr-standby" else None))
-        if name != "pvc-detached":
-            items.append(syn.backup_volume_cr(name, size_bytes=actual * GIB * 3))
-    for name, (cron, retain, concurrency, groups) in JOBS.items():
-        items.append(syn.recurring_job_cr(
-            name, cron, task="snapshot" if name == "snap-6h" else "backup", retain=retain,
-            concurrency=concurrency, groups=groups))
+    sizes = {v.name: v.size_bytes for v in fleet.volumes}
+    for b in result.frames["backups"].itertuples():
+        message = b.message if isinstance(b.message, str) else ""
+        kind = b.lock_conflict
+        items.append(syn.backup_cr(
+            b.backup, b.volume, state=b.state, created=_dt(b.requested_at),
+            started=_dt(b.started_at), finished=_dt(b.finished_at), job=b.recurring_job,
+            size_bytes=sizes[b.volume] // 3, volume_size_bytes=sizes[b.volume],
+            uploaded_bytes=sizes[b.volume] // 50,
+            error=message if kind == "create_blocked" else "",
+            messages=({"error": message} if kind == "delete_blocked" else
+                      {"info": message} if kind == "pending_behind_deletion" else None)))
+    ev = result.events
+    restore_blocked = ev[ev["conflict"] == "restore_blocked"]
+    start = COLLECTED_AT - timedelta(weeks=WEEKS + 12)
+    for v in fleet.volumes:
+        conditions = None
+        last = restore_blocked[restore_blocked["volume"] == v.name].tail(1)
+        if len(last):
+            conditions = [{"type": "Restore", "status": "False", "reason": "RestoreFailure",
+                           "lastTransitionTime": syn.rfc3339(last["time"].iloc[0]),
+                           "message": syn.lock_message(v.restore_of or v.name, "create",
+                                                       final_period=False)}]
+        items.append(syn.volume_cr(v.name, size_bytes=v.size_bytes,
+                                   actual_size_bytes=v.size_bytes // 2, created=start,
+                                   jobs=v.jobs, groups=v.groups, standby=v.standby,
+                                   conditions=conditions))
+        if not v.standby:
+            items.append(syn.backup_volume_cr(v.name, size_bytes=v.size_bytes // 2))
+    for j in fleet.jobs:
+        items.append(syn.recurring_job_cr(j.name, j.cron, task=j.task, retain=j.retain,
+                                          concurrency=j.concurrency, groups=j.groups))
     items += [syn.setting_cr("failed-backup-ttl", "1440"),
               syn.setting_cr("allow-recurring-job-while-volume-detached", "false"),
               syn.setting_cr("backup-concurrent-limit", "2")]
     return syn.kubectl_list(items)
 
 
-def _conflict_records() -> list[dict]:
-    """The failures a week like this leaves behind, worded as Longhorn writes them."""
-    midnight = COLLECTED_AT.replace(hour=0)
-    db = "pvc-db-main"
-    return [
-        # daily's backup met hourly's retention deletion at 00:00 and failed (<= 1.7 path)
-        syn.backup_cr("backup-err0000dbda", db, state="Error", job="daily",
-                      created=midnight, started=midnight + timedelta(seconds=4),
-                      volume_size_bytes=500 * GIB,
-                      error=syn.lock_message(db, "create")),
-        # >= 1.8: a backup waits Pending while a backup of the volume is being deleted
-        syn.backup_cr("backup-pend0000logs", "pvc-logs", state="Pending", job="hourly",
-                      created=COLLECTED_AT - timedelta(seconds=40),
-                      volume_size_bytes=100 * GIB,
-                      messages={"info": "Wait for backup backup-del00000logs to be deleted"}),
-        # the retention deletion that ran into a backup: retried after 1 min, doubling
-        syn.backup_cr("backup-del00000logs", "pvc-logs", state="Deleting", job="hourly",
-                      created=COLLECTED_AT - timedelta(hours=25),
-                      started=COLLECTED_AT - timedelta(hours=25, seconds=-5),
-                      finished=COLLECTED_AT - timedelta(hours=24, minutes=48),
-                      volume_size_bytes=100 * GIB,
-                      messages={"error": "Failed to delete the backup backup-del00000logs in "
-                                "the backupstore, err " + syn.lock_message("pvc-logs",
-                                                                          "delete")}),
-    ]
+def build_sample_fleet(seed: int = SEED) -> dict:
+    """The sample fleet as a kubectl ``List`` (deterministic for a seed)."""
+    return to_kubectl_list(*simulate_sample(seed))
 
 
-def _restore_failure(volume: str) -> list[dict]:
-    """A DR volume whose incremental restore met a deletion of its backup volume."""
-    return [{"type": "Restore", "status": "False", "reason": "RestoreFailure",
-             "lastTransitionTime": syn.rfc3339(COLLECTED_AT - timedelta(minutes=25)),
-             "message": syn.lock_message(volume, "create", final_period=False)}]
-
-
-def sample_path() -> Path:
-    """Path of the bundled sample fleet file."""
-    return Path(str(resources.files("advisor") / "data" / "sample-fleet.json"))
-
-
-if __name__ == "__main__":
-    json.dump(build_sample_fleet(), sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+def write_sample(out: str | Path, seed: int = SEED) -> dict[str, Path]:
+    """Write ``sample-fleet.json`` (for ``advisor collect --from-file``) and the ground
+    truth ``events.csv``, ``runs.csv`` and ``skipped-slots.csv`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fleet, result = simulate_sample(seed)
+    paths = {"fleet": out / "sample-fleet.json", "events": out / "events.csv",
+             "runs": out / "runs.csv", "skipped": out / "skipped-slots.csv"}
+    with paths["fleet"].open("w") as f:
+        json.dump(to_kubectl_list(fleet, result), f, separators=(",", ":"))
+    result.events.to_csv(paths["events"], index=False)
+    result.runs.to_csv(paths["runs"], index=False)
+    result.skipped_slots.to_csv(paths["skipped"], index=False)
+    return paths
