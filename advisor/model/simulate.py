@@ -93,6 +93,8 @@ class _VolumeState:
     pending: list[tuple[_Backup, Callable[[float], None]]] = field(default_factory=list)
     kept: dict[str, list[str]] = field(default_factory=dict)  # job -> Completed, oldest first
     restored: str | None = None
+    restoring: bool = False
+    last_completed: str | None = None  # the newest Completed backup, for DR restores
 
     def held(self, kind: int, before: float, at: float) -> bool:
         """An older lock of ``kind`` (acquired before ``before``) still held at ``at``."""
@@ -100,7 +102,8 @@ class _VolumeState:
                    for lk in self.locks)
 
     def take(self, kind: int, t: float) -> _Lock:
-        """Write a lock file at ``t`` (released locks are forgotten: they block nothing)."""
+        """Write a lock file at ``t``; the caller sets its release time. Locks released
+        by now are forgotten: they block nothing later."""
         self.locks = [lk for lk in self.locks if lk.released > t]
         lock = _Lock(kind, t)
         self.locks.append(lock)
@@ -185,8 +188,9 @@ class _Simulation:
             for slot in fire_times(job.spec.cron, start, end, self.tz).astype(np.int64):
                 self.at(float(slot), lambda t, j=job: self.fire(j, t))
         poll = self.fleet.poll_interval_s
-        for k in range(int((self.t_end - self.t0) // poll) + 1):
-            self.at(self.t0 + k * poll, self.poll)
+        if any(v.standby and v.restore_of for v in self.fleet.volumes):  # DR restores
+            for k in range(int((self.t_end - self.t0) // poll) + 1):
+                self.at(self.t0 + k * poll, self.poll)
         for when, volume in self.fleet.manual_backups:
             self.at(pd.Timestamp(when).value / 1e9, lambda t, v=volume: self.create(
                 v, "", t, lambda _t: None))
@@ -263,38 +267,43 @@ class _Simulation:
             return
         self.start_backup(b, t, done)
 
+    # A lock attempt is decided when the lock file is written: its 2 s check only looks at
+    # older locks, and every older lock's release time is already known then (its own
+    # check failed at +2 s, or it holds for its drawn duration). One event per operation.
+
     def start_backup(self, b: _Backup, t: float, done: Callable[[float], None]) -> None:
         vs = self.volumes[b.volume]
         b.state, b.started = "InProgress", t
-        lock = vs.take(BACKUP, t)
-
-        def check(now: float) -> None:
-            if vs.held(DELETION, t, now):
-                lock.released = now
-                b.state, b.conflict = "Error", "create_blocked"
-                b.error = lock_message(b.volume, "create", self.rules.lock_message_final_period)
-                self.log(now, b.volume, "backup", "lock_conflict", b.job, b.name,
-                         "create_blocked", "a deletion holds the lock; the backup fails")
-                self.at(self.ttl_poll(now), lambda n: self.delete(b, n, "failed-backup TTL"))
-                done(now)
-                return
-            duration = self.draw(vs.spec.backup_duration_for(b.job))
-            self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), lambda n: finish(n))
-
-        def finish(now: float) -> None:
-            lock.released = now
-            b.state, b.finished = "Completed", now
-            self.log(now, b.volume, "backup", "completed", b.job, b.name)
-            if b.job and self.jobs.get(b.job):
-                kept = vs.kept.setdefault(b.job, [])
-                kept.append(b.name)
-                retain = self.jobs[b.job].spec.retain
-                while len(kept) > retain:
-                    self.delete(self.by_name[kept.pop(0)], now, "retention")
-            done(now)
-
+        check = t + LOCK_ACQUIRE_WAIT_S
         self.log(t, b.volume, "backup", "started", b.job, b.name)
-        self.at(t + LOCK_ACQUIRE_WAIT_S, check)
+        if vs.held(DELETION, t, check):
+            vs.take(BACKUP, t).released = check
+            self.at(check, lambda now: self.backup_blocked(b, now, done))
+            return
+        duration = max(self.draw(vs.spec.backup_duration_for(b.job)), LOCK_ACQUIRE_WAIT_S)
+        vs.take(BACKUP, t).released = t + duration
+        self.at(t + duration, lambda now: self.backup_done(b, now, done))
+
+    def backup_blocked(self, b: _Backup, now: float, done: Callable[[float], None]) -> None:
+        b.state, b.conflict = "Error", "create_blocked"
+        b.error = lock_message(b.volume, "create", self.rules.lock_message_final_period)
+        self.log(now, b.volume, "backup", "lock_conflict", b.job, b.name,
+                 "create_blocked", "a deletion holds the lock; the backup fails")
+        self.at(self.ttl_poll(now), lambda n: self.delete(b, n, "failed-backup TTL"))
+        done(now)
+
+    def backup_done(self, b: _Backup, now: float, done: Callable[[float], None]) -> None:
+        vs = self.volumes[b.volume]
+        b.state, b.finished = "Completed", now
+        vs.last_completed = b.name
+        self.log(now, b.volume, "backup", "completed", b.job, b.name)
+        job = self.jobs.get(b.job)
+        if job is not None:
+            kept = vs.kept.setdefault(b.job, [])
+            kept.append(b.name)
+            while len(kept) > job.spec.retain:
+                self.delete(self.by_name[kept.pop(0)], now, "retention")
+        done(now)
 
     # --- deletions -----------------------------------------------------------------------------
 
@@ -308,42 +317,41 @@ class _Simulation:
 
     def attempt_deletion(self, b: _Backup, t: float) -> None:
         vs = self.volumes[b.volume]
-        lock = vs.take(DELETION, t)
-
-        def check(now: float) -> None:
-            if vs.held(BACKUP, t, now):
-                lock.released = now
-                b.failures += 1
-                rules = self.rules
-                wait = min(rules.deletion_retry_min_s * 2 ** (b.failures - 1),
-                           rules.deletion_retry_max_s)
-                b.conflict = "delete_blocked"
-                b.msg_error = (f"Failed to delete the backup {b.name} in the backupstore, err "
-                               + lock_message(b.volume, "delete", rules.lock_message_final_period))
-                if rules.deleting_state:
-                    b.state = "Error"
-                self.log(now, b.volume, "deletion", "lock_conflict", b.job, b.name,
-                         "delete_blocked", f"a backup or restore holds the lock; retry in "
-                         f"{wait:g} s")
-                self.at(now + wait, lambda n: self.attempt_deletion(b, n))
-                return
-            duration = self.draw(vs.spec.deletion_duration)
-            self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), finish)
-
-        def finish(now: float) -> None:
-            lock.released = now
-            if self.rules.deleting_state:
-                b.state = "Deleting"
-            vs.deleting.remove(b.name)
-            self.log(now, b.volume, "deletion", "completed", b.job, b.name)
-            if not vs.deleting:
-                waiting, vs.pending = vs.pending, []
-                for pb, go in waiting:
-                    self.log(now, pb.volume, "backup", "pending_released", pb.job, pb.name)
-                    go(now)
-
+        check = t + LOCK_ACQUIRE_WAIT_S
         self.log(t, b.volume, "deletion", "started", b.job, b.name)
-        self.at(t + LOCK_ACQUIRE_WAIT_S, check)
+        if vs.held(BACKUP, t, check):
+            vs.take(DELETION, t).released = check
+            self.at(check, lambda now: self.deletion_blocked(b, now))
+            return
+        duration = max(self.draw(vs.spec.deletion_duration), LOCK_ACQUIRE_WAIT_S)
+        vs.take(DELETION, t).released = t + duration
+        self.at(t + duration, lambda now: self.deletion_done(b, now))
+
+    def deletion_blocked(self, b: _Backup, now: float) -> None:
+        rules = self.rules
+        b.failures += 1
+        wait = min(rules.deletion_retry_min_s * 2 ** (b.failures - 1),
+                   rules.deletion_retry_max_s)
+        b.conflict = "delete_blocked"
+        b.msg_error = (f"Failed to delete the backup {b.name} in the backupstore, err "
+                       + lock_message(b.volume, "delete", rules.lock_message_final_period))
+        if rules.deleting_state:
+            b.state = "Error"
+        self.log(now, b.volume, "deletion", "lock_conflict", b.job, b.name, "delete_blocked",
+                 f"a backup or restore holds the lock; retry in {wait:g} s")
+        self.at(now + wait, lambda n: self.attempt_deletion(b, n))
+
+    def deletion_done(self, b: _Backup, now: float) -> None:
+        vs = self.volumes[b.volume]
+        if self.rules.deleting_state:
+            b.state = "Deleting"
+        vs.deleting.remove(b.name)
+        self.log(now, b.volume, "deletion", "completed", b.job, b.name)
+        if not vs.deleting:
+            waiting, vs.pending = vs.pending, []
+            for pb, go in waiting:
+                self.log(now, pb.volume, "backup", "pending_released", pb.job, pb.name)
+                go(now)
 
     # --- poll times: DR restores and the failed-backup TTL ----------------------------------
 
@@ -359,35 +367,35 @@ class _Simulation:
             if not spec.standby or not spec.restore_of:
                 continue
             src = self.volumes.get(spec.restore_of)
-            latest = None if src is None else next(
-                (b for b in reversed(self.backups) if b.volume == spec.restore_of
-                 and b.state in ("Completed", "Deleting") and b.finished <= t), None)
-            if latest is None or latest.name == vs.restored:
+            if src is None or src.last_completed is None or vs.restoring:
                 continue
-            self.restore(vs, src, latest, t)
+            if src.last_completed != vs.restored:
+                self.restore(vs, src, self.by_name[src.last_completed], t)
 
     def restore(self, vs: _VolumeState, src: _VolumeState, b: _Backup, t: float) -> None:
-        lock = src.take(BACKUP, t)  # a restore takes the backup volume's type-1 lock
-        name = vs.spec.name
-
-        def check(now: float) -> None:
-            if src.held(DELETION, t, now):
-                lock.released = now
-                self.log(now, name, "restore", "lock_conflict", "", b.name, "restore_blocked",
-                         f"a deletion of {src.spec.name}'s backups holds the lock; "
-                         "tried again at the next poll")
-                return
-            dist = vs.spec.restore_duration or vs.spec.backup_duration
-            duration = self.draw(dist)
-            self.at(t + max(duration, LOCK_ACQUIRE_WAIT_S), finish)
+        name, check = vs.spec.name, t + LOCK_ACQUIRE_WAIT_S
+        self.log(t, name, "restore", "started", "", b.name)
+        vs.restoring = True
+        if src.held(DELETION, t, check):  # a restore takes the backup volume's type-1 lock
+            src.take(BACKUP, t).released = check
+            self.at(check, lambda now: self.restore_blocked(vs, src, b, now))
+            return
+        dist = vs.spec.restore_duration or vs.spec.backup_duration
+        duration = max(self.draw(dist), LOCK_ACQUIRE_WAIT_S)
+        src.take(BACKUP, t).released = t + duration
 
         def finish(now: float) -> None:
-            lock.released = now
-            vs.restored = b.name
+            vs.restored, vs.restoring = b.name, False
             self.log(now, name, "restore", "completed", "", b.name)
 
-        self.log(t, name, "restore", "started", "", b.name)
-        self.at(t + LOCK_ACQUIRE_WAIT_S, check)
+        self.at(t + duration, finish)
+
+    def restore_blocked(self, vs: _VolumeState, src: _VolumeState, b: _Backup,
+                        now: float) -> None:
+        vs.restoring = False
+        self.log(now, vs.spec.name, "restore", "lock_conflict", "", b.name, "restore_blocked",
+                 f"a deletion of {src.spec.name}'s backups holds the lock; tried again at "
+                 "the next poll")
 
     # --- results -----------------------------------------------------------------------------
 

@@ -1,0 +1,582 @@
+"""A simulation scenario read from a YAML file, checked whole, run and summarised.
+
+A scenario names a window (``start``, ``days``), a Longhorn version, the volumes with
+their duration distributions, and the RecurringJobs, either in a short form
+(``{name, task, cron, retain, concurrency, groups}``) or as RecurringJob manifests as
+``kubectl get recurringjob -o yaml`` prints them. Fields left out of a job get the
+defaults Longhorn's admission webhook writes (``webhook/resources/recurringjob/
+mutator.go``): ``concurrency`` 0 or missing is 10, ``groups`` missing is empty, ``retain``
+is 0 for ``snapshot-cleanup`` and ``filesystem-trim``, at least 0 for ``snapshot-delete``
+and at least 1 for every other task.
+
+:func:`load_scenario` reports every problem of a file at once, each with its location
+(``volumes[3].backup_duration: ...``), in one :class:`ScenarioError`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from advisor import longhorn
+from advisor.cron import CronError, parse, zone
+from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec, seconds, size_bytes
+from advisor.model.simulate import SimulationResult, simulate
+
+__all__ = ["Scenario", "ScenarioError", "format_text", "load_scenario", "run_scenario",
+           "summarize"]
+
+TOP_KEYS = ("start", "days", "longhorn_version", "seed", "time_zone", "poll_interval",
+            "failed_backup_ttl", "allow_detached", "manual_backups", "volumes", "jobs")
+VOLUME_KEYS = ("name", "size", "backup_duration", "deletion_duration", "groups", "jobs",
+               "standby", "restore_of", "restore_duration", "state",
+               "backup_durations_by_job")
+JOB_KEYS = ("name", "task", "cron", "retain", "concurrency", "groups")
+MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
+MANIFEST_SPEC_KEYS = (*JOB_KEYS, "labels", "parameters")
+API_VERSIONS = ("longhorn.io/v1beta1", "longhorn.io/v1beta2")
+_RETAIN_ZERO_TASKS = ("snapshot-cleanup", "filesystem-trim")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_CONFLICTS = ("delete_blocked", "create_blocked", "restore_blocked",
+              "pending_behind_deletion")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be simulated; ``problems`` lists each one with its location."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A checked scenario: the fleet, the window ``[start, end)`` in UTC, the Longhorn
+    version whose rules apply, the random seed and the schedules' evaluation zone."""
+
+    fleet: Fleet
+    start: pd.Timestamp
+    end: pd.Timestamp
+    version: str = longhorn.LATEST
+    seed: int = 0
+    time_zone: str = "UTC"
+
+
+# --- reading YAML ----------------------------------------------------------------------
+
+
+class _Number(float):
+    """A YAML float that remembers how it was written (``1.10`` is not ``1.1``)."""
+
+    text: str
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML, with times kept as text (checked as RFC 3339 here) and duplicate keys
+    noted (plain YAML silently keeps the last one)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.duplicates: list[str] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                if key.value in seen:
+                    self.duplicates.append(
+                        f"line {key.start_mark.line + 1}: key {key.value!r} appears twice "
+                        "in one mapping")
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+
+def _float(loader: _Loader, node: yaml.ScalarNode) -> _Number:
+    value = _Number(loader.construct_yaml_float(node))
+    value.text = node.value
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _float)
+_Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _read(path_or_text: str | Path) -> tuple[str, str]:
+    """(source name, text): a Path, or a str naming a .yaml/.yml/.json file, is read."""
+    if isinstance(path_or_text, Path) or ("\n" not in path_or_text and path_or_text.strip()
+                                          .lower().endswith((".yaml", ".yml", ".json"))):
+        path = Path(path_or_text)
+        try:
+            return str(path), path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ScenarioError(str(path), ["not a YAML file: not UTF-8 text"]) from None
+    return "<text>", path_or_text
+
+
+def _yaml(source: str, text: str) -> dict:
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ScenarioError(source, [f"not YAML: {problem}{where}"]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError(source, [f"not a scenario: the file is {what}, expected a mapping "
+                                     f"with keys {', '.join(TOP_KEYS)}"])
+    if loader.duplicates:
+        raise ScenarioError(source, loader.duplicates)
+    return data
+
+
+# --- checking --------------------------------------------------------------------------
+
+
+class _Problems(list):
+    def add(self, where: str, message: str) -> None:
+        self.append(f"{where}: {message}")
+
+    def value(self, where: str, convert: Callable[[Any], Any], raw: Any) -> Any:
+        """``convert(raw)``, or None with the problem noted when it raises ValueError."""
+        try:
+            return convert(raw)
+        except ValueError as e:
+            self.add(where, str(e).removeprefix("duration ").removeprefix("size "))
+            return None
+
+    def keys(self, where: str, item: Mapping, known: tuple[str, ...],
+             required: tuple[str, ...] = ()) -> None:
+        for key in item:
+            if key not in known:
+                self.add(f"{where}.{key}", f"unknown key (expected one of {', '.join(known)})")
+        for key in required:
+            if key not in item:
+                self.add(f"{where}.{key}", "missing")
+
+
+def _mapping(p: _Problems, where: str, raw: Any) -> dict | None:
+    if isinstance(raw, dict):
+        return raw
+    p.add(where, f"is a {type(raw).__name__}, expected a mapping")
+    return None
+
+
+def _list(p: _Problems, where: str, raw: Any) -> list | None:
+    if isinstance(raw, list):
+        return raw
+    p.add(where, f"is a {type(raw).__name__}, expected a list")
+    return None
+
+
+def _names(p: _Problems, where: str, raw: Any) -> tuple[str, ...]:
+    items = _list(p, where, raw) if raw is not None else []
+    bad = [i for i, x in enumerate(items or []) if not isinstance(x, str) or not x]
+    for i in bad:
+        p.add(f"{where}[{i}]", f"{items[i]!r} is not a name")
+    return tuple(x for x in items or [] if isinstance(x, str) and x)
+
+
+def _name(p: _Problems, where: str, raw: Any) -> str | None:
+    if isinstance(raw, str) and raw:
+        return raw
+    p.add(where, f"{raw!r} is not a name")
+    return None
+
+
+def _whole(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValueError(f"{raw!r} is not a whole number")
+    return raw
+
+
+def _integer(raw: Any) -> int:
+    if _whole(raw) < 0:
+        raise ValueError(f"{raw!r} is not a whole number >= 0")
+    return raw
+
+
+def _boolean(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not true or false")
+    return raw
+
+
+def _time(raw: Any) -> pd.Timestamp:
+    if not isinstance(raw, str) or not _RFC3339.match(raw):
+        raise ValueError(f"{raw!r} is not an RFC 3339 time like 2026-01-05T00:00:00Z")
+    return pd.Timestamp(raw).tz_convert("UTC")
+
+
+def _days(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ValueError(f"{raw!r} is not a number of days")
+    if raw <= 0:
+        raise ValueError(f"{raw!r}: the window must be longer than 0 days")
+    return float(raw)
+
+
+def _version(raw: Any) -> str:
+    text = getattr(raw, "text", None) or str(raw)
+    longhorn.behaviour(text)  # raises ValueError for what it does not model
+    return text
+
+
+def _time_zone(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"{raw!r} is not a time zone name")
+    try:
+        zone(raw)
+    except CronError as e:
+        raise ValueError(str(e)) from None
+    return raw
+
+
+def _positive_seconds(raw: Any) -> float:
+    s = seconds(raw)
+    if s <= 0:
+        raise ValueError(f"{raw!r} must be longer than 0 s")
+    return s
+
+
+def _ttl_seconds(raw: Any) -> float:
+    if not isinstance(raw, str):  # Longhorn's setting counts minutes, seconds() seconds
+        raise ValueError(f"{raw!r} needs a unit, like 1440m (a bare number is ambiguous: "
+                         "Longhorn's failed-backup-ttl setting counts minutes)")
+    return seconds(raw)
+
+
+def _size(raw: Any) -> int:
+    n = size_bytes(raw)
+    if n <= 0:
+        raise ValueError(f"size {raw!r} must be more than 0 bytes")
+    return n
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What items are checked against: volume names (first index), jobs by name."""
+
+    volumes: dict[str, int]
+    jobs: set[str]
+    label_jobs: dict[str, tuple[str, ...]]  # job -> groups, as volume_jobs takes them
+    system_backup: bool
+
+
+def _volume(p: _Problems, i: int, item: dict, known: _Known) -> VolumeSpec | None:
+    where = f"volumes[{i}]"
+    p.keys(where, item, VOLUME_KEYS, ("name", "size", "backup_duration", "deletion_duration"))
+    name = _name(p, f"{where}.name", item["name"]) if "name" in item else None
+    if name is not None and known.volumes[name] != i:
+        p.add(f"{where}.name", f"{name!r} is also the name of volumes[{known.volumes[name]}]")
+    size = p.value(f"{where}.size", _size, item["size"]) if "size" in item else None
+    durations = {k: p.value(f"{where}.{k}", Duration.parse, item[k])
+                 for k in ("backup_duration", "deletion_duration", "restore_duration")
+                 if k in item}
+    by_job = []
+    raw_by_job = item.get("backup_durations_by_job")
+    if raw_by_job is not None and _mapping(p, f"{where}.backup_durations_by_job", raw_by_job):
+        for job, raw in raw_by_job.items():
+            at = f"{where}.backup_durations_by_job.{job}"
+            if job not in known.jobs:
+                p.add(at, f"no job named {job!r} in jobs")
+            d = p.value(at, Duration.parse, raw)
+            if d is not None:
+                by_job.append((str(job), d))
+    own_jobs = _names(p, f"{where}.jobs", item.get("jobs"))
+    raw_jobs = item.get("jobs")
+    for k, job in enumerate(raw_jobs if isinstance(raw_jobs, list) else []):
+        if isinstance(job, str) and job and job not in known.jobs:
+            p.add(f"{where}.jobs[{k}]", f"no job named {job!r} in jobs")
+    groups = _names(p, f"{where}.groups", item.get("groups"))
+    standby = p.value(f"{where}.standby", _boolean, item.get("standby", False))
+    state = item.get("state", "attached")
+    if state not in ("attached", "detached"):
+        p.add(f"{where}.state", f"{state!r} is not attached or detached")
+    restore_of = item.get("restore_of")
+    if restore_of is not None and (restore_of := _name(p, f"{where}.restore_of", restore_of)):
+        if standby is False:
+            p.add(f"{where}.restore_of", "only a DR volume (standby: true) restores from "
+                  "another volume's backups")
+        if restore_of not in known.volumes:
+            p.add(f"{where}.restore_of", f"no volume named {restore_of!r}")
+        elif restore_of == name:
+            p.add(f"{where}.restore_of", "a volume cannot restore from itself")
+    # Longhorn's rule: a volume that no RecurringJob covers is never backed up
+    labels_read = all(isinstance(item.get(k, []), list) for k in ("jobs", "groups"))
+    if (name is not None and standby is False and labels_read and not known.system_backup
+            and not longhorn.volume_jobs(name, own_jobs, groups, known.label_jobs)):
+        labels = (f"jobs {list(own_jobs)}, groups {list(groups)}" if own_jobs or groups
+                  else "no job or group label, so group 'default'")
+        p.add(where, f"volume {name!r} is in no RecurringJob ({labels})")
+    if (name is None or size is None or None in durations.values()
+            or "backup_duration" not in durations or "deletion_duration" not in durations):
+        return None
+    return VolumeSpec(name, size, durations["backup_duration"],
+                      durations["deletion_duration"], jobs=own_jobs, groups=groups,
+                      standby=bool(standby), restore_of=restore_of,
+                      restore_duration=durations.get("restore_duration"), state=str(state),
+                      job_backup_durations=tuple(by_job))
+
+
+def _job_fields(p: _Problems, where: str, item: dict) -> dict:
+    """The job's fields, from the short form or a RecurringJob manifest (``name`` is None
+    when it cannot be told)."""
+    if not any(k in item for k in ("apiVersion", "kind", "metadata", "spec")):
+        p.keys(where, item, JOB_KEYS, ("name", "task", "cron"))
+        fields = dict(item)
+        fields["name"] = _name(p, f"{where}.name", item["name"]) if "name" in item else None
+        return {**fields, "where": where, "name_at": f"{where}.name"}
+    p.keys(where, item, MANIFEST_KEYS, ("apiVersion", "kind", "metadata", "spec"))
+    if "apiVersion" in item and item["apiVersion"] not in API_VERSIONS:
+        p.add(f"{where}.apiVersion", f"{item['apiVersion']!r} is not {' or '.join(API_VERSIONS)}")
+    if "kind" in item and item["kind"] != "RecurringJob":
+        p.add(f"{where}.kind", f"{item['kind']!r} is not RecurringJob")
+    meta = _mapping(p, f"{where}.metadata", item.get("metadata", {})) or {}
+    spec = _mapping(p, f"{where}.spec", item.get("spec", {})) or {}
+    p.keys(f"{where}.spec", spec, MANIFEST_SPEC_KEYS, ("task", "cron"))
+    name = None
+    if "name" in meta:
+        name = _name(p, f"{where}.metadata.name", meta["name"])
+    elif "metadata" in item:
+        p.add(f"{where}.metadata.name", "missing")
+    if name and spec.get("name") not in (None, "", name):
+        p.add(f"{where}.spec.name", f"{spec['name']!r} differs from metadata.name {name!r}")
+    return {**spec, "name": name, "where": f"{where}.spec",
+            "name_at": f"{where}.metadata.name"}
+
+
+def _job(p: _Problems, fields: dict) -> JobSpec | None:
+    where = fields["where"]
+    task, cron = fields.get("task"), fields.get("cron")
+    if task is not None and (not isinstance(task, str) or task not in longhorn.TASKS):
+        p.add(f"{where}.task", f"{task!r} is not a RecurringJob task "
+              f"({', '.join(sorted(longhorn.TASKS))})")
+        task = None
+    if cron is not None and not isinstance(cron, str):
+        p.add(f"{where}.cron", f"{cron!r} is not a schedule (quote it)")
+        cron = None
+    elif cron is not None:
+        try:
+            parse(cron)
+        except CronError as e:
+            p.add(f"{where}.cron", f"{cron!r}: {e}")
+            cron = None
+    groups = _names(p, f"{where}.groups", fields.get("groups"))
+    retain = p.value(f"{where}.retain", _whole, fields.get("retain", 0))
+    concurrency = p.value(f"{where}.concurrency", _integer, fields.get("concurrency", 0))
+    if None in (fields["name"], task, cron, retain, concurrency):
+        return None
+    # the webhook's defaults (mutator.go)
+    if task in _RETAIN_ZERO_TASKS:
+        retain = 0
+    elif task == "snapshot-delete":
+        retain = max(retain, 0)
+    else:
+        retain = max(retain, 1)
+    return JobSpec(fields["name"], cron, task, retain,
+                   concurrency or longhorn.DEFAULT_CONCURRENCY, groups)
+
+
+def load_scenario(path_or_text: str | Path) -> Scenario:
+    """Read and check a scenario: a :class:`~pathlib.Path`, a path ending in ``.yaml``,
+    ``.yml`` or ``.json``, or the YAML text itself.
+
+    Raises :class:`ScenarioError` listing every problem found, ``FileNotFoundError`` (an
+    ``OSError``) when the file cannot be read.
+    """
+    source, text = _read(path_or_text)
+    data = _yaml(source, text)
+    # problems by top-level key, reported in the file's order
+    p = {key: _Problems() for key in (*data, *TOP_KEYS)}
+    for key in data:
+        if key not in TOP_KEYS:
+            p[key].add(str(key), f"unknown key (expected one of {', '.join(TOP_KEYS)})")
+    for key in ("start", "days", "volumes", "jobs"):
+        if key not in data:
+            p[key].add(key, "missing")
+    start = p["start"].value("start", _time, data["start"]) if "start" in data else None
+    days = p["days"].value("days", _days, data["days"]) if "days" in data else None
+    version = p["longhorn_version"].value("longhorn_version", _version,
+                                          data.get("longhorn_version", longhorn.LATEST))
+    seed = p["seed"].value("seed", _integer, data.get("seed", 0))
+    time_zone = p["time_zone"].value("time_zone", _time_zone, data.get("time_zone", "UTC"))
+    poll_s = p["poll_interval"].value("poll_interval", _positive_seconds,
+                                      data.get("poll_interval", "5m"))
+    ttl_s = p["failed_backup_ttl"].value("failed_backup_ttl", _ttl_seconds,
+                                         data.get("failed_backup_ttl", "1440m"))
+    allow_detached = p["allow_detached"].value("allow_detached", _boolean,
+                                               data.get("allow_detached", False))
+
+    pj = p["jobs"]
+    raw_jobs = _list(pj, "jobs", data["jobs"]) if "jobs" in data else None
+    jobs, fields, first_job = [], [], {}
+    for i, item in enumerate(raw_jobs or []):
+        if (m := _mapping(pj, f"jobs[{i}]", item)) is None:
+            continue
+        f = _job_fields(pj, f"jobs[{i}]", m)
+        if f["name"] in first_job:
+            pj.add(f["name_at"], f"{f['name']!r} is also the name of "
+                   f"jobs[{first_job[f['name']]}]")
+        elif f["name"]:
+            first_job[f["name"]] = i
+        fields.append(f)
+        if (j := _job(pj, f)) is not None:
+            jobs.append(j)
+
+    pv = p["volumes"]
+    raw_volumes = _list(pv, "volumes", data["volumes"]) if "volumes" in data else None
+    if raw_volumes == []:
+        pv.add("volumes", "is empty: a scenario needs at least one volume")
+    names = [(i, v.get("name")) for i, v in enumerate(raw_volumes or [])
+             if isinstance(v, dict) and isinstance(v.get("name"), str) and v.get("name")]
+    known = _Known(
+        {n: i for i, n in reversed(names)}, set(first_job),
+        {f["name"]: tuple(g for g in f["groups"] if isinstance(g, str))
+         if isinstance(f.get("groups"), list) else ()
+         for f in fields if f["name"] and f.get("task") != "system-backup"},
+        any(f.get("task") == "system-backup" for f in fields))
+    volumes: dict[int, VolumeSpec] = {}
+    for i, item in enumerate(raw_volumes or []):
+        if (m := _mapping(pv, f"volumes[{i}]", item)) is not None:
+            v = _volume(pv, i, m, known)
+            if v is not None:
+                volumes[i] = v
+
+    end = (start + pd.Timedelta(seconds=days * 86400).round("ms")
+           if start is not None and days is not None else None)
+    manual = _manual_backups(p["manual_backups"], data.get("manual_backups", []),
+                             known.volumes, volumes, start, end)
+
+    problems = [problem for section in p.values() for problem in section]
+    if problems:
+        raise ScenarioError(source, problems)
+    fleet = Fleet(tuple(volumes.values()), tuple(jobs), poll_interval_s=poll_s,
+                  failed_backup_ttl_s=ttl_s, allow_detached=allow_detached,
+                  manual_backups=tuple(manual))
+    return Scenario(fleet, start, end, version, seed, time_zone)
+
+
+def _manual_backups(p: _Problems, raw: Any, known: dict[str, int],
+                    volumes: dict[int, VolumeSpec], start: pd.Timestamp | None,
+                    end: pd.Timestamp | None) -> list[tuple[str, str]]:
+    out = []
+    for i, item in enumerate(_list(p, "manual_backups", raw) or []):
+        where = f"manual_backups[{i}]"
+        if (m := _mapping(p, where, item)) is None:
+            continue
+        p.keys(where, m, ("time", "volume"), ("time", "volume"))
+        t = p.value(f"{where}.time", _time, m["time"]) if "time" in m else None
+        volume = m.get("volume")
+        if "volume" in m and (not isinstance(volume, str) or volume not in known):
+            p.add(f"{where}.volume", f"no volume named {volume!r}")
+        elif isinstance(volume, str) and getattr(volumes.get(known[volume]), "standby", False):
+            p.add(f"{where}.volume", f"{volume!r} is a DR (standby) volume: it cannot be "
+                  "backed up")
+        if t is not None and start is not None and end is not None and not start <= t < end:
+            p.add(f"{where}.time", f"{m['time']} is outside the window {_iso(start)} to "
+                  f"{_iso(end)}")
+        if t is not None and isinstance(volume, str) and volume in known:
+            out.append((_iso(t), str(volume)))
+    return out
+
+
+# --- running and summarising -----------------------------------------------------------
+
+
+def run_scenario(scenario: Scenario) -> SimulationResult:
+    """Simulate ``scenario`` (see :func:`advisor.model.simulate.simulate`)."""
+    return simulate(scenario.fleet, scenario.start, scenario.end, version=scenario.version,
+                    seed=scenario.seed, tz=scenario.time_zone)
+
+
+def _iso(t: pd.Timestamp) -> str:
+    return t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _per(frame: pd.DataFrame, key: str, mask: pd.Series, unique: str | None = None
+         ) -> dict[str, int]:
+    rows = frame[mask]
+    counts = rows.groupby(key)[unique].nunique() if unique else rows.groupby(key).size()
+    return {str(k): int(n) for k, n in counts.items()}
+
+
+def summarize(result: SimulationResult, scenario: Scenario) -> dict:
+    """Counts over the whole window, per volume and per job, as plain JSON-ready data.
+
+    Per volume: ``backups_completed`` (backups that completed, whether or not retention
+    deleted them later), ``backups_failed`` (backups that failed on their own creation: a
+    deletion held the lock) and ``conflicts``: the number of backups whose deletion was
+    blocked (``delete_blocked``), that failed on creation (``create_blocked``), or that
+    waited Pending behind a deletion (``pending_behind_deletion``), and the number of
+    blocked DR restores (``restore_blocked``). Counts come from the event log, which keeps
+    every conflict of a backup (the backups frame keeps only its last one). Per job:
+    ``runs`` started, ``late_starts`` (runs that started after their slot) and
+    ``skipped_slots`` (slots lost under Forbid). Jobs that do not touch the backupstore are
+    not simulated: all 0.
+    """
+    ev = result.events
+    backup, deletion = ev["operation"] == "backup", ev["operation"] == "deletion"
+    completed = _per(ev, "volume", backup & (ev["event"] == "completed"))
+    conflicts = {
+        "delete_blocked": _per(ev, "volume", deletion & (ev["conflict"] == "delete_blocked"),
+                               "backup"),
+        "create_blocked": _per(ev, "volume", backup & (ev["conflict"] == "create_blocked"),
+                               "backup"),
+        "restore_blocked": _per(ev, "volume", ev["conflict"] == "restore_blocked"),
+        "pending_behind_deletion": _per(
+            ev, "volume", backup & (ev["conflict"] == "pending_behind_deletion"), "backup"),
+    }
+    volumes = [{"volume": v.name, "backups_completed": completed.get(v.name, 0),
+                "backups_failed": conflicts["create_blocked"].get(v.name, 0),
+                "conflicts": {c: conflicts[c].get(v.name, 0) for c in _CONFLICTS}}
+               for v in sorted(scenario.fleet.volumes, key=lambda v: v.name)]
+    runs = result.runs
+    n_runs = _per(runs, "recurring_job", runs["recurring_job"].notna())
+    late = _per(runs, "recurring_job", runs["late_s"] > 0)
+    sk = result.skipped_slots
+    skipped = _per(sk, "recurring_job", sk["recurring_job"].notna())
+    jobs = [{"job": j.name, "runs": n_runs.get(j.name, 0), "late_starts": late.get(j.name, 0),
+             "skipped_slots": skipped.get(j.name, 0)}
+            for j in sorted(scenario.fleet.jobs, key=lambda j: j.name)]
+    window = {"start": _iso(scenario.start), "end": _iso(scenario.end),
+              "longhorn_version": scenario.version}
+    return {"volumes": volumes, "jobs": jobs, "window": window}
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    cells = [header, *[[str(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+            for r in cells]
+
+
+def format_text(summary: dict) -> str:
+    """The :func:`summarize` output as aligned plain-text tables."""
+    w = summary["window"]
+    rules = longhorn.behaviour(w["longhorn_version"]).name
+    lines = [f"simulated {w['start']} to {w['end']}, Longhorn {w['longhorn_version']} "
+             f"({rules} rules)", ""]
+    lines += _table(["volume", "completed", "failed", *_CONFLICTS],
+                    [[v["volume"], v["backups_completed"], v["backups_failed"],
+                      *(v["conflicts"][c] for c in _CONFLICTS)] for v in summary["volumes"]])
+    lines.append("")
+    lines += _table(["job", "runs", "late_starts", "skipped_slots"],
+                    [[j["job"], j["runs"], j["late_starts"], j["skipped_slots"]]
+                     for j in summary["jobs"]])
+    return "\n".join(lines)
