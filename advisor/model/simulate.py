@@ -95,6 +95,10 @@ class _VolumeState:
     restored: str | None = None
     restoring: bool = False
     last_completed: str | None = None  # the newest Completed backup, for DR restores
+    suffix: str = ""  # of this volume's backup names
+
+    def __post_init__(self) -> None:
+        self.suffix = _hex(self.spec.name, 6)
 
     def held(self, kind: int, before: float, at: float) -> bool:
         """An older lock of ``kind`` (acquired before ``before``) still held at ``at``."""
@@ -192,8 +196,9 @@ class _Simulation:
             for k in range(int((self.t_end - self.t0) // poll) + 1):
                 self.at(self.t0 + k * poll, self.poll)
         for when, volume in self.fleet.manual_backups:
-            self.at(pd.Timestamp(when).value / 1e9, lambda t, v=volume: self.create(
-                v, "", t, lambda _t: None))
+            t = pd.Timestamp(when).value / 1e9
+            if self.t0 <= t <= self.t_end:
+                self.at(t, lambda now, v=volume: self.create(v, "", now, lambda _t: None))
         while self.heap:
             t, _, fn = heapq.heappop(self.heap)
             if t > self.t_end:
@@ -252,12 +257,12 @@ class _Simulation:
     def create(self, volume: str, job: str, t: float, done: Callable[[float], None],
                system: bool = False) -> None:
         vs = self.volumes[volume]
-        b = _Backup(f"backup-{next(self.names):06x}{_hex(volume, 6)}", volume,
+        b = _Backup(f"backup-{next(self.names):06x}{vs.suffix}", volume,
                     "" if system else job, t)
         self.backups.append(b)
         self.by_name[b.name] = b
-        self.log(t, volume, "backup", "requested", job, b.name)
         if self.rules.backup_meets_deletion == "wait" and vs.deleting:
+            self.log(t, volume, "backup", "requested", job, b.name)
             b.state = "Pending"
             b.info = f"Wait for backup {vs.deleting[0]} to be deleted"
             b.conflict = "pending_behind_deletion"
@@ -312,13 +317,12 @@ class _Simulation:
         if self.rules.deleting_state:
             b.state = "Deleting"
         vs.deleting.append(b.name)
-        self.log(t, b.volume, "deletion", "requested", b.job, b.name, detail=reason)
-        self.attempt_deletion(b, t)
+        self.attempt_deletion(b, t, reason)
 
-    def attempt_deletion(self, b: _Backup, t: float) -> None:
+    def attempt_deletion(self, b: _Backup, t: float, reason: str = "retry") -> None:
         vs = self.volumes[b.volume]
         check = t + LOCK_ACQUIRE_WAIT_S
-        self.log(t, b.volume, "deletion", "started", b.job, b.name)
+        self.log(t, b.volume, "deletion", "started", b.job, b.name, detail=reason)
         if vs.held(BACKUP, t, check):
             vs.take(DELETION, t).released = check
             self.at(check, lambda now: self.deletion_blocked(b, now))
@@ -332,7 +336,10 @@ class _Simulation:
         b.failures += 1
         wait = min(rules.deletion_retry_min_s * 2 ** (b.failures - 1),
                    rules.deletion_retry_max_s)
-        b.conflict = "delete_blocked"
+        # The Backup's messages keep an info and an error; the frame keeps the worst.
+        if longhorn.LOCK_CONFLICT_SEVERITY[b.conflict] <= longhorn.LOCK_CONFLICT_SEVERITY[
+                "delete_blocked"]:
+            b.conflict = "delete_blocked"
         b.msg_error = (f"Failed to delete the backup {b.name} in the backupstore, err "
                        + lock_message(b.volume, "delete", rules.lock_message_final_period))
         if rules.deleting_state:
@@ -404,10 +411,12 @@ class _Simulation:
 
         bs = self.backups
         specs = [self.volumes[b.volume].spec for b in bs]
-        ended = np.array([b.state in ("Completed", "Deleting") for b in bs], dtype=bool)
+        # A backup ended when it completed, whatever its state since (Deleting, or Error
+        # while its deletion is retried); one that failed or never finished is censored.
+        ended = np.array([not np.isnan(b.finished) for b in bs], dtype=bool)
         started = np.array([b.started for b in bs], dtype=float)
         finished = np.where(ended, np.array([b.finished for b in bs], dtype=float), np.nan)
-        messages = [b.error or b.msg_error or b.info or None for b in bs]
+        messages = [_worst_message(b) for b in bs]
         paths = [longhorn.parse_lock_path(m) if m else None for m in messages]
         n = len(bs)
 
@@ -441,8 +450,12 @@ class _Simulation:
              "recurring_job_groups": ",".join(sorted(v.groups)), "backup_target": v.target,
              "lock_conflict": "none", "source": "simulation", "collected_at": collected}
             for v in self.fleet.volumes])
-        events = pd.DataFrame(self.events, columns=EVENT_COLUMNS)
-        events["time"] = pd.to_datetime(events["time"], unit="s", utc=True)
+        cols = list(zip(*self.events, strict=True)) if self.events else [()] * 8
+        events = pd.DataFrame({
+            "time": pd.to_datetime(np.asarray(cols[0], dtype=float), unit="s", utc=True),
+            # plain object columns: a million events convert in a blink this way
+            **{c: pd.Series(np.array(v, dtype=object), dtype=object)
+               for c, v in zip(EVENT_COLUMNS[1:], cols[1:], strict=True)}})
         runs = pd.DataFrame([r for j in self.jobs.values() for r in j.runs],
                             columns=["recurring_job", "slot", "start", "end", "late_s",
                                      "volumes"])
@@ -453,6 +466,13 @@ class _Simulation:
         skipped["slot"] = pd.to_datetime(skipped["slot"], unit="s", utc=True)
         return SimulationResult({"backups": backups, "jobs": jobs, "volumes": volumes},
                                 events, runs, skipped, self.rules)
+
+
+def _worst_message(b: _Backup) -> str | None:
+    """The message that shows the Backup's worst conflict (the frame has one column)."""
+    if b.conflict == "delete_blocked" and b.msg_error:
+        return b.msg_error
+    return b.error or b.info or b.msg_error or None
 
 
 def _iso(t: float) -> str:
