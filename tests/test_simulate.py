@@ -123,3 +123,35 @@ def test_a_dr_restore_meets_a_retention_deletion():
     assert (blocked["volume"] == "dr").all()
     restored = ev[(ev["operation"] == "restore") & (ev["event"] == "completed")]
     assert len(restored) >= 2  # it caught up at a later poll
+
+
+def test_backups_at_once_share_the_target_bandwidth():
+    vols = tuple(vol(f"v{i}", backup="10m", deletion="5s") for i in range(4))
+    fleet = Fleet(vols, (JobSpec("daily", "0 0 * * *", retain=3, concurrency=10,
+                                 groups=("default",)),))
+    alone = simulate(fleet, START, "2026-01-05T12:00:00Z")
+    assert (alone.frames["backups"]["duration_s"] == 600).all()
+    # capacity 2: four uploads at once each get half speed, so all take 20 minutes
+    shared = simulate(fleet, START, "2026-01-05T12:00:00Z", target_capacity=2)
+    assert (shared.frames["backups"]["duration_s"] == 1200).all()
+    # the run ends with its slowest volume: 20 minutes too
+    assert shared.runs["end"].iloc[0] - shared.runs["start"].iloc[0] == pd.Timedelta(
+        minutes=20)
+    staggered = Fleet(vols[:2], (JobSpec("a", "0 0 * * *", concurrency=1, groups=("x",)),),
+                      manual_backups=(("2026-01-05T00:00:00Z", "v0"),
+                                      ("2026-01-05T00:05:00Z", "v1")))
+    st = simulate(staggered, START, "2026-01-05T12:00:00Z", target_capacity=1)
+    d = st.frames["backups"].set_index("volume")["duration_s"]
+    # v0 alone 5 min (half its work), then both at half speed: v0 ends at 15 min, v1's
+    # remaining 5 min alone: 10 + 5 = 15 min after its start
+    assert d["v0"] == 900 and d["v1"] == 900
+
+
+def test_deletion_checks_wait_their_two_seconds_with_shared_bandwidth():
+    volume = vol("v", backup="10m", deletion="1m", jobs=("hourly",), groups=("nightly",),
+                 job_backup_durations=(("daily", Duration.parse("20m")),))
+    fleet = Fleet((volume,), (JobSpec("hourly", "0 * * * *", retain=24),
+                              JobSpec("daily", "0 0 * * *", retain=7, groups=("nightly",))))
+    plain = simulate(fleet, START, "2026-01-12T00:00:00Z", seed=1)
+    shared = simulate(fleet, START, "2026-01-12T00:00:00Z", seed=1, target_capacity=5)
+    assert len(conflicts(shared, "delete_blocked")) == len(conflicts(plain, "delete_blocked"))

@@ -18,7 +18,9 @@ What is simulated (``longhorn-facts.md``; rules from :mod:`advisor.longhorn`):
 - DR (standby) volumes restore incrementally at backup-target poll times (lock type 1) and
   retry at the next poll when blocked; Error backups are deleted at the first poll after
   the failed-backup TTL; system-backup jobs back up every non-DR volume at once; manual
-  backups are created when asked.
+  backups are created when asked;
+- optionally, backups uploading at once to one target share its bandwidth
+  (``target_capacity``), so storms slow every backup.
 
 Durations come from each volume's distributions; the simulator fits nothing. The output
 is the schema's frames (Backups with states, times and messages worded as Longhorn
@@ -114,6 +116,49 @@ class _VolumeState:
         return lock
 
 
+class _TargetShare:
+    """Backups uploading at once to one backup target share its bandwidth: with n of them
+    each progresses at ``min(1, capacity / n)`` of its own speed alone (processor
+    sharing), so a storm of backups at one minute slows every one of them."""
+
+    def __init__(self, capacity: float, at: Callable[[float, Callable[[float], None]], None]):
+        self.capacity, self.at = capacity, at
+        self.active: dict[int, list] = {}  # id -> [remaining solo seconds, token, done]
+        self.last = 0.0
+        self.tokens = itertools.count()
+
+    def rate(self) -> float:
+        return min(1.0, self.capacity / len(self.active)) if self.active else 1.0
+
+    def _advance(self, now: float) -> None:
+        r = self.rate()
+        for item in self.active.values():
+            item[0] -= (now - self.last) * r
+        self.last = now
+
+    def _reschedule(self, now: float) -> None:
+        r = self.rate()
+        for key, item in self.active.items():
+            item[1] = token = next(self.tokens)
+            self.at(now + max(item[0], 0.0) / r,
+                    lambda t, k=key, tok=token: self._finish(k, tok, t))
+
+    def start(self, key: int, now: float, solo_s: float, done: Callable[[float], None]
+              ) -> None:
+        self._advance(now)
+        self.active[key] = [solo_s, -1, done]
+        self._reschedule(now)
+
+    def _finish(self, key: int, token: int, now: float) -> None:
+        item = self.active.get(key)
+        if item is None or item[1] != token:
+            return  # a stale completion: the rate changed since it was scheduled
+        self._advance(now)
+        del self.active[key]
+        self._reschedule(now)
+        item[2](now)
+
+
 @dataclass
 class _Job:
     spec: JobSpec
@@ -138,8 +183,11 @@ class SimulationResult:
 
 class _Simulation:
     def __init__(self, fleet: Fleet, start: pd.Timestamp, end: pd.Timestamp,
-                 rules: Behaviour, rng: np.random.Generator, tz: str | None):
+                 rules: Behaviour, rng: np.random.Generator, tz: str | None,
+                 target_capacity: float | None = None):
         self.fleet, self.rules, self.rng, self.tz = fleet, rules, rng, tz
+        self.target_capacity = target_capacity
+        self.shares: dict[str, _TargetShare] = {}
         self.t0 = start.value / 1e9
         self.t_end = end.value / 1e9
         self.heap: list[tuple[float, int, Callable[[float], None]]] = []
@@ -286,8 +334,21 @@ class _Simulation:
             self.at(check, lambda now: self.backup_blocked(b, now, done))
             return
         duration = max(self.draw(vs.spec.backup_duration_for(b.job)), LOCK_ACQUIRE_WAIT_S)
-        vs.take(BACKUP, t).released = t + duration
-        self.at(t + duration, lambda now: self.backup_done(b, now, done))
+        lock = vs.take(BACKUP, t)
+        if self.target_capacity is None:
+            lock.released = t + duration
+            self.at(t + duration, lambda now: self.backup_done(b, now, done))
+            return
+        # Shared bandwidth: the end depends on the backups to come, so the lock is held
+        # until it comes (and deletion checks wait their 2 s to see it).
+        share = self.shares.setdefault(vs.spec.target, _TargetShare(
+            self.target_capacity, self.at))
+
+        def finished(now: float) -> None:
+            lock.released = now
+            self.backup_done(b, now, done)
+
+        share.start(id(b), t, duration, finished)
 
     def backup_blocked(self, b: _Backup, now: float, done: Callable[[float], None]) -> None:
         b.state, b.conflict = "Error", "create_blocked"
@@ -323,6 +384,11 @@ class _Simulation:
         vs = self.volumes[b.volume]
         check = t + LOCK_ACQUIRE_WAIT_S
         self.log(t, b.volume, "deletion", "started", b.job, b.name, detail=reason)
+        if self.target_capacity is not None:
+            # a backup's end is not known in advance: look at the locks at the 2 s check
+            lock = vs.take(DELETION, t)
+            self.at(check, lambda now: self.deletion_check(b, lock, t, now))
+            return
         if vs.held(BACKUP, t, check):
             vs.take(DELETION, t).released = check
             self.at(check, lambda now: self.deletion_blocked(b, now))
@@ -330,6 +396,16 @@ class _Simulation:
         duration = max(self.draw(vs.spec.deletion_duration), LOCK_ACQUIRE_WAIT_S)
         vs.take(DELETION, t).released = t + duration
         self.at(t + duration, lambda now: self.deletion_done(b, now))
+
+    def deletion_check(self, b: _Backup, lock: _Lock, t: float, now: float) -> None:
+        vs = self.volumes[b.volume]
+        if vs.held(BACKUP, t, now):
+            lock.released = now
+            self.deletion_blocked(b, now)
+            return
+        duration = max(self.draw(vs.spec.deletion_duration), LOCK_ACQUIRE_WAIT_S)
+        lock.released = t + duration
+        self.at(t + duration, lambda n: self.deletion_done(b, n))
 
     def deletion_blocked(self, b: _Backup, now: float) -> None:
         rules = self.rules
@@ -480,14 +556,23 @@ def _iso(t: float) -> str:
 
 
 def simulate(fleet: Fleet, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
-             version: str = longhorn.LATEST, seed: int = 0, tz: str | None = None
-             ) -> SimulationResult:
+             version: str = longhorn.LATEST, seed: int = 0, tz: str | None = None,
+             target_capacity: float | None = None) -> SimulationResult:
     """Simulate ``fleet`` from ``start`` to ``end`` (UTC) under Longhorn ``version``'s
     rules, with durations drawn from a generator seeded by ``seed``; ``tz`` is the
-    evaluation zone of the schedules (default UTC)."""
+    evaluation zone of the schedules (default UTC).
+
+    ``target_capacity``: when set, backups uploading at once to one backup target share
+    its bandwidth, each at ``min(1, capacity / n)`` of its speed alone (a volume's backup
+    duration is its duration alone); None (default) treats backups as independent.
+    Deletions and restores are not slowed.
+    """
     s, e = pd.Timestamp(start), pd.Timestamp(end)
     s = s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC")
     e = e.tz_localize("UTC") if e.tzinfo is None else e.tz_convert("UTC")
-    sim = _Simulation(fleet, s, e, behaviour(version), np.random.default_rng(seed), tz)
+    if target_capacity is not None and not target_capacity > 0:
+        raise ValueError(f"target_capacity must be > 0, not {target_capacity!r}")
+    sim = _Simulation(fleet, s, e, behaviour(version), np.random.default_rng(seed), tz,
+                      target_capacity)
     sim.run()
     return sim.result()
