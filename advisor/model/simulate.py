@@ -32,7 +32,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,10 +99,7 @@ class _VolumeState:
     restored: str | None = None
     restoring: bool = False
     last_completed: str | None = None  # the newest Completed backup, for DR restores
-    suffix: str = ""  # of this volume's backup names
-
-    def __post_init__(self) -> None:
-        self.suffix = _hex(self.spec.name, 6)
+    created: int = 0  # backups created, for their names
 
     def held(self, kind: int, before: float, at: float) -> bool:
         """An older lock of ``kind`` (acquired before ``before``) still held at ``at``."""
@@ -196,23 +195,10 @@ class _Simulation:
         self.backups: list[_Backup] = []
         self.by_name: dict[str, _Backup] = {}
         self.events: list[tuple] = []
-        self.names = itertools.count(1)
         self.draw_cache: dict[int, tuple[np.ndarray, list[int]]] = {}
-        self.jobs: dict[str, _Job] = {}
-        label_jobs = {j.name: j.groups for j in fleet.jobs}
-        for j in fleet.jobs:
-            if j.task not in longhorn.BACKUPSTORE_TASKS:
-                continue  # snapshots and trims never touch the backupstore
-            members = []
-            for v in sorted(fleet.volumes, key=lambda v: v.name):
-                row = {"standby": v.standby, "state": v.state}
-                if longhorn.skip_reason(row, allow_detached=fleet.allow_detached):
-                    continue
-                if j.task == "system-backup" or any(
-                        m.recurring_job == j.name for m in longhorn.volume_jobs(
-                            v.name, v.jobs, v.groups, label_jobs)):
-                    members.append(v.name)
-            self.jobs[j.name] = _Job(j, members)
+        members = run_members(fleet)
+        self.jobs = {j.name: _Job(j, members[j.name]) for j in fleet.jobs
+                     if j.name in members}
 
     # --- the event loop ------------------------------------------------------------------
 
@@ -305,7 +291,8 @@ class _Simulation:
     def create(self, volume: str, job: str, t: float, done: Callable[[float], None],
                system: bool = False) -> None:
         vs = self.volumes[volume]
-        b = _Backup(f"backup-{next(self.names):06x}{vs.suffix}", volume,
+        vs.created += 1  # Longhorn names backups "backup-" and 16 hex digits
+        b = _Backup(f"backup-{_hex(f'{volume}/{vs.created}', 16)}", volume,
                     "" if system else job, t)
         self.backups.append(b)
         self.by_name[b.name] = b
@@ -544,6 +531,82 @@ class _Simulation:
                                 events, runs, skipped, self.rules)
 
 
+def run_members(fleet: Fleet) -> dict[str, list[str]]:
+    """The volumes each backupstore job's runs process, in name order (skipped volumes
+    left out); jobs that never touch the backupstore are not listed."""
+    label_jobs = {j.name: j.groups for j in fleet.jobs}
+    out: dict[str, list[str]] = {}
+    volumes = sorted(fleet.volumes, key=lambda v: v.name)
+    runnable = [v for v in volumes if not longhorn.skip_reason(
+        {"standby": v.standby, "state": v.state}, allow_detached=fleet.allow_detached)]
+    covered = {v.name: {m.recurring_job for m in longhorn.volume_jobs(
+        v.name, v.jobs, v.groups, label_jobs)} for v in runnable}
+    for j in fleet.jobs:
+        if j.task not in longhorn.BACKUPSTORE_TASKS:
+            continue  # snapshots and trims never touch the backupstore
+        out[j.name] = [v.name for v in runnable
+                       if j.task == "system-backup" or j.name in covered[v.name]]
+    return out
+
+
+def _components(fleet: Fleet) -> list[Fleet]:
+    """The fleet split into parts that share no volume, job or DR pair: each part's
+    locks and runs are independent of the others'. Parts are ordered by their first
+    volume's name; volumes and jobs in no backup run go with the first part."""
+    parent = {v.name: v.name for v in fleet.volumes}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    members = run_members(fleet)
+    for names in members.values():
+        for other in names[1:]:
+            union(names[0], other)
+    for v in fleet.volumes:
+        if v.restore_of in parent:
+            union(v.name, v.restore_of)
+    for _, volume in fleet.manual_backups:
+        parent.setdefault(volume, volume)
+    groups: dict[str, list[VolumeSpec]] = {}
+    for v in sorted(fleet.volumes, key=lambda v: v.name):
+        groups.setdefault(find(v.name), []).append(v)
+    parts = sorted(groups.values(), key=lambda vs: vs[0].name)
+    out = []
+    for i, vols in enumerate(parts):
+        names = {v.name for v in vols}
+        jobs = tuple(j for j in fleet.jobs if set(members.get(j.name, ())) & names
+                     or (i == 0 and not members.get(j.name)))
+        manual = tuple(m for m in fleet.manual_backups if m[1] in names)
+        out.append(Fleet(tuple(vols), jobs, fleet.poll_interval_s, fleet.failed_backup_ttl_s,
+                         fleet.allow_detached, manual))
+    return out
+
+
+def _simulate_part(args: tuple) -> SimulationResult:
+    fleet, s, e, rules, seed_seq, tz, capacity = args
+    sim = _Simulation(fleet, s, e, rules, np.random.default_rng(seed_seq), tz, capacity)
+    sim.run()
+    return sim.result()
+
+
+def _merge(parts: list[SimulationResult], rules: Behaviour) -> SimulationResult:
+    if len(parts) == 1:
+        return parts[0]
+    frames = {name: pd.concat([p.frames[name] for p in parts], ignore_index=True)
+              for name in parts[0].frames}
+    events = pd.concat([p.events for p in parts], ignore_index=True)
+    events = events.sort_values("time", kind="stable", ignore_index=True)
+    runs = pd.concat([p.runs for p in parts], ignore_index=True)
+    skipped = pd.concat([p.skipped_slots for p in parts], ignore_index=True)
+    return SimulationResult(frames, events, runs, skipped, rules)
+
+
 def _worst_message(b: _Backup) -> str | None:
     """The message that shows the Backup's worst conflict (the frame has one column)."""
     if b.conflict == "delete_blocked" and b.msg_error:
@@ -557,7 +620,8 @@ def _iso(t: float) -> str:
 
 def simulate(fleet: Fleet, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
              version: str = longhorn.LATEST, seed: int = 0, tz: str | None = None,
-             target_capacity: float | None = None) -> SimulationResult:
+             target_capacity: float | None = None, workers: int | None = None
+             ) -> SimulationResult:
     """Simulate ``fleet`` from ``start`` to ``end`` (UTC) under Longhorn ``version``'s
     rules, with durations drawn from a generator seeded by ``seed``; ``tz`` is the
     evaluation zone of the schedules (default UTC).
@@ -566,13 +630,26 @@ def simulate(fleet: Fleet, start: str | pd.Timestamp, end: str | pd.Timestamp, *
     its bandwidth, each at ``min(1, capacity / n)`` of its speed alone (a volume's backup
     duration is its duration alone); None (default) treats backups as independent.
     Deletions and restores are not slowed.
+
+    Parts of the fleet that share no volume, job or DR pair are independent; each gets
+    its own random stream (so results do not depend on ``workers``) and, for fleets of
+    300 volumes or more, they run in ``workers`` processes (default: one per core).
     """
     s, e = pd.Timestamp(start), pd.Timestamp(end)
     s = s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC")
     e = e.tz_localize("UTC") if e.tzinfo is None else e.tz_convert("UTC")
     if target_capacity is not None and not target_capacity > 0:
         raise ValueError(f"target_capacity must be > 0, not {target_capacity!r}")
-    sim = _Simulation(fleet, s, e, behaviour(version), np.random.default_rng(seed), tz,
-                      target_capacity)
-    sim.run()
-    return sim.result()
+    rules = behaviour(version)
+    # Targets shared by backups at once couple every part of the fleet on that target.
+    parts = [fleet] if target_capacity is not None else _components(fleet)
+    seeds = np.random.SeedSequence(seed).spawn(len(parts))
+    tasks = [(p, s, e, rules, sq, tz, target_capacity) for p, sq in zip(parts, seeds,
+                                                                        strict=True)]
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(parts) > 1 and len(fleet.volumes) >= 300:
+        with ProcessPoolExecutor(max_workers=min(workers, len(parts))) as pool:
+            results = list(pool.map(_simulate_part, tasks))
+    else:
+        results = [_simulate_part(t) for t in tasks]
+    return _merge(results, rules)
