@@ -1,0 +1,245 @@
+"""The fast path against the full simulator: the same counts, draw for draw, with fixed
+durations; the same means with lognormal ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from advisor.model.fastpath import CONFLICT_KINDS, VolumeScore, score_volume
+from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
+from advisor.model.simulate import simulate
+
+START = "2026-01-05T00:00:00Z"  # a Monday
+GIB = 2**30
+D = Duration.parse
+
+
+def simulated_counts(jobs, deletion, start, end, version, *, seed=0, restore=None) -> dict:
+    """The simulator's counts for one volume covered by ``jobs`` (and, with ``restore``,
+    a DR volume restoring it), in the fast path's terms. Conflicts come from the event
+    log: the backups frame keeps one conflict per Backup, so a Pending backup whose
+    deletion is later blocked shows only the latter there."""
+    names = tuple(j.name for j, _ in jobs)
+    volumes = [VolumeSpec("v", 100 * GIB, jobs[0][1], deletion, jobs=names,
+                          job_backup_durations=tuple((j.name, d) for j, d in jobs))]
+    settings = {}
+    if restore:
+        volumes.append(VolumeSpec("dr", 100 * GIB, restore[1], deletion, groups=("none",),
+                                  standby=True, restore_of="v"))
+        settings["poll_interval_s"] = restore[0]
+    fleet = Fleet(tuple(volumes), tuple(j for j, _ in jobs), **settings)
+    r = simulate(fleet, start, end, version=version, seed=seed)
+    ev = r.events
+    out = {
+        "delete_blocked": ev.loc[(ev["operation"] == "deletion")
+                                 & (ev["event"] == "lock_conflict"), "backup"].nunique(),
+        "create_blocked": int((ev["conflict"] == "create_blocked").sum()),
+        "pending_behind_deletion": int((ev["event"] == "pending").sum()),
+        "restore_blocked": int((ev["conflict"] == "restore_blocked").sum()),
+    }
+    for name in names:
+        runs = r.runs[r.runs["recurring_job"] == name]
+        out[f"runs:{name}"] = len(runs)
+        out[f"late_starts:{name}"] = int((runs["late_s"] > 0).sum())
+        out[f"skipped_slots:{name}"] = int((r.skipped_slots["recurring_job"] == name).sum())
+    return out
+
+
+def fast_counts(score: VolumeScore) -> dict[str, np.ndarray]:
+    out = {k: getattr(score, k) for k in CONFLICT_KINDS}
+    for kind in ("runs", "late_starts", "skipped_slots"):
+        for name, counts in getattr(score, kind).items():
+            out[f"{kind}:{name}"] = counts
+    return out
+
+
+def assert_same(jobs, deletion, end, version, *, restore=None, draws=3) -> dict:
+    expected = simulated_counts(jobs, deletion, START, end, version, restore=restore)
+    got = fast_counts(score_volume(jobs, deletion, START, end, draws=draws,
+                                   version=version, restore=restore))
+    assert set(got) == set(expected)
+    for kind, value in expected.items():
+        assert (got[kind] == value).all(), (kind, value, got[kind])
+    return expected
+
+
+HOURLY = JobSpec("hourly", "0 * * * *", retain=24)
+DAILY = JobSpec("daily", "0 0 * * *", retain=7)
+
+
+def test_one_daily_job_has_no_conflicts():
+    c = assert_same([(JobSpec("daily", "0 0 * * *", retain=3), D("10m"))], D("1m"),
+                    "2026-02-04T00:00:00Z", "1.10")
+    assert c["runs:daily"] == 30 and sum(c[k] for k in CONFLICT_KINDS) == 0
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
+def test_hourly_and_daily_at_minute_zero(version):
+    c = assert_same([(HOURLY, D("10m")), (DAILY, D("20m"))], D("1m"),
+                    "2026-01-12T00:00:00Z", version)
+    assert c["delete_blocked"] == 6  # from day 2, the 00:10 deletion meets the daily backup
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
+def test_a_backup_slower_than_its_interval(version):
+    c = assert_same([(JobSpec("hourly", "0 * * * *", retain=3), D("70m"))], D("1m"),
+                    "2026-01-06T00:00:00Z", version)
+    assert c["late_starts:hourly"] > 0 and c["skipped_slots:hourly"] > 0
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
+def test_a_long_deletion_meets_the_next_backup(version):
+    c = assert_same([(JobSpec("hourly", "0 * * * *", retain=1), D("5m"))], D("70m"),
+                    "2026-01-06T00:00:00Z", version)
+    if version == "1.7":
+        assert c["create_blocked"] > 0 and c["pending_behind_deletion"] == 0
+    else:
+        assert c["pending_behind_deletion"] > 0 and c["create_blocked"] == 0
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
+def test_a_dr_restore_meets_a_deletion(version):
+    c = assert_same([(JobSpec("hourly", "0 * * * *", retain=1), D("5m"))], D("10m"),
+                    "2026-01-06T00:00:00Z", version, restore=(300.0, D("10m")))
+    assert c["restore_blocked"] > 0
+
+
+def test_failed_backups_are_deleted_after_the_ttl():
+    # 1.7: backups fail on a 70-minute deletion; a day later their TTL deletions run
+    c = assert_same([(JobSpec("hourly", "0 * * * *", retain=1), D("5m")),
+                     (JobSpec("six", "30 */6 * * *", retain=1), D("50m"))], D("70m"),
+                    "2026-01-08T00:00:00Z", "1.7")
+    assert c["create_blocked"] > 0
+
+
+class Sequenced:
+    """Durations taken in turn from a list: the simulator and the fast path (one draw)
+    ask for them in the same order, so both see the very same durations."""
+
+    def __init__(self, values):
+        self.values, self.pos = list(values), 0
+
+    def sample(self, rng, n):
+        out = np.array(self.values[self.pos:self.pos + n], dtype=float)
+        assert len(out) == n, "sequence exhausted"
+        self.pos += n
+        return out
+
+
+CRONS = ["0 * * * *", "*/30 * * * *", "15 */2 * * *", "0 0 * * *", "0 */6 * * *",
+         "*/20 * * * *", "5 * * * *", "0 */3 * * *"]
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_random_schedules_and_durations_agree_exactly(case):
+    rng = np.random.default_rng(case)
+    crons = rng.choice(CRONS, rng.integers(1, 4), replace=False)
+    jobs = [(JobSpec(f"j{i}", str(c), retain=int(rng.integers(1, 5))),
+             float(rng.choice([120, 600, 1800, 3600])), float(rng.choice([0.3, 0.8, 1.2])))
+            for i, c in enumerate(crons)]
+    deletion = (float(rng.choice([30, 300, 1200, 3600])), float(rng.choice([0.3, 1.0])))
+    restore = (float(rng.choice([60, 300])), float(rng.choice([60, 400, 900]))) \
+        if rng.random() < 0.4 else None
+    version = str(rng.choice(["1.7", "1.8"]))
+    step = float(rng.choice([0, 60, 300]))  # whole minutes make equal times common
+    seed = int(rng.integers(2**31))
+
+    def build():
+        r = np.random.default_rng(seed)
+
+        def seq(median, sigma, n=3000):
+            v = median * np.exp(sigma * r.standard_normal(n))
+            return Sequenced(np.maximum(np.round(v / step) * step, 1.0) if step else v)
+
+        return ([(j, seq(m, s)) for j, m, s in jobs], seq(*deletion),
+                (restore[0], seq(restore[1], 0.5, 30000)) if restore else None)
+
+    end = f"2026-01-{5 + int(rng.integers(1, 3)):02d}T00:00:00Z"
+    expected = simulated_counts(*build()[:2], START, end, version, restore=build()[2])
+    js, dl, rs = build()
+    got = fast_counts(score_volume(js, dl, START, end, draws=1, version=version,
+                                   restore=rs))
+    assert {k: int(v[0]) for k, v in got.items()} == expected
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
+def test_lognormal_means_agree_with_the_simulator(version):
+    jobs = [(JobSpec("hourly", "0 * * * *", retain=4), Duration(600, 2400, "lognormal")),
+            (JobSpec("daily", "0 0 * * *", retain=1), Duration(1800, 7200, "lognormal"))]
+    deletion = Duration(300, 2400, "lognormal")
+    restore = (300.0, Duration(300, 900, "lognormal"))
+    end = "2026-01-06T00:00:00Z"
+    sims = [simulated_counts(jobs, deletion, START, end, version, seed=s, restore=restore)
+            for s in range(200)]
+    fast = fast_counts(score_volume(jobs, deletion, START, end, draws=4000,
+                                    version=version, seed=7, restore=restore))
+    for kind in sims[0]:
+        s = np.array([x[kind] for x in sims], dtype=float)
+        f = fast[kind].astype(float)
+        # under the hypothesis that both have one distribution, the larger sample's
+        # variance is the better estimate for both (the simulator's 200 may show none)
+        var = max(f.var(ddof=1), s.var(ddof=1))
+        se = math.sqrt(var / len(s) + var / len(f))
+        assert abs(s.mean() - f.mean()) <= 4 * se + 1e-9, (kind, s.mean(), f.mean(), se)
+    assert fast["delete_blocked"].mean() > 0.1 and fast["restore_blocked"].mean() > 0.1
+    assert fast[CONFLICT_KINDS[1 if version == "1.7" else 2]].mean() > 0.1
+
+
+def lognormal_score(draws=500, seed=0, version="1.10", end="2026-01-12T00:00:00Z"):
+    return score_volume([(JobSpec("hourly", "0 * * * *", retain=4),
+                          Duration(300, 900, "lognormal")),
+                         (JobSpec("daily", "0 0 * * *", retain=1),
+                          Duration(1200, 3600, "lognormal"))],
+                        Duration(120, 600, "lognormal"), START, end, draws=draws,
+                        version=version, seed=seed)
+
+
+def test_shapes_determinism_and_independent_draws():
+    a, b = lognormal_score(seed=3), lognormal_score(seed=3)
+    for kind in CONFLICT_KINDS:
+        assert getattr(a, kind).shape == (500,)
+        assert (getattr(a, kind) == getattr(b, kind)).all()
+    assert set(a.runs) == {"hourly", "daily"} and a.runs["hourly"].shape == (500,)
+    assert a.delete_blocked.var() > 0  # the draws differ
+    c = lognormal_score(seed=4)
+    assert not (a.delete_blocked == c.delete_blocked).all()
+
+
+def test_fixed_durations_give_the_same_counts_in_every_draw():
+    s = score_volume([(HOURLY, D("10m")), (DAILY, D("20m"))], D("1m"), START,
+                     "2026-01-12T00:00:00Z", draws=50, version="1.8")
+    assert (s.delete_blocked == 6).all()
+    assert s.expected_per_week("delete_blocked").se == 0.0
+
+
+def test_estimates():
+    week = lognormal_score(draws=400, version="1.7")
+    day = lognormal_score(draws=400, version="1.7", end="2026-01-06T00:00:00Z")
+    for s in (week, day):
+        e = s.expected_per_week("conflicts")
+        assert e.mean > 0 and 0 < e.se < e.mean
+        p = s.p_any_conflict_per_week()
+        assert 0 <= p.mean <= 1 and p.se >= 0
+        r = s.p_any_conflict_per_run()
+        assert 0 < r.mean < 1 and r.se > 0
+    assert day.expected_per_week("delete_blocked").mean == pytest.approx(
+        7 * day.delete_blocked.mean())
+    assert week.expected_per_week("runs").mean == pytest.approx(week.counts("runs").mean())
+    assert week.counts("runs").min() >= 168 - 24  # hourly and daily runs, over a week
+    assert "VolumeScore(400 draws" in repr(week)
+    with pytest.raises(ValueError, match="unknown count"):
+        week.counts("nope")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="retain"):
+        score_volume([(JobSpec("h", "0 * * * *", retain=0), D("1m"))], D("1m"), START,
+                     "2026-01-06T00:00:00Z", draws=2)
+    with pytest.raises(ValueError, match="no backups"):
+        score_volume([(JobSpec("s", "0 * * * *", task="snapshot"), D("1m"))], D("1m"),
+                     START, "2026-01-06T00:00:00Z", draws=2)
+    with pytest.raises(ValueError, match="draws"):
+        score_volume([(HOURLY, D("1m"))], D("1m"), START, "2026-01-06T00:00:00Z", draws=0)
