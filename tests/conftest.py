@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,3 +77,23 @@ def run_cli(*args: str, env: dict | None = None, stdin: str | None = None,
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run([sys.executable, "-m", "advisor", *args], capture_output=True,
                           text=True, env=full_env, input=stdin, timeout=timeout)
+
+
+class Hang(Exception):
+    """A block ran past its :func:`time_limit`."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, what: str = "the block") -> Iterator[None]:
+    """Raise :class:`Hang` in the block after ``seconds`` instead of hanging forever
+    (SIGALRM: main thread, Unix; hypothesis' deadline only looks once a call returns)."""
+    def alarm(signum, frame):
+        raise Hang(f"{what} did not return within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

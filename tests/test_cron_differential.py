@@ -24,12 +24,10 @@ where that is a failure.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from advisor.cron import CronError, parse
+from tests.conftest import Hang, time_limit
 
 ORACLE_SRC = Path(__file__).parent / "oracle"
 ROBFIG_DIR = Path("/usr/share/gocode/src/github.com/robfig/cron")
@@ -541,25 +540,6 @@ class Outcome:
     next: list[str]
 
 
-class _Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise _Hang in the block after ``seconds`` (SIGALRM: the main thread, on Unix)."""
-    def alarm(signum, frame):
-        raise _Hang
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def python_outcome(case: Case, parsed: dict) -> Outcome:
     if case.expr not in parsed:
         try:
@@ -580,7 +560,7 @@ def python_outcome(case: Case, parsed: dict) -> Outcome:
             for _ in range(N_NEXT):
                 t = sched.next(t, case.zone) if t is not None else None
                 out.append(go_text(t))
-    except _Hang:
+    except Hang:
         out.append(HANG)
     except Exception as e:
         out.append(f"<next raised {type(e).__name__}: {e}>")

@@ -8,8 +8,6 @@ properties need no Go. Pacific/Apia is left out of the zones: around its missing
 
 from __future__ import annotations
 
-import contextlib
-import signal
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.cron import CronError, EverySchedule, SpecSchedule, parse
+from tests.conftest import time_limit
 
 PARSE_SETTINGS = settings(max_examples=400, deadline=timedelta(seconds=1),
                           suppress_health_check=[HealthCheck.too_slow])
@@ -28,24 +27,6 @@ HANG_S = 10  # a hang guard, not a speed requirement: one Next takes millisecond
 ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe",
          "America/Sao_Paulo", "Asia/Kolkata", "Pacific/Chatham", "America/Havana",
          "Antarctica/Troll", "Asia/Kathmandu", "Europe/Dublin")
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float, what: str):
-    """Fail instead of hanging: hypothesis' deadline only looks once a call returns."""
-    def alarm(signum, frame):
-        raise TimeoutError(f"{what} did not return within {seconds} s")
-
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def parse_or_none(text: str, **options):
