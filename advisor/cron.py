@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -271,20 +272,20 @@ def _go_date(y: int, mo: int, d: int, h: int, mi: int, s: int, tz: tzinfo) -> in
 # --- schedules ----------------------------------------------------------------------------
 
 
-class Schedule:
+class Schedule(ABC):
     """A parsed schedule. ``next(after, tz)`` is robfig's ``Next``."""
 
     expr: str
 
+    @abstractmethod
     def next(self, after: datetime, tz: str | tzinfo | None = None) -> datetime | None:
         """The first fire time strictly after ``after`` (whole seconds, UTC-aware), or None
         when nothing matches within five years. ``tz`` is the evaluation zone (default
         UTC); a ``TZ=`` prefix in the schedule overrides it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def next_unix(self, after: int, tz: tzinfo) -> int | None:
         """:meth:`next` on whole Unix seconds (``after`` already truncated)."""
-        raise NotImplementedError
 
 
 def _unix(t: datetime) -> int:
