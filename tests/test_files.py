@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from advisor import schema
+from advisor.longhorn import lock_failure_message
 from advisor.sources import synthetic as syn
 from advisor.sources.files import InputError, load_files
 from tests.conftest import KB_VOLUME, T0, completed, in_progress
@@ -341,7 +342,7 @@ def test_a_large_file(tmp_path):
 
 
 def test_a_dr_volume_condition_is_a_blocked_restore(write_json):
-    msg = syn.lock_message("pvc-dr", "create", final_period=False)
+    msg = lock_failure_message("pvc-dr", "create", final_period=False)
     v2 = syn.volume_cr("pvc-dr", size_bytes=syn.GIB, actual_size_bytes=0, created=T0,
                        standby=True, conditions=[
                            {"type": "Scheduled", "status": "True", "message": ""},
@@ -349,7 +350,7 @@ def test_a_dr_volume_condition_is_a_blocked_restore(write_json):
     v1 = syn.volume_cr("pvc-dr-old", size_bytes=syn.GIB, actual_size_bytes=0, created=T0,
                        standby=True, conditions=None)
     v1["apiVersion"] = "longhorn.io/v1beta1"
-    v1["status"]["conditions"] = {"restore": {"type": "restore", "message": syn.lock_message(
+    v1["status"]["conditions"] = {"restore": {"type": "restore", "message": lock_failure_message(
         "pvc-dr-old", "create").replace("pvc-dr-old/locks", "pvc-other/locks")}}
     plain = syn.volume_cr("pvc-ok", size_bytes=syn.GIB, actual_size_bytes=0, created=T0)
     r = load(write_json(syn.kubectl_list([v2, v1, plain])))

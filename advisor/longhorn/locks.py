@@ -36,6 +36,7 @@ __all__ = [
     "LockType",
     "classify_backup_status",
     "classify_message",
+    "lock_failure_message",
     "lock_folder",
     "locks_compatible",
     "parse_lock_path",
@@ -131,6 +132,19 @@ class LockPath:
         if volume is not None and volume != self.volume:
             return False
         return self.hash_prefix == volume_hash_prefix(self.volume)
+
+
+def lock_failure_message(volume: str, operation: Literal["create", "delete"], *,
+                         final_period: bool = True) -> str:
+    """The backupstore's text when ``volume``'s lock cannot be acquired, as Longhorn
+    writes it (``operation`` create covers restores too: one word, ``create/restore``).
+    The lock file name is made up, stable per volume and operation. ``final_period``:
+    Longhorn up to 1.10 ends the sentence with a period."""
+    word = "create/restore" if operation == "create" else "delete"
+    lock_id = hashlib.md5(f"{volume}{operation}".encode()).hexdigest()[:16]
+    end = "." if final_period else ""
+    return (f"failed to acquire lock {lock_folder(volume)}/lock-{lock_id}.lck when "
+            f"performing backup {word}, please try again later{end}")
 
 
 def parse_lock_path(path: str) -> LockPath | None:

@@ -52,15 +52,6 @@ EVENT_COLUMNS = ["time", "volume", "operation", "event", "recurring_job", "backu
                  "conflict", "detail"]
 
 
-def lock_message(volume: str, operation: str, final_period: bool) -> str:
-    """The backupstore's text when a lock cannot be acquired (operation: create/delete)."""
-    word = "create/restore" if operation == "create" else "delete"
-    end = "." if final_period else ""
-    return (f"failed to acquire lock {longhorn.lock_folder(volume)}/lock-"
-            f"{_hex(volume + operation, 16)}.lck when performing backup "
-            f"{word}, please try again later{end}")
-
-
 def _hex(text: str, n: int) -> str:
     """Stable hex digits for generated names (Python's str hash changes per process)."""
     return hashlib.md5(text.encode()).hexdigest()[:n]
@@ -339,7 +330,8 @@ class _Simulation:
 
     def backup_blocked(self, b: _Backup, now: float, done: Callable[[float], None]) -> None:
         b.state, b.conflict = "Error", "create_blocked"
-        b.error = lock_message(b.volume, "create", self.rules.lock_message_final_period)
+        b.error = longhorn.lock_failure_message(
+            b.volume, "create", final_period=self.rules.lock_message_final_period)
         self.log(now, b.volume, "backup", "lock_conflict", b.job, b.name,
                  "create_blocked", "a deletion holds the lock; the backup fails")
         self.at(self.ttl_poll(now), lambda n: self.delete(b, n, "failed-backup TTL"))
@@ -404,7 +396,8 @@ class _Simulation:
                 "delete_blocked"]:
             b.conflict = "delete_blocked"
         b.msg_error = (f"Failed to delete the backup {b.name} in the backupstore, err "
-                       + lock_message(b.volume, "delete", rules.lock_message_final_period))
+                       + longhorn.lock_failure_message(
+                           b.volume, "delete", final_period=rules.lock_message_final_period))
         if rules.deleting_state:
             b.state = "Error"
         self.log(now, b.volume, "deletion", "lock_conflict", b.job, b.name, "delete_blocked",

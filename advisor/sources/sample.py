@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advisor.longhorn import lock_failure_message
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.simulate import SimulationResult, simulate
 from advisor.sources import synthetic as syn
@@ -125,7 +126,7 @@ def to_kubectl_list(fleet: Fleet, result: SimulationResult) -> dict:
         if len(last):
             conditions = [{"type": "Restore", "status": "False", "reason": "RestoreFailure",
                            "lastTransitionTime": syn.rfc3339(last["time"].iloc[0]),
-                           "message": syn.lock_message(v.restore_of or v.name, "create",
+                           "message": lock_failure_message(v.restore_of or v.name, "create",
                                                        final_period=False)}]
         items.append(syn.volume_cr(v.name, size_bytes=v.size_bytes,
                                    actual_size_bytes=v.size_bytes // 2, created=start,

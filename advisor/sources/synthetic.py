@@ -38,16 +38,6 @@ def _meta(name: str, created: datetime, labels: dict | None = None) -> dict:
             "uid": _uid(name, created)}
 
 
-def lock_message(volume: str, operation: str, *, final_period: bool = True) -> str:
-    """The backupstore's lock failure text for ``volume`` (operation: create or delete)."""
-    word = "create/restore" if operation == "create" else "delete"
-    path = (f"{longhorn.lock_folder(volume)}/lock-"
-            f"{hashlib.md5(volume.encode()).hexdigest()[:16]}.lck")
-    end = "." if final_period else ""
-    return (f"failed to acquire lock {path} when performing backup {word}, "
-            f"please try again later{end}")
-
-
 def backup_cr(name: str, volume: str, *, state: str, created: datetime,
               started: datetime | None = None, finished: datetime | None = None,
               job: str = "", size_bytes: int = 0, volume_size_bytes: int = 0,
@@ -166,4 +156,4 @@ def backups_for_bench(n: int, *, volumes: int = 400, seed: int = 0) -> Iterable[
             created=fire, started=start, finished=end, job="hourly",
             size_bytes=rng.randint(1, 50) * GIB, volume_size_bytes=100 * GIB,
             uploaded_bytes=rng.randint(0, 4) * GIB,
-            error=lock_message(volume, "create") if state == "Error" else "")
+            error=longhorn.lock_failure_message(volume, "create") if state == "Error" else "")
