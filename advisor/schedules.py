@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.cron import CronError, EverySchedule, Schedule, SpecSchedule, parse, utc_offset, zone
+from advisor.schema import utc
 
 __all__ = ["CronCheck", "RunPlan", "check", "describe", "fire_times", "forbid_runs"]
 
@@ -25,9 +26,7 @@ _YEARS_LIMIT = 5
 
 
 def _unix(t: datetime | pd.Timestamp | str) -> int:
-    ts = pd.Timestamp(t)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value // 10**9)
+    return int(utc(t).value // 10**9)
 
 
 def _bits(mask: int, lo: int, hi: int) -> np.ndarray:
@@ -365,8 +364,7 @@ def check(expr: str, after: datetime | str | None = None, n: int = 5,
     description, and the next ``n`` fire times strictly after ``after`` (default now) in
     the evaluation zone ``tz`` (default UTC). ``@every`` counts from ``after``."""
     loc = zone(tz)  # an unknown zone is the caller's error: CronError
-    start = pd.Timestamp.now(tz="UTC") if after is None else pd.Timestamp(after)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    start = pd.Timestamp.now(tz="UTC") if after is None else utc(after)
     try:
         k8s: Schedule | None = parse(expr, allow_tz_prefix=True)
     except CronError:

@@ -208,6 +208,13 @@ PROVENANCE_COLUMNS = ("source", "collected_at")
 """Columns that say where and when a row was seen, not what it says."""
 
 
+def utc(value: object) -> pd.Timestamp:
+    """A time as a UTC ``pd.Timestamp`` (a time without an offset is taken as UTC):
+    times are UTC everywhere inside; this is the conversion at the edges."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def columns(frame: str) -> tuple[Column, ...]:
     """The columns of ``frame`` (one of :data:`FRAMES`)."""
     try:

@@ -48,6 +48,7 @@ import pandas as pd
 from advisor.longhorn import LATEST, LOCK_ACQUIRE_WAIT_S, behaviour
 from advisor.model.fleet import Duration, JobSpec
 from advisor.schedules import fire_times
+from advisor.schema import utc
 
 __all__ = ["CONFLICT_KINDS", "Estimate", "VolumeScore", "score_volume"]
 
@@ -668,9 +669,7 @@ class _Volume:
 
 
 def _unix(t: str | pd.Timestamp) -> float:
-    ts = pd.Timestamp(t)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.value / 1e9
+    return utc(t).value / 1e9
 
 
 def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,

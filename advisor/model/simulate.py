@@ -628,9 +628,7 @@ def simulate(fleet: Fleet, start: str | pd.Timestamp, end: str | pd.Timestamp, *
     its own random stream (so results do not depend on ``workers``) and, for fleets of
     300 volumes or more, they run in ``workers`` processes (default: one per core).
     """
-    s, e = pd.Timestamp(start), pd.Timestamp(end)
-    s = s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC")
-    e = e.tz_localize("UTC") if e.tzinfo is None else e.tz_convert("UTC")
+    s, e = schema.utc(start), schema.utc(end)
     if target_capacity is not None and not target_capacity > 0:
         raise ValueError(f"target_capacity must be > 0, not {target_capacity!r}")
     rules = behaviour(version)

@@ -103,8 +103,7 @@ def _finish_from_duration(row: dict, path: str, place: str, problems: list[Probl
         return
     if row.get("started_at"):
         try:
-            start = pd.Timestamp(row["started_at"])
+            start = schema.utc(row["started_at"])
         except ValueError:
             return  # the bad start time is reported when the column is converted
-        start = start.tz_localize("UTC") if start.tzinfo is None else start
         row["finished_at"] = (start + pd.Timedelta(seconds=seconds)).isoformat()
