@@ -188,13 +188,14 @@ def test_lognormal_means_agree_with_the_simulator(version):
     assert fast[CONFLICT_KINDS[1 if version == "1.7" else 2]].mean() > 0.1
 
 
-def lognormal_score(draws=500, seed=0, version="1.10", end="2026-01-12T00:00:00Z"):
+def lognormal_score(draws=500, seed=0, version="1.10", end="2026-01-12T00:00:00Z",
+                    threads=None):
     return score_volume([(JobSpec("hourly", "0 * * * *", retain=4),
                           Duration(300, 900, "lognormal")),
                          (JobSpec("daily", "0 0 * * *", retain=1),
                           Duration(1200, 3600, "lognormal"))],
                         Duration(120, 600, "lognormal"), START, end, draws=draws,
-                        version=version, seed=seed)
+                        version=version, seed=seed, threads=threads)
 
 
 def test_shapes_determinism_and_independent_draws():
@@ -206,6 +207,17 @@ def test_shapes_determinism_and_independent_draws():
     assert a.delete_blocked.var() > 0  # the draws differ
     c = lognormal_score(seed=4)
     assert not (a.delete_blocked == c.delete_blocked).all()
+
+
+def test_threads_change_nothing():
+    # 3,000 draws of a week run in several blocks; how many threads score them must
+    # not change a single count
+    one, two = (lognormal_score(draws=3000, seed=5, threads=t) for t in (1, 2))
+    for kind in (*CONFLICT_KINDS, "conflicted_runs"):
+        assert (getattr(one, kind) == getattr(two, kind)).all(), kind
+    for name in one.runs:
+        assert (one.runs[name] == two.runs[name]).all()
+        assert (one.skipped_slots[name] == two.skipped_slots[name]).all()
 
 
 def test_fixed_durations_give_the_same_counts_in_every_draw():
