@@ -101,6 +101,16 @@ def test_a_long_deletion_meets_the_next_backup(version):
 
 
 @pytest.mark.parametrize("version", ["1.7", "1.8"])
+def test_a_failed_deletion_awaiting_its_retry(version):
+    # "b"'s retention deletion fails on "a"'s long backup and waits for its retries
+    # while "a" and "b" start new backups (>= 1.8: they do not wait behind it)
+    c = assert_same([(JobSpec("a", "0 * * * *", retain=1), D("59m")),
+                     (JobSpec("b", "10 * * * *", retain=1), D("5m"))], D("30s"),
+                    "2026-01-06T00:00:00Z", version)
+    assert c["delete_blocked"] > 0 and c["pending_behind_deletion"] == 0
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
 def test_a_dr_restore_meets_a_deletion(version):
     c = assert_same([(JobSpec("hourly", "0 * * * *", retain=1), D("5m"))], D("10m"),
                     "2026-01-06T00:00:00Z", version, restore=(300.0, D("10m")))

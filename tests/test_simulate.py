@@ -108,6 +108,31 @@ def test_a_backup_meeting_a_deletion_waits_pending_under_1_8():
     assert conflicts(r, "create_blocked").empty
 
 
+def test_a_failed_deletion_awaiting_its_retry_holds_no_backup_back_under_1_8():
+    # job "a" (minute 0, 59 min) holds the lock when job "b"'s 01:15 retention deletion
+    # tries; each attempt fails at its 2 s check and is retried 1, 2, 4, 8, 16 min
+    # later, all blocked, the next at 02:18:12. Between attempts its Backup is in
+    # Error, not Deleting, so "a"'s 02:00 backup starts at once (longhorn-manager
+    # backup_controller.go: "With the state being Error, other pending backups can
+    # start").
+    volume = vol("v", backup="59m", deletion="30s", jobs=("a", "b"),
+                 job_backup_durations=(("b", Duration.parse("5m")),))
+    fleet = Fleet((volume,), (JobSpec("a", "0 * * * *", retain=1),
+                              JobSpec("b", "10 * * * *", retain=1)))
+    r = simulate(fleet, START, "2026-01-05T02:20:00Z", version="1.8")
+    ev = r.events
+    tries = ev[(ev["operation"] == "deletion") & (ev["event"] == "lock_conflict")]
+    first = tries[tries["backup"] == tries["backup"].iloc[0]]
+    assert [t.strftime("%H:%M:%S") for t in first["time"]] == [
+        "01:15:02", "01:16:04", "01:18:06", "01:22:08", "01:30:10", "01:46:12",
+        "02:18:14"]
+    assert (ev["event"] == "pending").sum() == 0
+    b = r.frames["backups"].set_index("requested_at")
+    at_two = b.loc[pd.Timestamp("2026-01-05T02:00:00Z")]
+    assert at_two["started_at"] == pd.Timestamp("2026-01-05T02:00:00Z")
+    assert at_two["lock_conflict"] == "none"
+
+
 def test_a_dr_restore_meets_a_retention_deletion():
     fleet = Fleet((vol("src", backup="5m", deletion="10m"),
                    vol("dr", standby=True, restore_of="src", groups=("none",))),

@@ -85,9 +85,9 @@ def run_block(slot_t, slot_j, retain, boff, backup, deletion, restore, pf, pi,
                 limit, inclusive = pf[T_END], True
             F[LIMIT] = limit
             if pi[WAIT_MODE] and I[N_PEND] > 0:
-                # Pending backups start when the last deletion in progress ends (as
-                # the queue has it), if none awaits a retry
-                ev[rel_row] = INF if I[N_AWAIT] > 0 else F[D_HOLD]
+                # Pending backups start when the last deletion attempt in progress
+                # ends, done or failed (as the queue has it)
+                ev[rel_row] = F[D_HOLD]
                 sc[rel_row], sq[rel_row] = F[D_ACQ], I[D_FSEQ]
             r = _first_event(ev, sc, sq)
             if r >= 0 and (ev[r] <= limit if inclusive else ev[r] < limit):
@@ -206,10 +206,11 @@ def _create(j, d, t, slot, e_sc, e_sq, ev, ji, F, I, c, pi, runs, late):  # noqa
     ji[j, HIT] = 0
     if not pi[WAIT_MODE]:
         return True
-    # a deletion in progress or awaiting a retry; one ending at ``t`` that was
-    # scheduled (when it started) after this event has not ended yet
+    # a deletion attempt in progress (one ending at ``t`` that was scheduled, when it
+    # started, after this event has not ended yet); a failed one awaiting its retry is
+    # in Error and holds nothing back
     hold = F[D_HOLD]
-    busy = I[N_AWAIT] > 0 or hold > t or (hold == t and (
+    busy = hold > t or (hold == t and (
         F[D_ACQ] > e_sc or (F[D_ACQ] == e_sc and I[D_FSEQ] > e_sq)))
     if not busy:
         return True
@@ -299,7 +300,7 @@ def _try(k, d, t, skip_ahead, ev, sc, sq, jf, df, di, F, I, c, deletion, pf):  #
         fail = di[k, FAIL] + 1
         first = fail == 1 and now <= pf[T_END]
         nxt = now + _retry_wait(fail, pf)
-        if skip_ahead:
+        if skip_ahead and I[N_PEND] == 0:  # (each failure would release Pending ones)
             before = F[LIMIT]
             for i in range(ev.shape[0] - 1):  # every row but the attempts'
                 before = min(before, ev[i])
@@ -308,6 +309,8 @@ def _try(k, d, t, skip_ahead, ev, sc, sq, jf, df, di, F, I, c, deletion, pf):  #
                 nxt = now + _retry_wait(fail, pf)
         df[k, ACQ], df[k, REL], df[k, NEXT], df[k, SCHED] = t, now, nxt, now
         di[k, FAIL], di[k, DSEQ] = fail, I[SEQ]
+        if now >= F[D_HOLD]:  # the attempt was in progress (Deleting) until its check
+            F[D_HOLD], F[D_ACQ], I[D_FSEQ] = now, t, I[SEQ]
         I[SEQ] += 1
         if first:
             c[DELETE_BLOCKED] += 1

@@ -21,8 +21,9 @@ The rules are the simulator's (``longhorn-facts.md`` sections 1-3):
   failed deletion is retried after ``deletion_retry_min_s``, doubling up to
   ``deletion_retry_max_s``. A backup that meets a deletion fails (<= 1.7: its run ends,
   it keeps no retention, and it is deleted at the first poll after the failed-backup
-  TTL) or, from 1.8, is created Pending while any deletion of the volume is in progress
-  or awaiting a retry, and starts when none is;
+  TTL) or, from 1.8, is created Pending while a deletion attempt of the volume is in
+  progress (Deleting; a failed one is in Error until its retry and holds nothing back),
+  and starts when none is;
 - with ``restore``, a DR volume restores this volume's most recently completed backup
   at a poll (lock type 1) when it has not restored it yet and is not restoring; a
   blocked restore is tried again at the next poll.

@@ -14,7 +14,8 @@ What is simulated (``longhorn-facts.md``; rules from :mod:`advisor.longhorn`):
   held at its 2 s check; the lock already held wins;
 - a failed deletion is retried (>= 1.8: after 1 min, doubling up to 24 h; <= 1.7: the work
   queue's 5 ms doubling up to 1000 s). A backup that meets a deletion fails (<= 1.7) or
-  waits Pending while a Backup of the volume is Deleting (>= 1.8);
+  waits Pending while a Backup of the volume is Deleting (>= 1.8: a deletion attempt in
+  progress; a failed one is in Error until its retry and holds nothing back);
 - DR (standby) volumes restore incrementally at backup-target poll times (lock type 1) and
   retry at the next poll when blocked; Error backups are deleted at the first poll after
   the failed-backup TTL; system-backup jobs back up every non-DR volume at once; manual
@@ -353,14 +354,15 @@ class _Simulation:
     # --- deletions -----------------------------------------------------------------------------
 
     def delete(self, b: _Backup, t: float, reason: str) -> None:
+        self.attempt_deletion(b, t, reason)
+
+    def attempt_deletion(self, b: _Backup, t: float, reason: str = "retry") -> None:
+        """An attempt to delete ``b`` from the backupstore: its Backup is Deleting until
+        the attempt ends (done, or failed on the lock: then Error until the retry)."""
         vs = self.volumes[b.volume]
         if self.rules.deleting_state:
             b.state = "Deleting"
         vs.deleting.append(b.name)
-        self.attempt_deletion(b, t, reason)
-
-    def attempt_deletion(self, b: _Backup, t: float, reason: str = "retry") -> None:
-        vs = self.volumes[b.volume]
         check = t + LOCK_ACQUIRE_WAIT_S
         self.log(t, b.volume, "deletion", "started", b.job, b.name, detail=reason)
         if self.target_capacity is not None:
@@ -403,13 +405,22 @@ class _Simulation:
         self.log(now, b.volume, "deletion", "lock_conflict", b.job, b.name, "delete_blocked",
                  f"a backup or restore holds the lock; retry in {wait:g} s")
         self.at(now + wait, lambda n: self.attempt_deletion(b, n))
+        # In Error, the Backup no longer holds back new backups (longhorn-manager
+        # controller/backup_controller.go: "With the state being Error, other pending
+        # backups can start without considering the deletion lock").
+        self.deletion_ended(b, now)
 
     def deletion_done(self, b: _Backup, now: float) -> None:
-        vs = self.volumes[b.volume]
         if self.rules.deleting_state:
             b.state = "Deleting"
-        vs.deleting.remove(b.name)
         self.log(now, b.volume, "deletion", "completed", b.job, b.name)
+        self.deletion_ended(b, now)
+
+    def deletion_ended(self, b: _Backup, now: float) -> None:
+        """An attempt to delete ``b`` ended: when no Backup of the volume is Deleting any
+        more, its Pending backups start."""
+        vs = self.volumes[b.volume]
+        vs.deleting.remove(b.name)
         if not vs.deleting:
             waiting, vs.pending = vs.pending, []
             for pb, go in waiting:
