@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from advisor.model.fastpath import CONFLICT_KINDS, VolumeScore, score_volume
+from advisor.model.fastpath import CONFLICT_KINDS, RunPool, VolumeScore, score_volume
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.simulate import simulate
 
@@ -265,3 +265,57 @@ def test_bad_input():
                      START, "2026-01-06T00:00:00Z", draws=2)
     with pytest.raises(ValueError, match="draws"):
         score_volume([(HOURLY, D("1m"))], D("1m"), START, "2026-01-06T00:00:00Z", draws=0)
+
+
+def group_counts(n: int, concurrency: int, minutes: int, volume: str, end: str,
+                 version: str, daily: str | None = None) -> tuple[dict, dict]:
+    """The simulator's and the fast path's counts for ``volume`` in an hourly job over
+    ``n`` volumes (and, with ``daily``, a daily job at that cron on ``volume`` alone)."""
+    names = [f"v{i:02d}" for i in range(n)]
+    jobs = [(JobSpec("hourly", "0 * * * *", retain=2, concurrency=concurrency,
+                     groups=("g",)), D(f"{minutes}m"))]
+    if daily:
+        jobs.append((JobSpec("daily", daily, retain=1), D("30m")))
+    vols = tuple(VolumeSpec(v, 100 * GIB, D(f"{minutes}m"), D("15m"), groups=("g",),
+                            jobs=("daily",) if daily and v == volume else (),
+                            job_backup_durations=(("daily", D("30m")),))
+                 for v in names)
+    r = simulate(Fleet(vols, tuple(j for j, _ in jobs)), START, end, version=version)
+    ev = r.events[r.events["volume"].isin([volume, ""])]
+    expected = {
+        "delete_blocked": ev.loc[(ev["operation"] == "deletion")
+                                 & (ev["event"] == "lock_conflict"), "backup"].nunique(),
+        "create_blocked": int((ev["conflict"] == "create_blocked").sum()),
+        "pending_behind_deletion": int((ev["event"] == "pending").sum()),
+        "restore_blocked": 0,
+    }
+    for j, _ in jobs:
+        runs = r.runs[r.runs["recurring_job"] == j.name]
+        expected[f"runs:{j.name}"] = len(runs)
+        expected[f"late_starts:{j.name}"] = int((runs["late_s"] > 0).sum())
+        expected[f"skipped_slots:{j.name}"] = int(
+            (r.skipped_slots["recurring_job"] == j.name).sum())
+    pool = RunPool([D(f"{minutes}m")] * n, concurrency, runs=16)
+    got = score_volume(jobs, D("15m"), START, end, draws=2, version=version,
+                       queues={"hourly": (pool, names.index(volume))})
+    return expected, {k: int(v[0]) for k, v in fast_counts(got).items()}
+
+
+@pytest.mark.parametrize("volume", ["v00", "v15", "v39"])
+def test_a_volume_in_a_forty_volume_run(volume):
+    # 20-minute backups, 10 at a time: every run lasts 80 min, so catch-up runs start
+    # late and slots never run; each volume waits its turn in the run
+    expected, got = group_counts(40, 10, 20, volume, "2026-01-06T00:00:00Z", "1.8")
+    assert got == expected
+    assert got["skipped_slots:hourly"] > 0 and got["late_starts:hourly"] > 0
+
+
+@pytest.mark.parametrize("version", ["1.7", "1.8"])
+@pytest.mark.parametrize("volume", ["v01", "v07"])
+def test_a_queued_volume_meets_its_own_daily_job(version, volume):
+    # the daily job backs the volume up at 00:05 while the hourly run reaches it 0, 10
+    # or 30 minutes into the run: retention deletions (15 min) and backups meet
+    expected, got = group_counts(8, 3, 10, volume, "2026-01-08T00:00:00Z", version,
+                                 daily="5 0 * * *")
+    assert got == expected
+    assert sum(got[k] for k in CONFLICT_KINDS) > 0

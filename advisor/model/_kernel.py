@@ -29,14 +29,14 @@ DELETE_BLOCKED, CREATE_BLOCKED, PENDING_BEHIND, RESTORE_BLOCKED, CONFLICTED_RUNS
 N_COUNTS = 5
 # parameters: floats and integers
 T0, T_END, POLL_S, TTL_S, WAIT_S, RETRY_MIN, RETRY_MAX = range(7)
-N_POLLS, WAIT_MODE, HAS_RESTORE = range(3)
+N_POLLS, WAIT_MODE, HAS_RESTORE, QUEUED = range(4)
 # a draw's scalar state: floats and integers
 T1_HOLD, T1_ACQ, D_HOLD, D_ACQ, R_ACQ, R_REL, LIMIT = range(7)
 (SEQ, NEXT_ID, N_PEND, LATEST, RESTORED, R_OK, R_ID, D_FSEQ, N_AWAIT, NROWS, DPOS, RPOS,
  OUT_OF_DRAWS) = range(13)
 # per job: floats and integers
-B_ACQ, B_REL, MISSED_T = range(3)
-STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS = range(8)
+B_ACQ, B_REL, MISSED_T, RUN_END = range(4)
+STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS, RUN_ON = range(9)
 # per deletion row: floats and integers
 ACQ, REL, NEXT, SCHED = range(4)
 DSEQ, FSEQ, FAIL, COUNTED = range(4)
@@ -45,24 +45,28 @@ DSEQ, FSEQ, FAIL, COUNTED = range(4)
 def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
     """The working arrays of :func:`run_block` (which, compiled without numba's
     reference counting, allocates nothing): event rows (poll, one per job, release of
-    Pending, attempts), per-job rows, deletion rows, the draw's scalars, its counts and
-    an ordering buffer."""
-    rows, cap = n_jobs + 3, n_deletions + 1
+    Pending, attempts, then per job its volume's turn in a run and the run's end),
+    per-job rows, deletion rows, the draw's scalars, its counts and an ordering
+    buffer."""
+    rows, cap = 3 * n_jobs + 3, n_deletions + 1
     return (np.empty(rows), np.empty(rows), np.empty(rows, np.int64),
-            np.empty((n_jobs, 3)), np.empty((n_jobs, 8), np.int64),
+            np.empty((n_jobs, 4)), np.empty((n_jobs, 9), np.int64),
             np.empty((cap, 4)), np.empty((cap, 4), np.int64),
             np.empty(7), np.empty(13, np.int64), np.empty(N_COUNTS, np.int64),
             np.empty(n_jobs, np.int64))
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def run_block(slot_t, slot_j, retain, boff, backup, deletion, restore, pf, pi,
+def run_block(slot_t, slot_j, retain, boff, backup, queue, deletion, restore, pf, pi,
               counts, runs, late, skipped, ev, sc, sq, jf, ji, df, di, F, I, c, order):  # noqa: E741
     """Score every draw (column) of the pre-drawn durations: fill ``counts`` (draws x
     :data:`N_COUNTS`) and ``runs``, ``late``, ``skipped`` (draws x jobs). Fire times
-    ``slot_t`` (sorted; equal times in job order) belong to jobs ``slot_j``; the rest
-    is :func:`scratch`. Returns -1, or a draw that ran out of pre-drawn durations (the
-    bounds above would be wrong)."""
+    ``slot_t`` (sorted; equal times in job order) belong to jobs ``slot_j``. With
+    ``pi[QUEUED]``, job ``j``'s ``k``-th run reaches the volume ``queue[0, boff[j] + k,
+    d]`` after it starts, lasts at least ``queue[1, boff[j] + k, d]`` (the other
+    volumes), and the volume's backup in that run lasts ``backup[boff[j] + k, d]``;
+    else the volume is alone in its runs. The rest is :func:`scratch`. Returns -1, or
+    a draw that ran out of pre-drawn durations (the bounds above would be wrong)."""
     n_jobs, n_draws, n_slots = retain.shape[0], backup.shape[1], slot_t.shape[0]
     rel_row = n_jobs + 1
     for d in range(n_draws):
@@ -72,6 +76,7 @@ def run_block(slot_t, slot_j, retain, boff, backup, deletion, restore, pf, pi,
         jf[:, B_ACQ] = -INF
         jf[:, B_REL] = -INF
         jf[:, MISSED_T] = 0.0
+        jf[:, RUN_END] = -INF
         ji[:] = 0
         F[:] = -INF
         I[:] = 0
@@ -92,25 +97,26 @@ def run_block(slot_t, slot_j, retain, boff, backup, deletion, restore, pf, pi,
             r = _first_event(ev, sc, sq)
             if r >= 0 and (ev[r] <= limit if inclusive else ev[r] < limit):
                 start_n, start_t = _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c,
-                                          order, retain, deletion, restore, pf, pi,
-                                          runs, late)
+                                          order, retain, queue, boff, deletion, restore,
+                                          pf, pi, runs, late)
             elif si < n_slots:
                 # the slot: job j fires at t (Forbid while its run is active)
                 t, j = slot_t[si], slot_j[si]
                 si += 1
                 start_n, start_t = 0, t
-                if ji[j, STATE] != IDLE:
+                if ji[j, RUN_ON]:
                     skipped[d, j] += ji[j, HAS_MISSED]
                     jf[j, MISSED_T] = t
                     ji[j, HAS_MISSED] = 1
-                elif _create(j, d, t, t, -INF, 0, ev, ji, F, I, c, pi, runs, late):
+                elif _start_run(j, d, t, t, -INF, 0, ev, sc, sq, jf, ji, F, I, c, queue,
+                                boff, pi, runs, late):
                     order[0] = j
                     start_n = 1
             else:
                 break
             for o in range(start_n):
                 _start_backup(order[o], d, start_t, ev, sc, sq, jf, ji, df, di, F, I,
-                              c, backup, boff, pf)
+                              c, backup, boff, pf, pi, runs)
             if I[OUT_OF_DRAWS]:
                 return d
         for i in range(N_COUNTS):
@@ -141,8 +147,8 @@ def _first_event(ev, sc, sq):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, deletion, restore,  # noqa: E741
-           pf, pi, runs, late):
+def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff,  # noqa: E741
+           deletion, restore, pf, pi, runs, late):
     """Handle the event of row ``r``. Returns how many jobs (listed in ``order``) start
     a backup, and when."""
     n_jobs = ji.shape[0]
@@ -167,11 +173,22 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, deletion, r
         k = _earliest_attempt(df, I[NROWS])
         _try(k, d, df[k, NEXT], True, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
         return 0, 0.0
+    t, e_sc, e_sq = ev[r], sc[r], sq[r]
+    ev[r] = INF
+    if r > 2 * n_jobs + 2:  # job j's run ends after the volume's backup: its catch-up
+        j = r - 2 * n_jobs - 3
+        ji[j, RUN_ON] = 0
+        return _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue,
+                         boff, pi, runs, late)
+    if r > n_jobs + 2:  # job j's run reaches the volume: its Backup is created
+        j = r - n_jobs - 3
+        if _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi):
+            order[0] = j
+            return 1, t
+        return 0, 0.0
     # job j's backup ends (completed, or failed at its check): retention, then the end
     # of the run and its catch-up
     j = r - 1
-    t, e_sc, e_sq = ev[r], sc[r], sq[r]
-    ev[r] = INF
     ji[j, STATE] = IDLE
     if ji[j, B_OK]:
         I[LATEST] = ji[j, B_ID]
@@ -184,23 +201,56 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, deletion, r
             _try(k, d, t, False, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
         if pi[HAS_RESTORE]:
             ev[0] = min(ev[0], _next_poll(t, pf, pi))
+    if t < jf[j, RUN_END]:  # the run goes on with other volumes
+        end = 2 * n_jobs + 3 + j
+        ev[end], sc[end], sq[end] = jf[j, RUN_END], t, I[SEQ]
+        I[SEQ] += 1
+        return 0, 0.0
+    ji[j, RUN_ON] = 0
+    return _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue, boff,
+                     pi, runs, late)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue, boff, pi,  # noqa: E741
+              runs, late):
+    """Job ``j``'s run ended at ``t``: the latest missed slot starts now (late)."""
     if ji[j, HAS_MISSED]:
         ji[j, HAS_MISSED] = 0
-        if _create(j, d, t, jf[j, MISSED_T], e_sc, e_sq, ev, ji, F, I, c, pi, runs,
-                   late):
+        if _start_run(j, d, t, jf[j, MISSED_T], e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c,
+                      queue, boff, pi, runs, late):
             order[0] = j
             return 1, t
     return 0, 0.0
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _create(j, d, t, slot, e_sc, e_sq, ev, ji, F, I, c, pi, runs, late):  # noqa: E741
+def _start_run(j, d, t, slot, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, queue, boff, pi,  # noqa: E741
+               runs, late):
     """A run of job ``j`` starts at ``t`` for ``slot``, in an event scheduled at
-    (``e_sc``, ``e_sq``): its Backup is created. Returns whether it starts now (else it
-    waits Pending behind a deletion, >= 1.8)."""
+    (``e_sc``, ``e_sq``). Returns whether the volume's backup starts now."""
+    ji[j, RUN_ON] = 1
     runs[d, j] += 1
     if t > slot:
         late[d, j] += 1
+    if not pi[QUEUED]:
+        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi)
+    k = boff[j] + runs[d, j] - 1
+    jf[j, RUN_END] = t + queue[1, k, d]
+    delay = queue[0, k, d]
+    if delay <= 0.0:
+        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi)
+    turn = ji.shape[0] + 3 + j
+    ev[turn], sc[turn], sq[turn] = t + delay, t, I[SEQ]
+    I[SEQ] += 1
+    return False
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi):  # noqa: E741
+    """Job ``j``'s run reaches the volume at ``t``, in an event scheduled at (``e_sc``,
+    ``e_sq``): its Backup is created. Returns whether it starts now (else it waits
+    Pending behind a deletion, >= 1.8)."""
     ji[j, B_ID] = I[NEXT_ID]
     I[NEXT_ID] += 1
     ji[j, HIT] = 0
@@ -226,7 +276,8 @@ def _create(j, d, t, slot, e_sc, e_sq, ev, ji, F, I, c, pi, runs, late):  # noqa
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _start_backup(j, d, s, ev, sc, sq, jf, ji, df, di, F, I, c, backup, boff, pf):  # noqa: E741
+def _start_backup(j, d, s, ev, sc, sq, jf, ji, df, di, F, I, c, backup, boff, pf, pi,  # noqa: E741
+                  runs):
     """Job ``j``'s backup takes lock type 1 at ``s``."""
     wait_s = pf[WAIT_S]
     blocked = _deletion_held(s, wait_s, F, df, I[NROWS])
@@ -237,7 +288,8 @@ def _start_backup(j, d, s, ev, sc, sq, jf, ji, df, di, F, I, c, backup, boff, pf
         rel = s + wait_s  # a failed backup ends at its check
         _failed(j, d, rel, ev, sc, sq, ji, df, di, I, c, pf)
     else:
-        k = ji[j, BPOS]
+        # alone, the volume draws a duration per backup; in a queue, its run's
+        k = runs[d, j] - 1 if pi[QUEUED] else ji[j, BPOS]
         if k >= boff[j + 1] - boff[j]:
             I[OUT_OF_DRAWS] = 1
             return
@@ -302,8 +354,10 @@ def _try(k, d, t, skip_ahead, ev, sc, sq, jf, df, di, F, I, c, deletion, pf):  #
         nxt = now + _retry_wait(fail, pf)
         if skip_ahead and I[N_PEND] == 0:  # (each failure would release Pending ones)
             before = F[LIMIT]
-            for i in range(ev.shape[0] - 1):  # every row but the attempts'
-                before = min(before, ev[i])
+            att = ev.shape[0] // 3 + 1  # the attempts' row
+            for i in range(ev.shape[0]):  # every row but the attempts'
+                if i != att:
+                    before = min(before, ev[i])
             while nxt < before and nxt + wait_s < F[T1_HOLD]:
                 t, now, fail = nxt, nxt + wait_s, fail + 1
                 nxt = now + _retry_wait(fail, pf)
@@ -424,7 +478,7 @@ def _earliest_attempt(df, nrows):
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _refresh_attempts(ev, sc, sq, df, di, I):  # noqa: E741
     """The attempts' event row: the earliest deletion attempt due, if any awaits one."""
-    att = ev.shape[0] - 1
+    att = ev.shape[0] // 3 + 1  # rows: 3 per job and 3 more; the attempts' is n + 2
     if I[N_AWAIT] <= 0:
         ev[att] = INF
         return

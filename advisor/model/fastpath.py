@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -54,7 +54,7 @@ from advisor.model.fleet import Duration, JobSpec
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
-__all__ = ["CONFLICT_KINDS", "Estimate", "VolumeScore", "score_volume"]
+__all__ = ["CONFLICT_KINDS", "Estimate", "RunPool", "VolumeScore", "score_volume"]
 
 WEEK_S = 7 * 86400.0
 CONFLICT_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion",
@@ -156,6 +156,40 @@ class VolumeScore:
                 + f"; P(conflict in a week) {self.p_any_conflict_per_week()})")
 
 
+class RunPool:
+    """Simulated runs of one job over all its volumes, to place one volume in them.
+
+    A run processes its volumes in order, ``concurrency`` at a time (``system-backup``:
+    all at once): each volume starts when a lane frees and holds it for its backup; the
+    run ends with its slowest lane (``longhorn-facts.md`` section 2). ``runs``
+    realisations are drawn once (``own``, ``start``: per run and volume, seconds;
+    ``span``: per run); :func:`score_volume` resamples them, so every member of a job
+    shares one pool. Assumed: the other volumes' backups take their drawn durations (a
+    conflict of theirs, which would shorten or lengthen them, is not fed back)."""
+
+    def __init__(self, durations: Sequence[Duration], concurrency: int, *,
+                 runs: int = 4096, seed: int = 0):
+        if not durations:
+            raise ValueError("a run pool needs at least one volume")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+        rng = np.random.default_rng(seed)
+        n, lanes = len(durations), min(concurrency, len(durations))
+        self.own = np.stack([np.asarray(d.sample(rng, runs), dtype=float)
+                             for d in durations], axis=1)
+        self.start = np.empty_like(self.own)
+        free = np.zeros((runs, lanes))
+        rows = np.arange(runs)
+        for i in range(n):
+            lane = free.argmin(axis=1)
+            self.start[:, i] = free[rows, lane]
+            free[rows, lane] += np.maximum(self.own[:, i], LOCK_ACQUIRE_WAIT_S)
+        self.span = free.max(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.span)
+
+
 def _unix(t: str | pd.Timestamp) -> float:
     return utc(t).value / 1e9
 
@@ -165,6 +199,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
                  version: str = LATEST, seed: int = 0, tz: str | None = None,
                  restore: tuple[float, Duration] | None = None,
                  failed_backup_ttl_s: float | None = None,
+                 queues: Mapping[str, tuple[RunPool, int]] | None = None,
                  threads: int | None = None) -> VolumeScore:
     """Score one volume's backup jobs over ``start`` - ``end`` (UTC) in ``draws``
     independent draws of every duration.
@@ -175,8 +210,12 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     draws. ``tz``: the zone the schedules fire in (default UTC). ``restore``:
     ``(poll_interval_s, restore duration)`` of a DR volume restoring this volume's
     backups; the poll interval also times failed-backup TTL deletions (default 300 s).
-    ``failed_backup_ttl_s`` defaults to Longhorn's 1440 min. The volume is taken to be
-    alone in each run (no queue behind other volumes).
+    ``failed_backup_ttl_s`` defaults to Longhorn's 1440 min. ``queues``: for a job
+    whose runs cover other volumes too, ``(pool, position)``: the job's
+    :class:`RunPool` and this volume's place in it; each run then reaches the volume
+    after the volumes before it and lasts until its slowest lane is done, and the
+    volume's backup durations in that job come from the pool. A job not in ``queues``
+    has the volume alone in its runs.
 
     The draws run in blocks on ``threads`` threads (default: one per core, at most 2;
     pass 1 when the caller already uses every core); the result does not depend on
@@ -218,20 +257,24 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     pf[[K.T0, K.T_END, K.POLL_S, K.TTL_S, K.WAIT_S, K.RETRY_MIN, K.RETRY_MAX]] = (
         t0, t_end, poll_s, ttl_s, LOCK_ACQUIRE_WAIT_S, rules.deletion_retry_min_s,
         rules.deletion_retry_max_s)
-    pi = np.zeros(3, np.int64)
-    pi[[K.N_POLLS, K.WAIT_MODE, K.HAS_RESTORE]] = (
-        n_polls, rules.backup_meets_deletion == "wait", restore is not None)
+    queues = dict(queues or {})
+    unknown = set(queues) - set(names)
+    if unknown:
+        raise ValueError(f"queues for jobs not in jobs: {sorted(unknown)}")
+    pi = np.zeros(4, np.int64)
+    pi[[K.N_POLLS, K.WAIT_MODE, K.HAS_RESTORE, K.QUEUED]] = (
+        n_polls, rules.backup_meets_deletion == "wait", restore is not None, bool(queues))
     counts = np.zeros((draws, K.N_COUNTS), np.int64)
     runs, late, skipped = (np.zeros((draws, len(jobs)), np.int64) for _ in range(3))
     rng = np.random.default_rng(seed)
     per_draw = int(boff[-1]) + n_del + n_restore
     block = max(1, min(draws, _BLOCK_VALUES // max(per_draw, 1)))
 
-    def run(lo: int, backup: np.ndarray, deletions: np.ndarray,
+    def run(lo: int, backup: np.ndarray, queue: np.ndarray, deletions: np.ndarray,
             restores: np.ndarray) -> None:
         hi = lo + backup.shape[1]
-        bad = K.run_block(slot_t, slot_j, retain, boff, backup, deletions, restores, pf,
-                          pi, counts[lo:hi], runs[lo:hi], late[lo:hi], skipped[lo:hi],
+        bad = K.run_block(slot_t, slot_j, retain, boff, backup, queue, deletions, restores,
+                          pf, pi, counts[lo:hi], runs[lo:hi], late[lo:hi], skipped[lo:hi],
                           *K.scratch(len(jobs), n_del))
         if bad >= 0:
             raise RuntimeError(f"draw {lo + bad} needed more durations than bounded")
@@ -244,11 +287,19 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
         for lo in range(0, draws, block):
             n = min(block, draws - lo)
             backup = np.empty((int(boff[-1]), n))
-            for i, (_, dist) in enumerate(jobs):
-                backup[boff[i]:boff[i + 1]] = _draw(dist, rng, int(n_backup[i]), n)
+            queue = np.zeros((2, int(boff[-1]) if queues else 0, n))
+            for i, (job, dist) in enumerate(jobs):
+                part = slice(boff[i], boff[i + 1])
+                if job.name in queues:  # the k-th run: a realisation from the pool
+                    runs_pool, at = queues[job.name]
+                    r = rng.integers(len(runs_pool), size=(int(n_backup[i]), n))
+                    backup[part] = runs_pool.own[r, at]
+                    queue[0, part], queue[1, part] = runs_pool.start[r, at], runs_pool.span[r]
+                else:
+                    backup[part] = _draw(dist, rng, int(n_backup[i]), n)
             deletions = _draw(deletion, rng, n_del, n)
             restores = _draw(restore[1], rng, n_restore, n) if restore else np.zeros((0, n))
-            futures.append(pool.submit(run, lo, backup, deletions, restores))
+            futures.append(pool.submit(run, lo, backup, queue, deletions, restores))
             if len(futures) > 2 * threads:  # bound the blocks drawn ahead
                 futures.pop(0).result()
         for f in futures:
