@@ -57,7 +57,7 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def run_block(slot_t, slot_j, retain, boff, backup, queue, deletion, restore, pf, pi,
+def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, restore, pf, pi,
               counts, runs, late, skipped, ev, sc, sq, jf, ji, df, di, F, I, c, order):  # noqa: E741
     """Score every draw (column) of the pre-drawn durations: fill ``counts`` (draws x
     :data:`N_COUNTS`) and ``runs``, ``late``, ``skipped`` (draws x jobs). Fire times
@@ -65,7 +65,8 @@ def run_block(slot_t, slot_j, retain, boff, backup, queue, deletion, restore, pf
     ``pi[QUEUED]``, job ``j``'s ``k``-th run reaches the volume ``queue[0, boff[j] + k,
     d]`` after it starts, lasts at least ``queue[1, boff[j] + k, d]`` (the other
     volumes), and the volume's backup in that run lasts ``backup[boff[j] + k, d]``;
-    else the volume is alone in its runs. The rest is :func:`scratch`. Returns -1, or
+    else the volume is alone in its runs. Each job starts with ``kept[j]`` backups of
+    the volume already kept. The rest is :func:`scratch`. Returns -1, or
     a draw that ran out of pre-drawn durations (the bounds above would be wrong)."""
     n_jobs, n_draws, n_slots = retain.shape[0], backup.shape[1], slot_t.shape[0]
     rel_row = n_jobs + 1
@@ -78,6 +79,8 @@ def run_block(slot_t, slot_j, retain, boff, backup, queue, deletion, restore, pf
         jf[:, MISSED_T] = 0.0
         jf[:, RUN_END] = -INF
         ji[:] = 0
+        for j in range(n_jobs):
+            ji[j, KEPT] = kept[j]
         F[:] = -INF
         I[:] = 0
         I[LATEST] = I[RESTORED] = I[R_ID] = -1

@@ -200,6 +200,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
                  restore: tuple[float, Duration] | None = None,
                  failed_backup_ttl_s: float | None = None,
                  queues: Mapping[str, tuple[RunPool, int]] | None = None,
+                 kept: Mapping[str, int] | None = None,
                  threads: int | None = None) -> VolumeScore:
     """Score one volume's backup jobs over ``start`` - ``end`` (UTC) in ``draws``
     independent draws of every duration.
@@ -215,7 +216,10 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     :class:`RunPool` and this volume's place in it; each run then reaches the volume
     after the volumes before it and lasts until its slowest lane is done, and the
     volume's backup durations in that job come from the pool. A job not in ``queues``
-    has the volume alone in its runs.
+    has the volume alone in its runs. ``kept``: per job, how many Completed backups of
+    the volume it already keeps at ``start`` (default none, as for a new volume; an
+    existing volume in steady state keeps ``retain``, so every backup's completion
+    deletes one).
 
     The draws run in blocks on ``threads`` threads (default: one per core, at most 2;
     pass 1 when the caller already uses every core); the result does not depend on
@@ -264,6 +268,8 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     pi = np.zeros(4, np.int64)
     pi[[K.N_POLLS, K.WAIT_MODE, K.HAS_RESTORE, K.QUEUED]] = (
         n_polls, rules.backup_meets_deletion == "wait", restore is not None, bool(queues))
+    kept0 = np.array([min((kept or {}).get(j.name, 0), j.retain) for j, _ in jobs],
+                     np.int64)
     counts = np.zeros((draws, K.N_COUNTS), np.int64)
     runs, late, skipped = (np.zeros((draws, len(jobs)), np.int64) for _ in range(3))
     rng = np.random.default_rng(seed)
@@ -273,9 +279,9 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     def run(lo: int, backup: np.ndarray, queue: np.ndarray, deletions: np.ndarray,
             restores: np.ndarray) -> None:
         hi = lo + backup.shape[1]
-        bad = K.run_block(slot_t, slot_j, retain, boff, backup, queue, deletions, restores,
-                          pf, pi, counts[lo:hi], runs[lo:hi], late[lo:hi], skipped[lo:hi],
-                          *K.scratch(len(jobs), n_del))
+        bad = K.run_block(slot_t, slot_j, retain, kept0, boff, backup, queue, deletions,
+                          restores, pf, pi, counts[lo:hi], runs[lo:hi], late[lo:hi],
+                          skipped[lo:hi], *K.scratch(len(jobs), n_del))
         if bad >= 0:
             raise RuntimeError(f"draw {lo + bad} needed more durations than bounded")
 
