@@ -119,7 +119,7 @@ def _backup(obj: dict) -> dict:
         raise RecordError("status.volumeName", "missing (and no backup-volume label): "
                           "cannot tell which volume the backup belongs to")
     state = status.get("state") or ""
-    if state not in _STATE_RANK:
+    if not isinstance(state, str) or state not in _STATE_RANK:
         raise RecordError("status.state", f"{state!r} is not a Longhorn backup state "
                           f"({', '.join(s or '(New)' for s in schema.BACKUP_STATES)})")
     spec_labels = _dict(spec, "labels")
