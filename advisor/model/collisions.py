@@ -1,0 +1,523 @@
+"""Structural findings for ``advisor check``: what proposed RecurringJobs do to the
+backupstore lock, read from the manifests alone (no backup history).
+
+Rules (facts in ``longhorn-facts.md`` sections 1, 2 and 5):
+
+- Only jobs whose task touches the backupstore (:data:`advisor.longhorn.BACKUPSTORE_TASKS`)
+  can meet on the lock; snapshot, snapshot-cleanup/-delete and filesystem-trim jobs never
+  appear in a finding other than ``invalid_cron``.
+- Two jobs meet on a volume both cover. With a ``volumes`` frame, membership is
+  :func:`advisor.longhorn.job_volumes` (job labels, groups, the ``default`` group for a
+  volume without recurring-job labels, system backups), and volumes a run skips are left
+  out. Without volumes (or with an empty frame), two jobs share volumes when their
+  ``groups`` share a name; a system-backup job with ``volume-backup-policy: always``
+  covers every volume, one with ``if-not-present`` only volumes never backed up (none,
+  in steady state).
+- Fire times are robfig's (:func:`advisor.schedules.fire_times`) over ``horizon_days``
+  from the Monday 00:00 UTC on or after ``start`` (default 2027-01-04), so results are
+  reproducible. ``@every`` schedules count from the job's creation, an unknown phase:
+  they get no ``simultaneous_fire`` / ``near_fire`` / deletion finding, only the interval
+  check.
+- Durations come from ``prior(size_bytes)``: the backup of one volume of that
+  ``spec.size`` (``status.actualSize`` when the size is missing). The single-volume check
+  uses its p95; a run's makespan lists the volumes largest first on ``concurrency``
+  workers with median durations (``ceil(n / c) x d`` for equal durations). The share of
+  runs that outlast their gap to the next slot is exact for ``n <= concurrency`` and a
+  seeded Monte Carlo otherwise.
+- A retention deletion starts when its job's backup of the volume ends (queueing inside
+  the run is ignored: every volume is taken to start at the fire time). It meets another
+  job's backup when it starts while that backup runs; its own duration (which would also
+  block backups starting during it) needs a deletion prior and is not modelled here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from advisor.cron import CronError, EverySchedule, Schedule, SpecSchedule, parse, zone
+from advisor.longhorn import BACKUPSTORE_TASKS, DEFAULT_CONCURRENCY, job_volumes
+from advisor.longhorn.jobs import SYSTEM_BACKUP_POLICIES
+from advisor.model.fleet import Duration
+from advisor.schedules import describe, fire_times
+from advisor.schema import utc
+
+__all__ = ["DEFAULT_START", "KINDS", "Finding", "structural_findings"]
+
+DEFAULT_START = "2027-01-04"  # a Monday
+NEAR_WINDOW_S = 300
+MIN_P_PER_RUN = 1e-3
+"""Deletion/backup meetings rarer than this share of runs are not reported."""
+KINDS = {"invalid_cron": "error", "interval_shorter_than_duration": "high",
+         "simultaneous_fire": "high", "retention_deletion_meets_backup": "medium",
+         "near_fire": "low"}
+"""Finding kinds, in report order, with their severity."""
+# system-backup's retention removes SystemBackups, not the volume backups it made.
+_RETENTION_TASKS = BACKUPSTORE_TASKS - {"system-backup"}
+_MC_DRAWS, _QUAD_NODES, _LISTED = 2000, 64, 50
+_CYCLE_YEARS = 28  # the Gregorian calendar's dates and weekdays repeat (1901-2099)
+_CYCLE_MAX_FIRES = 10_000  # per horizon, for the rarer job of a pair
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One structural risk of a set of RecurringJobs.
+
+    ``volumes`` are the volumes at stake when Volume manifests were given, else
+    ``groups`` are. ``p_per_run``: the share of a job's runs affected (the larger of the
+    two jobs' shares for a pair), None when no probability applies.
+    ``expected_per_week``: affected runs (or volume-runs) per week on average.
+    """
+
+    kind: str
+    jobs: tuple[str, ...]
+    explanation: str
+    volumes: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None
+    p_per_run: float | None = None
+    expected_per_week: float | None = None
+    cluster: str = "default"
+    details: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def severity(self) -> str:
+        """``error``, ``high``, ``medium`` or ``low`` (see :data:`KINDS`)."""
+        return KINDS[self.kind]
+
+    def to_dict(self) -> dict:
+        """The JSON form printed by ``advisor check -o json``."""
+        out: dict = {"kind": self.kind, "severity": self.severity, "cluster": self.cluster,
+                     "jobs": list(self.jobs)}
+        if self.volumes is not None:
+            out["volumes"] = list(self.volumes)
+        else:
+            out["groups"] = list(self.groups or ())
+        out.update(p_per_run=self.p_per_run, expected_per_week=self.expected_per_week,
+                   explanation=self.explanation, **self.details)
+        return out
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.kind}: {self.explanation}"
+
+
+@dataclass(frozen=True)
+class _Job:
+    cluster: str
+    name: str
+    task: str
+    cron: str
+    schedule: Schedule
+    concurrency: int
+    fires: np.ndarray  # unix seconds
+    members: frozenset[str] | None  # volumes or groups; None: every volume
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.cron})"
+
+    @property
+    def phased(self) -> bool:
+        return not isinstance(self.schedule, EverySchedule)
+
+
+def structural_findings(jobs: pd.DataFrame, volumes: pd.DataFrame | None = None, *,
+                        prior: Callable[[int], Duration] | None = None,
+                        horizon_days: int = 366, start: object = None,
+                        tz: str | tzinfo | None = None,
+                        near_window_s: float = NEAR_WINDOW_S,
+                        allow_detached: bool = False) -> list[Finding]:
+    """Findings for the ``jobs`` frame (and optionally ``volumes``), most severe first.
+
+    ``prior(size_bytes) -> Duration`` is one volume's backup duration; without it (or
+    without volume sizes) the duration findings are left out. ``horizon_days`` of fire
+    times from the Monday 00:00 UTC on or after ``start`` (default 2027-01-04) in the
+    evaluation zone ``tz`` (default UTC). ``near_window_s``: fires this close (but not in
+    the same minute) are ``near_fire``. ``allow_detached``: Longhorn's
+    ``allow-recurring-job-while-volume-detached`` setting.
+    """
+    t0 = _monday(start)
+    t1 = t0 + pd.Timedelta(days=horizon_days)
+    loc = zone(tz)
+    weeks = horizon_days / 7
+    jobs = jobs.drop_duplicates(["cluster", "recurring_job"], keep="last")
+    by_volume = volumes is not None and len(volumes) > 0
+    members = _members(jobs, volumes, allow_detached) if by_volume else None
+    findings: list[Finding] = []
+    parsed: list[_Job] = []
+    for r in jobs.itertuples():
+        cron = "" if pd.isna(r.cron) else str(r.cron)
+        try:
+            schedule = parse(cron)
+        except CronError as e:
+            findings.append(Finding(
+                "invalid_cron", (r.recurring_job,), f"{r.recurring_job}: cron {cron!r} is "
+                f"rejected by Longhorn and Kubernetes (robfig/cron): {e}",
+                groups=_split(r.groups), cluster=r.cluster,
+                details={"cron": cron, "reason": e.reason, "field": e.field}))
+            continue
+        if r.task not in BACKUPSTORE_TASKS:
+            continue
+        fires = fire_times(schedule, t0 - pd.Timedelta(seconds=1), t1, loc)
+        scope = (members.get((r.cluster, r.recurring_job), frozenset()) if members is not None
+                 else _groups_scope(r.task, r.groups, r.parameters))
+        c = DEFAULT_CONCURRENCY if pd.isna(r.concurrency) else int(r.concurrency)
+        parsed.append(_Job(r.cluster, r.recurring_job, r.task, cron, schedule, max(c, 1),
+                           fires.astype(np.int64), scope))
+    sizes = _sizes(volumes) if by_volume else {}
+    for a in parsed:
+        for b in parsed:
+            if a.cluster != b.cluster or a is b or not (a.phased and b.phased):
+                continue
+            shared = _shared(a, b)
+            if not shared:
+                continue
+            scope = {"volumes" if by_volume else "groups": tuple(sorted(shared))}
+            if a.name < b.name:
+                findings += _pair_findings(a, b, scope, t0, weeks, loc, near_window_s)
+            if prior is not None and by_volume and a.task in _RETENTION_TASKS:
+                f = _deletion_meets(a, b, scope, sizes, prior, weeks)
+                findings += [f] if f else []
+    if prior is not None and by_volume:
+        for j in parsed:
+            f = _interval(j, sizes, prior, weeks)
+            findings += [f] if f else []
+    order = list(KINDS)
+    return sorted(findings, key=lambda f: (order.index(f.kind), -(f.expected_per_week or 0),
+                                           f.jobs))
+
+
+# --- membership ---------------------------------------------------------------------------
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ()
+    return tuple(v for v in str(value).split(",") if v)
+
+
+def _members(jobs: pd.DataFrame, volumes: pd.DataFrame, allow_detached: bool
+             ) -> dict[tuple[str, str], frozenset[str]]:
+    volumes = volumes.drop_duplicates(["cluster", "volume"], keep="last")
+    pairs = job_volumes(jobs, volumes, allow_detached=allow_detached)
+    pairs = pairs[pairs["skipped"].isna()]
+    return {(str(c), str(j)): frozenset(g["volume"].astype(str))
+            for (c, j), g in pairs.groupby(["cluster", "recurring_job"])}
+
+
+def _groups_scope(task: str, groups: object, parameters: object) -> frozenset[str] | None:
+    if task != "system-backup":
+        return frozenset(_split(groups))
+    try:
+        params = json.loads(parameters) if isinstance(parameters, str) else {}
+    except ValueError:
+        params = {}
+    policy = (params or {}).get("volume-backup-policy") or SYSTEM_BACKUP_POLICIES[0]
+    return None if policy == "always" else frozenset()
+
+
+def _shared(a: _Job, b: _Job) -> frozenset[str]:
+    if a.members is None and b.members is None:
+        return frozenset({"*"})
+    if a.members is None or b.members is None:
+        return b.members if a.members is None else a.members  # type: ignore[return-value]
+    return a.members & b.members
+
+
+def _sizes(volumes: pd.DataFrame) -> dict[tuple[str, str], int]:
+    v = volumes.drop_duplicates(["cluster", "volume"], keep="last")
+    size = v["size_bytes"].fillna(v["actual_size_bytes"])
+    return {(str(c), str(n)): int(s) for c, n, s in zip(v["cluster"], v["volume"], size,
+                                                        strict=True) if not pd.isna(s)}
+
+
+# --- fire times ---------------------------------------------------------------------------
+
+
+def _monday(start: object) -> pd.Timestamp:
+    t = utc(start if start is not None else DEFAULT_START)
+    monday = (t + pd.Timedelta(days=(7 - t.weekday()) % 7)).normalize()
+    return monday if monday >= t else monday + pd.Timedelta(days=7)
+
+
+def _fires_at(s: SpecSchedule, unix: np.ndarray, loc: tzinfo) -> np.ndarray:
+    """Whether ``s`` matches the wall-clock minute of each time (robfig's field rules,
+    daylight-saving gaps aside)."""
+    t = pd.DatetimeIndex(pd.to_datetime(unix, unit="s", utc=True)).tz_convert(loc)
+
+    def ok(mask: int, v: object) -> np.ndarray:
+        return (np.uint64(mask) >> np.asarray(v, dtype=np.uint64)) & np.uint64(1) == 1
+
+    dom, dow = ok(s.dom, t.day), ok(s.dow, (t.day_of_week + 1) % 7)  # cron: Sunday is 0
+    day = (dom & dow) if (s.dom >> 63 & 1 or s.dow >> 63 & 1) else (dom | dow)
+    return ok(s.minute, t.minute) & ok(s.hour, t.hour) & ok(s.month, t.month) & day
+
+
+def _long_run(rare: _Job, other: _Job, loc: tzinfo, t0: pd.Timestamp
+              ) -> tuple[float, float] | None:
+    """Same-minute fires per year over the 28-year calendar cycle from the horizon's
+    start, and their share of ``rare``'s runs (None when ``rare`` fires too often for
+    this to be cheap, or never)."""
+    if len(rare.fires) > _CYCLE_MAX_FIRES or not isinstance(other.schedule, SpecSchedule):
+        return None
+    t1 = t0 + pd.DateOffset(years=_CYCLE_YEARS)
+    fires = fire_times(rare.schedule, t0 - pd.Timedelta(seconds=1), t1, loc)
+    minutes = np.unique(fires.astype(np.int64) // 60) * 60
+    if not len(minutes):
+        return None
+    hits = int(_fires_at(other.schedule, minutes, loc).sum())
+    return hits / ((t1 - t0).days / 365.25), hits / len(minutes)
+
+
+def _pair_findings(a: _Job, b: _Job, scope: dict, t0: pd.Timestamp, weeks: float,
+                   loc: tzinfo, window_s: float) -> list[Finding]:
+    out = []
+    ma, mb = np.unique(a.fires // 60), np.unique(b.fires // 60)
+    where = _where(scope)
+    common = np.intersect1d(ma, mb)
+    n = len(common)
+    rare, other = (a, b) if len(ma) <= len(mb) else (b, a)
+    cycle = _long_run(rare, other, loc, t0) if n / weeks < 1 else None
+    if n or (cycle and cycle[0]):
+        share = {a.name: n / len(ma), b.name: n / len(mb)} if n else {
+            rare.name: cycle[1],  # type: ignore[index]
+            other.name: cycle[0] * 7 / 365.25 / max(len(other.fires) / weeks, 1e-9)}  # type: ignore[index]
+        times = [_local(m * 60, loc) for m in common[:_LISTED]]
+        daily = n == len(np.unique(common // 1440))
+        text = (f"{_about(a, loc)} and {_about(b, loc)} fire in the same minute {where}: "
+                f"{_how_often(n, weeks, daily)}{_dates(times, n)}")
+        if cycle:
+            text += (f"; about {_per_year(cycle[0])} ({cycle[1]:.1%} of {rare.name}'s "
+                     f"runs) over the {_CYCLE_YEARS}-year calendar cycle")
+        if n:
+            text += f". That is {_share(a, n, len(ma))} and {_share(b, n, len(mb))}"
+        text += ". Each time both back up the same volumes at once"
+        if {a.task, b.task} & _RETENTION_TASKS:
+            text += ("; the job whose backup ends first deletes its oldest backup "
+                     "(retention) while the other's backup holds the lock, so that deletion "
+                     "fails and is retried later.")
+        else:
+            text += ", sharing the backup target's bandwidth."
+        per_week = n / weeks if n else cycle[0] * 7 / 365.25  # type: ignore[index]
+        out.append(Finding("simultaneous_fire", (a.name, b.name), text, **scope,
+                           p_per_run=max(share.values()), expected_per_week=per_week,
+                           cluster=a.cluster,
+                           details={**_times(n, times, share),
+                                    "long_run_per_year": cycle[0] if cycle else None}))
+    w = max(1, int(window_s // 60))
+    lo = np.searchsorted(mb, ma - w, "left")
+    hi = np.searchsorted(mb, ma + w, "right")
+    near = hi - lo - np.isin(ma, mb)
+    if near.sum():
+        hit_a = int((near > 0).sum())
+        lo_b = np.searchsorted(ma, mb - w, "left")
+        hi_b = np.searchsorted(ma, mb + w, "right")
+        hit_b = int(((hi_b - lo_b - np.isin(mb, ma)) > 0).sum())
+        share = {a.name: hit_a / len(ma), b.name: hit_b / len(mb)}
+        first = [_local(m * 60, loc) for m in ma[near > 0][:_LISTED]]
+        text = (f"{_about(a, loc)} and {_about(b, loc)} fire within {w} minutes of each "
+                f"other (not the same minute) {where}: {_how_often(hit_a, weeks)} for "
+                f"{a.name} ({share[a.name]:.1%} of its runs, {share[b.name]:.1%} of "
+                f"{b.name}'s){_dates(first, hit_a)}. A retention deletion after the first job's "
+                "backup meets the other's backup whenever that backup takes longer than "
+                "the gap.")
+        out.append(Finding("near_fire", (a.name, b.name), text, **scope,
+                           p_per_run=max(share.values()), expected_per_week=hit_a / weeks,
+                           cluster=a.cluster,
+                           details={"window_s": w * 60, **_times(hit_a, first, share)}))
+    return out
+
+
+# --- durations ----------------------------------------------------------------------------
+
+
+def _cdf(d: Duration, y: np.ndarray, *, inclusive: bool = False) -> np.ndarray:
+    """P(D < y), or P(D <= y) when ``inclusive`` (they differ for a fixed duration)."""
+    y = np.asarray(y, dtype=float)
+    if d.sigma == 0.0:
+        return ((d.median_s <= y) if inclusive else (d.median_s < y)).astype(float)
+    with np.errstate(divide="ignore"):
+        z = (np.log(np.maximum(y, 0.0)) - math.log(d.median_s)) / d.sigma
+    return special.ndtr(z)
+
+
+def _nodes(d: Duration) -> np.ndarray:
+    """Equal-probability quadrature nodes of ``d``."""
+    if d.sigma == 0.0:
+        return np.array([d.median_s])
+    u = (np.arange(_QUAD_NODES) + 0.5) / _QUAD_NODES
+    return d.median_s * np.exp(d.sigma * special.ndtri(u))
+
+
+def _p95(d: Duration) -> float:
+    return d.p95_s if d.p95_s is not None else d.median_s
+
+
+def _gaps(j: _Job) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct gaps to the next slot (seconds) and their share of runs."""
+    if isinstance(j.schedule, EverySchedule):
+        return np.array([float(j.schedule.delay_s)]), np.array([1.0])
+    gaps, counts = np.unique(np.diff(j.fires), return_counts=True)
+    return gaps.astype(float), counts / max(counts.sum(), 1)
+
+
+def _interval(j: _Job, sizes: Mapping, prior: Callable[[int], Duration], weeks: float
+              ) -> Finding | None:
+    if j.task not in _RETENTION_TASKS or j.members is None:
+        return None
+    vols = sorted(((sizes[(j.cluster, v)], v) for v in j.members if (j.cluster, v) in sizes),
+                  reverse=True)
+    gaps, share = _gaps(j)
+    if not vols or not len(gaps):
+        return None
+    durs = [prior(s) for s, _ in vols]
+    n, c, gap = len(vols), j.concurrency, float(gaps.min())
+    big_size, big = vols[0]
+    makespan = float(_makespan(np.array([[d.median_s for d in durs]]), c)[0])
+    if _p95(durs[0]) <= gap and makespan <= gap:
+        return None
+    if n <= c:  # one round: the run lasts as long as its slowest volume
+        p_gap = 1 - np.prod([_cdf(d, gaps, inclusive=True) for d in durs], axis=0)
+    else:
+        rng = np.random.default_rng(0)
+        draws = np.column_stack([d.sample(rng, _MC_DRAWS) for d in durs])
+        p_gap = (_makespan(draws, c)[:, None] > gaps[None, :]).mean(axis=0)
+    p = float(np.dot(share, p_gap))
+    per_week = p * len(j.fires) / weeks if j.phased else p * 7 * 86400 / gap
+    rounds = math.ceil(n / c)
+    text = (f"{_about(j, None)}: its shortest interval is {_hm(gap)}, but the prior backup of "
+            f"its largest volume {big} ({_size(big_size)}) takes {_hm(durs[0].median_s)} "
+            f"(p95 {_hm(_p95(durs[0]))}), and one run of its {n} volume(s), {c} at a time "
+            f"({rounds} round(s)), lasts about {_hm(makespan)}. {p:.1%} of runs outlast the "
+            "next slot, which Longhorn then skips (concurrencyPolicy Forbid): the job "
+            "backs up less often than its schedule says.")
+    return Finding("interval_shorter_than_duration", (j.name,), text,
+                   volumes=tuple(v for _, v in vols), p_per_run=p, expected_per_week=per_week,
+                   cluster=j.cluster,
+                   details={"min_interval_s": gap, "largest_volume": big,
+                            "largest_size_bytes": big_size,
+                            "volume_median_s": durs[0].median_s,
+                            "volume_p95_s": _p95(durs[0]), "volume_count": n,
+                            "concurrency": c, "rounds": rounds, "makespan_s": makespan})
+
+
+def _makespan(durations: np.ndarray, workers: int) -> np.ndarray:
+    """Per row (a draw), when the last of the volumes (columns, in order) ends on
+    ``workers`` workers that each take the next volume when free."""
+    free = np.zeros((durations.shape[0], workers))
+    rows = np.arange(durations.shape[0])
+    for k in range(durations.shape[1]):
+        w = free.argmin(axis=1)
+        free[rows, w] += durations[:, k]
+    return free.max(axis=1)
+
+
+def _deletion_meets(a: _Job, b: _Job, scope: dict, sizes: Mapping,
+                    prior: Callable[[int], Duration], weeks: float) -> Finding | None:
+    vols = [v for v in scope["volumes"] if (a.cluster, v) in sizes]
+    if not vols or not len(a.fires) or not len(b.fires):
+        return None
+    per_size: dict[int, float] = {}
+    for s in {sizes[(a.cluster, v)] for v in vols}:
+        d = prior(s)
+        reach = d.median_s * math.exp(4 * d.sigma)  # beyond p99.99
+        lo = np.searchsorted(b.fires, a.fires - reach, "left")
+        hi = np.searchsorted(b.fires, a.fires + reach, "right")
+        owner = np.repeat(np.arange(len(a.fires)), hi - lo)
+        pos = np.arange(len(owner)) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)
+        x = (b.fires[lo[owner] + pos] - a.fires[owner]).astype(float)
+        ux, inv = np.unique(x, return_inverse=True)
+        # A's deletion starts at D_A; B's backup runs over [x, x + D_B).
+        p_x = _cdf(d, ux[:, None] + _nodes(d)[None, :]).mean(axis=1) - _cdf(d, ux)
+        p_run = np.minimum(np.bincount(owner, p_x[inv], minlength=len(a.fires)), 1.0)
+        per_size[s] = float(p_run.mean())
+    p = max(per_size.values())
+    if p < MIN_P_PER_RUN:
+        return None
+    per_week = sum(per_size[sizes[(a.cluster, v)]] for v in vols) * len(a.fires) / weeks
+    worst = max(vols, key=lambda v: (per_size[sizes[(a.cluster, v)]], v))
+    size = sizes[(a.cluster, worst)]
+    text = (f"{a.name}'s retention deletion, which starts when its backup of a volume ends, "
+            f"falls while {b.label}'s backup of the same volume still runs in {p:.1%} of "
+            f"{a.name}'s runs on {worst} ({_size(size)}, prior backup "
+            f"{_hm(prior(size).median_s)}): about {per_week:.2f} blocked "
+            f"deletions a week over {len(vols)} shared volume(s). Each fails on the lock and "
+            "is retried later; a retry can meet the next backup.")
+    return Finding("retention_deletion_meets_backup", (a.name, b.name), text, **scope,
+                   p_per_run=p, expected_per_week=per_week, cluster=a.cluster,
+                   details={"p_per_run_by_volume": {v: per_size[sizes[(a.cluster, v)]]
+                                                    for v in vols}})
+
+
+# --- words --------------------------------------------------------------------------------
+
+
+def _about(j: _Job, loc: tzinfo | None) -> str:
+    return f"{j.name} ({j.cron}: {describe(j.schedule, loc)})"
+
+
+def _where(scope: dict) -> str:
+    if "volumes" in scope:
+        v = scope["volumes"]
+        more = ", ..." if len(v) > 5 else ""
+        return f"on {len(v)} shared volume(s) ({', '.join(v[:5])}{more})"
+    g = scope["groups"]
+    return "on every volume" if g == ("*",) else f"on group(s) {', '.join(g)}"
+
+
+def _local(unix: int, loc: tzinfo) -> datetime:
+    return datetime.fromtimestamp(int(unix), UTC).astimezone(loc)
+
+
+def _how_often(n: int, weeks: float, once_a_day: bool = False) -> str:
+    days = round(weeks * 7)
+    if not n:
+        return f"never in the {days}-day horizon"
+    per_week = n / weeks
+    rate = (f"{per_week:.3g} times a week" if per_week >= 1
+            else f"about {_per_year(per_week * 365.25 / 7)}")
+    every_day = ", every day" if once_a_day and n == days else ""
+    count = {1: "once", 2: "twice"}.get(n, f"{n} times")
+    return f"{count} in the {days}-day horizon ({rate}{every_day})"
+
+
+def _per_year(x: float) -> str:
+    return "once a year" if f"{x:.2g}" == "1" else f"{x:.2g} times a year"
+
+
+def _dates(times: list[datetime], n: int) -> str:
+    if not times:
+        return ""
+    head = ", ".join(t.strftime("%a %Y-%m-%d %H:%M") for t in times[:6])
+    more = f", ... (first 6 of {n})" if n > 6 else ""
+    return f", at {head}{more} {times[0].tzname()}"
+
+
+def _share(j: _Job, n: int, runs: int) -> str:
+    return f"{n} of {j.name}'s {runs} runs ({n / runs:.1%})"
+
+
+def _times(n: int, times: list[datetime], share: dict[str, float]) -> dict:
+    return {"count": n, "times": [t.isoformat() for t in times[:_LISTED]],
+            "p_per_run_by_job": share}
+
+
+def _hm(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    h, m = divmod(s // 60, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m"
+
+
+def _size(n: int) -> str:
+    for unit, k in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n} B"
