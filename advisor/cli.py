@@ -16,6 +16,15 @@ import typer
 from advisor import __version__, load_sample
 from advisor.cron import CronError
 from advisor.history import summarize
+from advisor.longhorn import LATEST, behaviour
+from advisor.model.durations import fit_durations
+from advisor.model.recommend import kubectl_patch, recurring_job_yaml
+from advisor.model.risk import (
+    assess,
+    fleet_from_history,
+    plans_from_fleet,
+    recommend_intervals,
+)
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
 from advisor.schedules import check
@@ -216,6 +225,102 @@ def simulate_command(
         raise _fail(f"{scenario}: cannot read the scenario file ({e.strerror})", 2) from None
     summary = summarize_scenario(run_scenario(sc), sc)
     print(json.dumps(summary, indent=2) if output == "json" else format_text(summary))
+
+
+def _history(store: Path | None, from_file: list[Path] | None, sample: bool
+             ) -> dict:
+    """The frames of the one data option set: --sample, --from-file or --store."""
+    if sum(bool(x) for x in (store, from_file, sample)) > 1:
+        raise _fail("give one of --store, --from-file, --sample", 2)
+    if sample:
+        return load_sample().frames
+    if from_file:
+        try:
+            result = load_files(from_file)
+        except InputError as e:
+            raise _fail(str(e), 2) from None
+        _print_load(result, False)
+        if result.usable_rows == 0:
+            raise _fail("no usable record in the input", 2)
+        return result.frames
+    try:
+        hs = HistoryStore(store)
+        return {name: hs.read(name) for name in ("backups", "jobs", "volumes",
+                                                 "backup_volumes", "settings")}
+    except StoreError as e:
+        raise _fail(str(e), 1) from None
+
+
+@app.command("recommend")
+def recommend_command(
+    store: StoreOpt = None,
+    from_file: Annotated[list[Path] | None, typer.Option(
+        "--from-file", "-f", help="Read the history from files instead of the store.",
+        show_default=False)] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Use the sample fleet.")] = False,
+    target_risk: Annotated[float, typer.Option(
+        "--target-risk", help="Largest acceptable P(conflict) and P(skip) per run.",
+        min=1e-6, max=0.5)] = 0.01,
+    job: Annotated[list[str] | None, typer.Option(
+        "--job", help="Only this job (repeatable).", show_default=False)] = None,
+    volume: Annotated[list[str] | None, typer.Option(
+        "--volume", help="Only list these volumes (repeatable).", show_default=False)] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", help="The cluster, when the history holds several.",
+        show_default=False)] = None,
+    version: Annotated[str, typer.Option(
+        "--longhorn-version", help="Longhorn's rules to apply.")] = LATEST,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="Score the week from this Monday (default: the next one).",
+        show_default=False)] = None,
+    output: Annotated[str, typer.Option(
+        "--output", "-o", help="table, json, yaml or patch.")] = "table",
+) -> None:
+    """The smallest safe interval per RecurringJob, and each volume's risk now.
+    Prints changes (YAML, kubectl patch); never applies them."""
+    if output not in ("table", "json", "yaml", "patch"):
+        raise _fail(f"--output must be table, json, yaml or patch, not {output!r}", 2)
+    frames = _history(store, from_file, sample)
+    fits = fit_durations(frames["backups"], frames.get("volumes"),
+                         frames.get("backup_volumes"), jobs=frames.get("jobs"))
+    try:
+        fleet, notes = fleet_from_history(frames, fits, cluster)
+        behaviour(version)
+    except ValueError as e:
+        raise _fail(str(e), 2) from None
+    advice = recommend_intervals(fleet, target=target_risk, start=start, version=version,
+                                 jobs=job)
+    risk = assess(plans_from_fleet(fleet), start=start, version=version)
+    table = risk.table
+    if volume:
+        table = table[table["volume"].isin(volume)]
+    recs = advice
+    specs = {j.name: j for j in fleet.jobs}
+    if output == "json":
+        cols = ["volume", "p_conflict_per_run", "p_conflict_per_week",
+                "expected_conflicts_per_week", "skipped_runs_per_week"]
+        print(json.dumps({"recommendations": [r.to_dict() for r in recs],
+                          "volumes": table[cols].to_dict("records"),
+                          "longhorn_version": version, "target_risk": target_risk,
+                          "window": [str(risk.start), str(risk.end)],
+                          "assumptions": list(notes)}, indent=2, default=float))
+    elif output == "yaml":
+        print("---\n".join(recurring_job_yaml(specs[r.job], r.recommended_cron)
+                           for r in recs if r.changed) or "# no change recommended")
+    elif output == "patch":
+        print("\n".join(kubectl_patch(r.job, r.recommended_cron) for r in recs
+                        if r.changed) or "# no change recommended")
+    else:
+        print(f"Longhorn {version} rules, week {risk.start:%Y-%m-%d}, "
+              f"target {target_risk:g} per run")
+        for r in recs:
+            print(f"- {r}")
+        print()
+        print(table[["volume", "p_conflict_per_run", "p_conflict_per_week",
+                     "expected_conflicts_per_week", "skipped_runs_per_week", "draws"]]
+              .head(30).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        for n in notes:
+            print(f"assumed: {n}")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from numba import njit
 INF = math.inf
 IDLE, PENDING, RUNNING = 0, 1, 2
 
-# per-draw counts (columns of ``counts``)
+# per-draw counts (columns of ``counts``; then, per job, the runs that met a conflict)
 DELETE_BLOCKED, CREATE_BLOCKED, PENDING_BEHIND, RESTORE_BLOCKED, CONFLICTED_RUNS = range(5)
 N_COUNTS = 5
 # parameters: floats and integers
@@ -39,7 +39,7 @@ B_ACQ, B_REL, MISSED_T, RUN_END = range(4)
 STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS, RUN_ON = range(9)
 # per deletion row: floats and integers
 ACQ, REL, NEXT, SCHED = range(4)
-DSEQ, FSEQ, FAIL, COUNTED = range(4)
+DSEQ, FSEQ, FAIL, COUNTED, DJOB = range(5)
 
 
 def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
@@ -51,8 +51,8 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
     rows, cap = 3 * n_jobs + 3, n_deletions + 1
     return (np.empty(rows), np.empty(rows), np.empty(rows, np.int64),
             np.empty((n_jobs, 4)), np.empty((n_jobs, 9), np.int64),
-            np.empty((cap, 4)), np.empty((cap, 4), np.int64),
-            np.empty(7), np.empty(13, np.int64), np.empty(N_COUNTS, np.int64),
+            np.empty((cap, 4)), np.empty((cap, 5), np.int64),
+            np.empty(7), np.empty(13, np.int64), np.empty(N_COUNTS + n_jobs, np.int64),
             np.empty(n_jobs, np.int64))
 
 
@@ -60,7 +60,8 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
 def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, restore, pf, pi,
               counts, runs, late, skipped, ev, sc, sq, jf, ji, df, di, F, I, c, order):  # noqa: E741
     """Score every draw (column) of the pre-drawn durations: fill ``counts`` (draws x
-    :data:`N_COUNTS`) and ``runs``, ``late``, ``skipped`` (draws x jobs). Fire times
+    :data:`N_COUNTS` + jobs: then each job's runs that met a conflict) and ``runs``,
+    ``late``, ``skipped`` (draws x jobs). Fire times
     ``slot_t`` (sorted; equal times in job order) belong to jobs ``slot_j``. With
     ``pi[QUEUED]``, job ``j``'s ``k``-th run reaches the volume ``queue[0, boff[j] + k,
     d]`` after it starts, lasts at least ``queue[1, boff[j] + k, d]`` (the other
@@ -122,7 +123,7 @@ def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, resto
                               c, backup, boff, pf, pi, runs)
             if I[OUT_OF_DRAWS]:
                 return d
-        for i in range(N_COUNTS):
+        for i in range(N_COUNTS + n_jobs):
             counts[d, i] = c[i]
     return -1
 
@@ -201,6 +202,7 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
             k = _alloc(df, di, I, t)
             di[k, FAIL] = 0
             di[k, COUNTED] = ji[j, HIT]
+            di[k, DJOB] = j
             _try(k, d, t, False, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
         if pi[HAS_RESTORE]:
             ev[0] = min(ev[0], _next_poll(t, pf, pi))
@@ -274,6 +276,7 @@ def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi):  # noqa: E741
     I[N_PEND] += 1
     c[PENDING_BEHIND] += 1
     c[CONFLICTED_RUNS] += 1
+    c[N_COUNTS + j] += 1
     ji[j, HIT] = 1
     return False
 
@@ -316,6 +319,7 @@ def _failed(j, d, now, ev, sc, sq, ji, df, di, I, c, pf):  # noqa: E741
     c[CREATE_BLOCKED] += 1
     if not ji[j, HIT]:
         c[CONFLICTED_RUNS] += 1
+        c[N_COUNTS + j] += 1
         ji[j, HIT] = 1
     t0, poll_s = pf[T0], pf[POLL_S]
     k = _alloc(df, di, I, now)
@@ -373,6 +377,7 @@ def _try(k, d, t, skip_ahead, ev, sc, sq, jf, df, di, F, I, c, deletion, pf):  #
             c[DELETE_BLOCKED] += 1
             if not di[k, COUNTED]:
                 c[CONFLICTED_RUNS] += 1
+                c[N_COUNTS + di[k, DJOB]] += 1
                 di[k, COUNTED] = 1
     I[N_AWAIT] += (1 if blocked else 0) - (1 if was_waiting else 0)
     _refresh_attempts(ev, sc, sq, df, di, I)

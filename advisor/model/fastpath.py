@@ -107,6 +107,8 @@ class VolumeScore:
     conflicted_runs: np.ndarray
     window_s: float
     version: str
+    conflicted_runs_by_job: dict[str, np.ndarray] | None = None
+    """Per job, its runs that met a conflict (they add up to ``conflicted_runs``)."""
 
     @property
     def draws(self) -> int:
@@ -131,12 +133,16 @@ class VolumeScore:
         scaled to 7 days."""
         return _estimate(self.counts(kind) * (WEEK_S / self.window_s))
 
-    def p_any_conflict_per_run(self) -> Estimate:
-        """Probability that a run meets any lock conflict (its backup fails or waits, or
-        its retention deletion is blocked): the mean over draws of each draw's share."""
-        runs = self.counts("runs")
+    def p_any_conflict_per_run(self, job: str | None = None) -> Estimate:
+        """Probability that a run (of ``job``, default any job) meets any lock conflict
+        (its backup fails or waits, or its retention deletion is blocked): the mean over
+        draws of each draw's share."""
+        if job is None:
+            runs, hit = self.counts("runs"), self.conflicted_runs
+        else:
+            runs, hit = self.runs[job], (self.conflicted_runs_by_job or {})[job]
         has = runs > 0
-        return _estimate(self.conflicted_runs[has] / runs[has])
+        return _estimate(hit[has] / runs[has])
 
     def p_any_conflict_per_week(self) -> Estimate:
         """Probability that a week has at least one conflict of any kind. Exact for a
@@ -270,7 +276,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
         n_polls, rules.backup_meets_deletion == "wait", restore is not None, bool(queues))
     kept0 = np.array([min((kept or {}).get(j.name, 0), j.retain) for j, _ in jobs],
                      np.int64)
-    counts = np.zeros((draws, K.N_COUNTS), np.int64)
+    counts = np.zeros((draws, K.N_COUNTS + len(jobs)), np.int64)
     runs, late, skipped = (np.zeros((draws, len(jobs)), np.int64) for _ in range(3))
     rng = np.random.default_rng(seed)
     per_draw = int(boff[-1]) + n_del + n_restore
@@ -317,7 +323,8 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
         skipped_slots=dict(zip(names, skipped.T, strict=True)),
         late_starts=dict(zip(names, late.T, strict=True)),
         runs=dict(zip(names, runs.T, strict=True)),
-        conflicted_runs=c[K.CONFLICTED_RUNS], window_s=t_end - t0, version=version)
+        conflicted_runs=c[K.CONFLICTED_RUNS], window_s=t_end - t0, version=version,
+        conflicted_runs_by_job=dict(zip(names, c[K.N_COUNTS:], strict=True)))
 
 
 def _draw(dist: Duration, rng: np.random.Generator, k: int, n: int) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.longhorn import LATEST
+from advisor.model.durations import DurationFits
 from advisor.model.fastpath import (
     CONFLICT_KINDS,
     WEEK_S,
@@ -40,12 +41,13 @@ from advisor.model.fastpath import (
     VolumeScore,
     score_volume,
 )
-from advisor.model.fleet import Duration, Fleet, JobSpec
+from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.simulate import run_members
+from advisor.schedules import fire_times
 from advisor.schema import utc
 
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "assess", "assess_volume",
-           "plans_from_fleet"]
+           "fleet_from_history", "fleet_scorer", "plans_from_fleet", "recommend_intervals"]
 
 DEFAULT_PRECISION = 0.0025
 
@@ -77,6 +79,7 @@ class VolumeRisk:
     volume: str
     p_conflict_per_run: Estimate
     p_conflict_per_week: Estimate
+    p_conflict_per_run_by_job: dict[str, Estimate]
     expected_per_week: dict[str, Estimate]
     skipped_per_week: dict[str, Estimate]
     p_skip_per_slot: dict[str, Estimate]
@@ -143,7 +146,7 @@ def _concat(scores: Sequence[VolumeScore]) -> VolumeScore:
            for k in (*CONFLICT_KINDS, "conflicted_runs")}
     per_job = {k: {j: np.concatenate([getattr(s, k)[j] for s in scores])
                    for j in getattr(first, k)}
-               for k in ("skipped_slots", "late_starts", "runs")}
+               for k in ("skipped_slots", "late_starts", "runs", "conflicted_runs_by_job")}
     return replace(first, **cat, **per_job)
 
 
@@ -160,6 +163,7 @@ def _risk(plan: VolumePlan, score: VolumeScore) -> VolumeRisk:
             Estimate(math.inf, 0.0)
     return VolumeRisk(plan.cluster, plan.volume, score.p_any_conflict_per_run(),
                       score.p_any_conflict_per_week(),
+                      {j.name: score.p_any_conflict_per_run(j.name) for j, _ in plan.jobs},
                       {k: score.expected_per_week(k) for k in CONFLICT_KINDS},
                       skipped, p_skip, interval, score.draws, score, plan.notes)
 
@@ -253,3 +257,213 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0
             restores.get(v.name), failed_backup_ttl_s=fleet.failed_backup_ttl_s))
     return plans
 
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ()
+    return tuple(v for v in str(value).split(",") if v)
+
+
+def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
+                       cluster: str | None = None) -> tuple[Fleet, tuple[str, ...]]:
+    """The fleet one cluster's history describes: its RecurringJobs, its volumes with
+    their labels and state, each volume's fitted incremental backup duration and its
+    deletion duration (fitted or prior, as ``fits`` says). Returns the notes on what was
+    assumed. A volume with no fit (no usable backup and no fleet prior) is left out and
+    said so; DR volumes are left out (their source is not in the frames)."""
+    jobs_df, vols_df = frames["jobs"], frames["volumes"]
+    clusters = sorted(set(jobs_df["cluster"].dropna()) | set(vols_df["cluster"].dropna()))
+    if cluster is None:
+        if len(clusters) > 1:
+            raise ValueError(f"several clusters {clusters}: choose one")
+        cluster = clusters[0] if clusters else ""
+    jobs_df = jobs_df[jobs_df["cluster"] == cluster]
+    vols_df = vols_df[vols_df["cluster"] == cluster]
+    notes: list[str] = []
+    jobs = tuple(JobSpec(str(r.recurring_job), str(r.cron), str(r.task),
+                         int(r.retain) if pd.notna(r.retain) else 1,
+                         int(r.concurrency) if pd.notna(r.concurrency) else 10,
+                         _names(r.groups))
+                 for r in jobs_df.itertuples())
+    settings = frames.get("settings")
+    ttl_s = 1440 * 60.0
+    if settings is not None:
+        s = settings[(settings["cluster"] == cluster)
+                     & (settings["setting"] == "failed-backup-ttl")]
+        if len(s) and str(s["value"].iloc[-1]).strip().isdigit():
+            ttl_s = float(s["value"].iloc[-1]) * 60.0
+    durations = fits.backup_durations("incremental", cluster)
+    volumes, left_out, dr = [], [], 0
+    for r in vols_df.itertuples():
+        name = str(r.volume)
+        if pd.notna(r.standby) and bool(r.standby):
+            dr += 1
+            continue
+        try:
+            deletion = fits.deletion_duration(name, cluster)
+        except KeyError:
+            deletion = None
+        if name not in durations or deletion is None:
+            left_out.append(name)
+            continue
+        volumes.append(VolumeSpec(
+            name, int(r.size_bytes) if pd.notna(r.size_bytes) else 0, durations[name],
+            deletion, jobs=_names(r.recurring_jobs),
+            groups=_names(r.recurring_job_groups),
+            state=str(r.state) if pd.notna(r.state) else "attached"))
+    if left_out:
+        notes.append(f"{len(left_out)} volume(s) without a duration estimate left out: "
+                     + ", ".join(sorted(left_out)[:10]))
+    if dr:
+        notes.append(f"{dr} DR volume(s): their restores are not modelled from history")
+    prior = fits.table[(fits.table["cluster"] == cluster)
+                       & (fits.table["source"] != "own_history")]
+    if len(prior):
+        notes.append(f"{prior['volume'].nunique()} volume(s) on fleet priors")
+    notes.append("deletion durations: " + ", ".join(
+        f"{k} for {v} volume(s)" for k, v in
+        fits.deletions[fits.deletions["cluster"] == cluster]["source"].value_counts()
+        .items()))
+    return Fleet(tuple(volumes), jobs, failed_backup_ttl_s=ttl_s), tuple(notes)
+
+
+def _or0(x: float) -> float:
+    return 0.0 if math.isnan(x) else x
+
+
+def _p99(d: Duration) -> float:
+    return d.median_s * math.exp(2.3263478740408408 * d.sigma)
+
+
+def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
+                 version: str = LATEST, seed: int = 0,
+                 precision: float = DEFAULT_PRECISION, focus: str | None = None):
+    """A scorer for :mod:`advisor.model.recommend`: the per-volume outcome of a proposed
+    set of jobs that replaces the fleet's jobs of the same names. With ``focus``, the
+    outcome of that job's runs only (the conflicts its runs meet, its skipped slots):
+    another job's own trouble on the same volume is not this job's interval's doing."""
+    from advisor.model.recommend import VolumeOutcome
+
+    current = {j.name: j for j in fleet.jobs}
+    memo: dict[tuple[JobSpec, ...], Mapping[str, VolumeOutcome]] = {}
+
+    def score(proposed: Sequence[JobSpec]) -> Mapping[str, VolumeOutcome]:
+        key = tuple(sorted(proposed, key=lambda j: j.name))
+        if key in memo:
+            return memo[key]
+        changed = {j.name: j for j in proposed}
+        differ = {n for n, j in changed.items() if current.get(n) != j}
+        jobs = tuple(changed.pop(j.name, j) for j in fleet.jobs) + tuple(changed.values())
+        # only the volumes a changed job covers can change (all, for the current jobs)
+        plans = [p for p in plans_from_fleet(replace(fleet, jobs=jobs), seed=seed)
+                 if not differ or any(j.name in differ for j, _ in p.jobs)]
+        risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
+                      precision=precision)
+        by_volume = {p.volume: p for p in plans}
+        out = {}
+        for r in risk.volumes:
+            plan = by_volume[r.volume]
+            if focus is not None and focus in r.p_skip_per_slot:
+                skip, p = r.p_skip_per_slot[focus], r.p_conflict_per_run_by_job[focus]
+            else:
+                skip = max(r.p_skip_per_slot.values(), key=lambda e: e.mean,
+                           default=Estimate(0.0, 0.0))
+                p = r.p_conflict_per_run
+            # (a job with no run in the window: nothing met, as far as it shows)
+            out[r.volume] = VolumeOutcome(
+                p_conflict_per_run=_or0(p.mean), p_conflict_per_run_se=_or0(p.se),
+                p_skip_per_run=_or0(skip.mean), p_skip_per_run_se=_or0(skip.se),
+                p99_backup_s=max(_p99(d) for _, d in plan.jobs),
+                p99_deletion_s=_p99(plan.deletion))
+        memo[key] = out
+        return out
+
+    return score
+
+
+def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> str | None:
+    """``job``'s cron moved to the minute (and, for a daily or longer job, the hour)
+    farthest from the fire times of ``others`` over a week, keeping its interval; None
+    when it cannot be moved (an uneven schedule) or is already farthest."""
+    from advisor.model.recommend import interval_of, ladder_cron
+
+    gap = interval_of(job.cron)
+    if not gap or not others:
+        return None
+    t0 = pd.Timestamp("2027-01-04T00:00:00Z")
+    taken = np.unique(np.concatenate([
+        fire_times(o.cron, t0 - pd.Timedelta(seconds=1), t0 + pd.Timedelta(weeks=1), tz)
+        .astype(np.int64) for o in others]) - int(t0.timestamp()))
+    if not len(taken):
+        return None
+    period = int(min(gap, 86400))  # where in the hour (or day) the job fires
+    step = 60 if period <= 3600 else 3600
+    marks = np.unique(taken % period)
+
+    def distance(phase: int) -> int:
+        d = np.abs(marks - phase) % period
+        return int(np.minimum(d, period - d).min())
+
+    own = int((fire_times(job.cron, t0 - pd.Timedelta(seconds=1), t0 + pd.Timedelta(
+        seconds=gap * 2), tz).astype(np.int64)[0] - int(t0.timestamp())) % period)
+    best = max(range(0, period, step), key=lambda ph: (distance(ph), -ph))
+    if distance(best) <= distance(own):
+        return None
+    minute, hour = (best // 60) % 60, best // 3600
+    like = f"{minute} * * * *" if period <= 3600 else f"{minute} {hour} * * *"
+    if gap >= 7 * 86400:
+        like = f"{minute} {hour} * * {job.cron.split()[4] if len(job.cron.split()) == 5 else 0}"
+    return ladder_cron(gap, like)
+
+
+def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
+                        start: str | pd.Timestamp | None = None, version: str = LATEST,
+                        seed: int = 0, precision: float = DEFAULT_PRECISION,
+                        jobs: Iterable[str] | None = None) -> list:
+    """Per backupstore job of ``fleet`` (or of ``jobs``), a :class:`Recommendation
+    <advisor.model.recommend.Recommendation>`: the smallest ladder interval that keeps
+    every volume it covers under ``target`` per run
+    (:func:`advisor.model.recommend.minimum_interval`, scored with the fast path for the
+    job's own runs). When no interval does at the job's current phase, the search is
+    repeated with the job moved to the minute (or hour) farthest from the other jobs
+    that share its volumes, since jobs firing together meet at every interval."""
+    from advisor.model.recommend import Recommendation, interval_of, minimum_interval
+
+    members = run_members(fleet)
+    wanted = set(jobs) if jobs is not None else None
+
+    def weeks(job: JobSpec) -> int:  # enough weeks for the job to run (monthly: 5)
+        gap = interval_of(job.cron, median=True) or WEEK_S
+        return max(1, math.ceil(gap / WEEK_S))
+
+    out = []
+    for j in fleet.jobs:
+        if j.name not in members or not members[j.name] or (
+                wanted is not None and j.name not in wanted):
+            continue
+        vols = set(members[j.name])
+        scorer = fleet_scorer(fleet, start=start, weeks=weeks(j), version=version,
+                              seed=seed, precision=precision, focus=j.name)
+        advice = minimum_interval(j, fleet.jobs, scorer, target, volumes=members[j.name])
+        rec = advice.recommendation
+        sharing = [o for o in fleet.jobs if o.name != j.name and o.name in members
+                   and vols & set(members[o.name])]
+        moved = _apart(j, sharing) if not advice.meets_target else None
+        if moved is not None:
+            shifted = replace(j, cron=moved)
+            jobs2 = tuple(shifted if o.name == j.name else o for o in fleet.jobs)
+            alt = minimum_interval(shifted, jobs2, fleet_scorer(
+                replace(fleet, jobs=jobs2), start=start, weeks=weeks(j), version=version,
+                seed=seed, precision=precision, focus=j.name), target,
+                volumes=members[j.name])
+            if alt.meets_target or alt.after.p_conflict_per_run < \
+                    advice.after.p_conflict_per_run:
+                names = ", ".join(o.name for o in sharing)
+                rec = Recommendation(
+                    j.name, "interval+offset", j.cron, alt.recommended_cron,
+                    advice.now.p_conflict_per_run, alt.after.p_conflict_per_run,
+                    f"moved away from the fire times of {names} (which share its "
+                    f"volumes) to {moved!r}; then {alt.reason}")
+        out.append(rec)
+    return out
