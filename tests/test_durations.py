@@ -282,6 +282,34 @@ def test_deletion_prior_scales_with_size_and_backups():
     assert "assumption" in row["note"]
     d = fits.deletion_duration("pvc-a")
     assert d.median_s == pytest.approx(118) and d.p95_s == pytest.approx(354)
+    # the prior's doubt travels with it, into the risk model's draws
+    assert row["size_from"] == "backup_volume"
+    assert d.median_sd == prior.median_sd == pytest.approx(math.log(2))
+
+
+def test_deletion_size_falls_back_to_the_nominal_size():
+    # no BackupVolume, no actual size, no status.size: the backups' volumeSize (an upper
+    # bound) sizes the prior, and says so; with nothing at all the size counts as 0
+    prior = DeletionPrior(base_s=10, per_gib_s=1, per_backup_s=0)
+    b = pd.concat([backups("pvc-a", np.full(3, 60.0)), backups("pvc-b", np.full(3, 60.0))],
+                  ignore_index=True)
+    b["volume_size_bytes"] = pd.array([50 * GIB] * 3 + [None] * 3, dtype="Int64")
+    d = fit_durations(b, deletion_prior=prior).deletions.set_index("volume")
+    assert d.loc["pvc-a", "size_from"] == "nominal"
+    assert d.loc["pvc-a", "p50_s"] == pytest.approx(60)
+    assert d.loc["pvc-b", "size_from"] == "unknown"
+    assert d.loc["pvc-b", "p50_s"] == pytest.approx(10)
+
+
+def test_fitted_medians_carry_their_standard_error():
+    rng = np.random.default_rng(7)
+    b = pd.concat([backups("few", lognormal(rng, 10)), backups("many", lognormal(rng, 400))],
+                  ignore_index=True)
+    fits = fit_durations(b)
+    d = fits.backup_durations()
+    # the log median's standard error is about sigma / sqrt(n)
+    assert d["many"].median_sd == pytest.approx(SIGMA / math.sqrt(400), rel=0.25)
+    assert d["few"].median_sd > 3 * d["many"].median_sd
 
 
 def test_queue_delay_follows_the_cron_slot_and_the_run_order():

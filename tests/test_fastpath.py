@@ -237,6 +237,32 @@ def test_fixed_durations_give_the_same_counts_in_every_draw():
     assert s.expected_per_week("delete_blocked").se == 0.0
 
 
+def test_median_uncertainty_scales_each_draw_by_one_factor():
+    # An hourly backup of 5 min and its retention deletion: the next backup meets the
+    # deletion when the deletion outlasts a threshold T (found with fixed durations).
+    # With the deletion's median known only to a factor exp(0.3 Z), a draw has
+    # conflicts exactly when its factor takes the deletion past T.
+    job, end = JobSpec("hourly", "0 * * * *", retain=1), "2026-01-06T00:00:00Z"
+
+    def conflicts(deletion: Duration, draws: int = 1) -> np.ndarray:
+        return score_volume([(job, D("5m"))], deletion, START, end, draws=draws,
+                            version="1.7", seed=11).counts("conflicts")
+
+    lo, hi = 60.0, 3600.0
+    while hi - lo > 1:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if conflicts(Duration(mid))[0] > 0 else (mid, hi)
+    assert conflicts(Duration(lo))[0] == 0 < conflicts(Duration(hi))[0]
+    median, sd, n = 0.8 * hi, 0.3, 4000
+    c = conflicts(Duration(median, median_sd=sd), draws=n)
+    share = (c > 0).mean()
+    expected = 1 - math.erfc(-math.log(hi / median) / sd / math.sqrt(2)) / 2
+    assert share == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / n))
+    assert (conflicts(Duration(median), draws=50) == 0).all()  # exact median: never
+    with pytest.raises(ValueError, match="median_sd"):
+        Duration(60, median_sd=-0.1)
+
+
 def test_estimates():
     week = lognormal_score(draws=400, version="1.7")
     day = lognormal_score(draws=400, version="1.7", end="2026-01-06T00:00:00Z")

@@ -159,6 +159,10 @@ class DeletionPrior:
     per_gib_s: float = 0.5
     per_backup_s: float = 5.0
     p95_ratio: float = 2.5
+    median_sd: float = 0.6931471805599453
+    """The doubt in the median, as the standard deviation of its log: ln 2, a factor of
+    2 either way at one standard deviation (a factor of 3.9 at 95 %). The risk model
+    carries it into its intervals (see :class:`~advisor.model.fleet.Duration`)."""
 
     def median_s(self, size_bytes: np.ndarray, n_backups: np.ndarray) -> np.ndarray:
         """Median deletion seconds for backup volumes of ``size_bytes`` (NaN: 0) holding
@@ -276,13 +280,15 @@ class DurationFits:
         t = self.table[(self.table["mode"] == mode) & self.table["p50_s"].notna()]
         if cluster is not None:
             t = t[t["cluster"] == cluster]
-        return {str(r.volume): Duration(r.p50_s, max(r.p95_s, r.p50_s), "lognormal")
+        return {str(r.volume): Duration(r.p50_s, max(r.p95_s, r.p50_s), "lognormal",
+                                        _median_sd(r.p50_lo_s, r.p50_hi_s))
                 for r in t.itertuples()}
 
     def deletion_duration(self, volume: str, cluster: str | None = None) -> Duration:
         """The (prior) deletion duration of one volume's backups."""
         r = self._row(self.deletions, volume, cluster)
-        return Duration(float(r["p50_s"]), float(r["p95_s"]), "lognormal")
+        return Duration(float(r["p50_s"]), float(r["p95_s"]), "lognormal",
+                        float(r["median_sd"]))
 
     def crossing_times(self, interval_s: float) -> pd.Series:
         """When each fit's p99 trend line reaches ``interval_s`` (NaT: no growth)."""
@@ -322,6 +328,13 @@ class DurationFits:
 
 
 # --- columns as arrays -----------------------------------------------------------------------
+
+def _median_sd(lo: float, hi: float) -> float:
+    """The standard error of a log median from its 95 % interval (0 when unknown)."""
+    if not (lo > 0 and hi >= lo):
+        return 0.0
+    return float(np.log(hi / lo) / (2 * 1.959963984540054))
+
 
 def _seconds(df: pd.DataFrame | None, column: str) -> np.ndarray:
     """A time column as float Unix seconds (NaN for missing)."""
@@ -667,13 +680,17 @@ def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame, start: np.n
 
 def _deletions(backups: pd.DataFrame, cv: np.ndarray, keys: pd.DataFrame,
                t: dict[str, np.ndarray], size_bv: np.ndarray, size_act: np.ndarray,
-               standby: np.ndarray, prior: DeletionPrior) -> pd.DataFrame:
+               size_spec: np.ndarray, standby: np.ndarray, prior: DeletionPrior
+               ) -> pd.DataFrame:
     """The deletion prior of every volume with a backup volume, backups, or (not a DR
-    volume) a Volume. Size: the BackupVolume's ``size_bytes`` (largest over targets), else
-    the volume's actual size, else its largest backup. Backups held: those Completed at
+    volume) a Volume. Size (``size_from``): the BackupVolume's ``size_bytes`` (largest
+    over targets), else the volume's actual size, else its largest backup, else its
+    nominal size (the Volume's spec, or the backups' ``volumeSize``: an upper bound, as
+    blocks never written are not in the backupstore). Backups held: those Completed at
     the cluster's latest collection (older rows of a store may be deleted since)."""
     size_b = np.full(len(keys), np.nan)
     np.fmax.at(size_b, cv, _numeric(backups, "size_bytes"))
+    np.fmax.at(size_spec, cv, _numeric(backups, "volume_size_bytes"))
     coll = t["collected_at"]
     cl = pd.factorize(keys["cluster"])[0][cv]
     latest = np.full(cl.max() + 1 if len(cl) else 0, np.nan)
@@ -682,15 +699,20 @@ def _deletions(backups: pd.DataFrame, cv: np.ndarray, keys: pd.DataFrame,
     n = np.bincount(cv[held], minlength=len(keys))
     rows = (np.bincount(cv, minlength=len(keys)) > 0) | np.isfinite(size_bv) | (
         np.isfinite(size_act) & ~standby)
-    size = np.where(np.isfinite(size_bv), size_bv, np.where(np.isfinite(size_act), size_act,
-                                                            size_b))
+    choices = (size_bv, size_act, size_b, size_spec)
+    pick = np.argmax(np.column_stack([np.isfinite(c) for c in choices] + [
+        np.ones(len(keys), bool)]), axis=1)
+    size = np.column_stack([*choices, np.full(len(keys), np.nan)])[np.arange(len(keys)), pick]
+    size_from = np.array(["backup_volume", "actual", "backup", "nominal", "unknown"])[pick]
     med = prior.median_s(size, n)
-    d = keys.assign(backup_volume_size_bytes=size, n_backups=n, p50_s=med,
-                    p95_s=med * prior.p95_ratio,
+    d = keys.assign(backup_volume_size_bytes=size, size_from=size_from, n_backups=n,
+                    p50_s=med,
+                    p95_s=med * prior.p95_ratio, median_sd=prior.median_sd,
                     p99_s=med * prior.p95_ratio ** (_Z["p99"] / _Z["p95"]), source="prior",
                     note=f"assumption (no deletion times in the history): {prior.base_s:g} s "
                          f"+ {prior.per_gib_s:g} s/GiB + {prior.per_backup_s:g} s/backup, "
-                         f"p95 = {prior.p95_ratio:g} x median")
+                         f"p95 = {prior.p95_ratio:g} x median, median known to a factor "
+                         f"of {np.exp(prior.median_sd):.3g} (1 sd)")
     return d[rows].sort_values(["cluster", "volume"], ignore_index=True)
 
 
@@ -872,7 +894,7 @@ def fit_durations(backups: pd.DataFrame, volumes: pd.DataFrame | None = None,
     table, regression = _fit_table(cv[keep], full, keys, start, dur, censored, up[keep],
                                    log_act, min_observations)
     deletions = _deletions(backups, cv, keys, t, per_key(bvs, "size_bytes"), size_act,
-                           standby, deletion_prior)
+                           per_key(vols, "size_bytes"), standby, deletion_prior)
     by_job, by_volume, per_backup = _queue_delay(backups, cv, keys, t, jobs, tz, problems)
     observations = pd.DataFrame({
         "cluster": _categorical(keys["cluster"], cv[keep]),

@@ -329,5 +329,9 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
 
 def _draw(dist: Duration, rng: np.random.Generator, k: int, n: int) -> np.ndarray:
     """``k`` durations for each of ``n`` draws, as a (k, n) array: the ``i``-th value
-    of a draw is the ``i``-th duration it asks for."""
-    return np.asarray(dist.sample(rng, k * n), dtype=float).reshape(k, n)
+    of a draw is the ``i``-th duration it asks for. A draw's values share one factor
+    ``exp(median_sd * Z)`` (the median's uncertainty)."""
+    out = np.asarray(dist.sample(rng, k * n), dtype=float).reshape(k, n)
+    if dist.median_sd > 0:
+        out *= np.exp(dist.median_sd * rng.standard_normal(n))
+    return out

@@ -46,11 +46,19 @@ def size_bytes(text: str | int) -> int:
 
 @dataclass(frozen=True)
 class Duration:
-    """A duration distribution in seconds: ``fixed`` or ``lognormal`` (by median and p95)."""
+    """A duration distribution in seconds: ``fixed`` or ``lognormal`` (by median and p95).
+
+    ``median_sd``: how well the median is known, as the standard deviation of its log (a
+    fitted median's standard error, or the doubt of a prior). The risk model's Monte
+    Carlo draws each scale all of their durations from this distribution by one factor
+    ``exp(median_sd * Z)``, so its predictions carry that uncertainty; the simulator (one
+    world) and :meth:`sample` take the median as given.
+    """
 
     median_s: float
     p95_s: float | None = None
     dist: str = "fixed"
+    median_sd: float = 0.0
 
     def __post_init__(self) -> None:
         if self.dist not in ("fixed", "lognormal"):
@@ -58,6 +66,8 @@ class Duration:
         if self.dist == "lognormal" and (self.p95_s is None or self.p95_s < self.median_s
                                          or self.median_s <= 0):
             raise ValueError("a lognormal duration needs 0 < median <= p95")
+        if not self.median_sd >= 0:
+            raise ValueError(f"median_sd must be >= 0, not {self.median_sd}")
 
     @classmethod
     def parse(cls, spec: str | float | dict) -> Duration:
