@@ -20,6 +20,7 @@ from advisor.longhorn import LATEST, TASKS, behaviour
 from advisor.model.collisions import structural_findings
 from advisor.model.durations import BackupPrior, fit_durations, size_prior
 from advisor.model.fleet import JobSpec
+from advisor.model.observed import observed_vs_predicted
 from advisor.model.recommend import kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
     assess,
@@ -293,16 +294,21 @@ def recommend_command(
     advice = recommend_intervals(fleet, target=target_risk, start=start, version=version,
                                  jobs=job)
     risk = assess(plans_from_fleet(fleet), start=start, version=version)
-    table = risk.table
+    seen = observed_vs_predicted(frames["backups"], risk)
+    table = risk.table.merge(seen.drop(columns=["cluster"]),
+                             on="volume", how="left")
     if volume:
         table = table[table["volume"].isin(volume)]
     recs = advice
     specs = {j.name: j for j in fleet.jobs}
     if output == "json":
         cols = ["volume", "p_conflict_per_run", "p_conflict_per_week",
-                "expected_conflicts_per_week", "skipped_runs_per_week"]
+                "expected_conflicts_per_week", "skipped_runs_per_week", "history_weeks",
+                "observed_conflicts", "observed_per_week", "predicted_per_week",
+                "predicted_lo", "predicted_hi", "fit"]
+        rows = table[cols].astype(object).where(table[cols].notna(), None)
         print(json.dumps({"recommendations": [r.to_dict() for r in recs],
-                          "volumes": table[cols].to_dict("records"),
+                          "volumes": rows.to_dict("records"),
                           "longhorn_version": version, "target_risk": target_risk,
                           "window": [str(risk.start), str(risk.end)],
                           "assumptions": list(notes)}, indent=2, default=float))
@@ -318,9 +324,19 @@ def recommend_command(
         for r in recs:
             print(f"- {r}")
         print()
-        print(table[["volume", "p_conflict_per_run", "p_conflict_per_week",
-                     "expected_conflicts_per_week", "skipped_runs_per_week", "draws"]]
+        shown = table.rename(columns={"predicted_per_week": "predicted/wk",
+                                      "observed_per_week": "observed/wk",
+                                      "skipped_runs_per_week": "skipped/wk"})
+        print(shown[["volume", "p_conflict_per_run", "p_conflict_per_week", "predicted/wk",
+                     "observed/wk", "fit", "skipped/wk", "draws"]]
               .head(30).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        if len(table) > 30:
+            print(f"... {len(table) - 30} more volumes (-o json lists all)")
+        verdicts = table["fit"].value_counts()
+        print("model against the history's lock conflicts: " + ", ".join(
+            f"{n} volume(s) {k}" for k, n in verdicts.items())
+              + " (observed: Backups whose messages report a lock conflict, per week of "
+              "history; predicted: the same kinds, 95 % interval in -o json)")
         for n in notes:
             print(f"assumed: {n}")
 

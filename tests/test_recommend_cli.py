@@ -37,6 +37,16 @@ def test_the_json_contract(recommended):
     for v in volumes.values():
         assert {"volume", "p_conflict_per_run", "p_conflict_per_week",
                 "expected_conflicts_per_week", "skipped_runs_per_week"} <= set(v)
+    # the history's lock conflicts beside the prediction, from the parsed messages
+    backups = load_sample().frames["backups"]
+    seen = backups[backups["lock_conflict"] != "none"]["volume"].value_counts()
+    for name, v in volumes.items():
+        assert v["observed_conflicts"] == seen.get(name, 0)
+        assert v["history_weeks"] > 7 and v["fit"] in ("fits", "more than predicted",
+                                                       "fewer than predicted")
+        assert v["observed_per_week"] == pytest.approx(v["observed_conflicts"]
+                                                       / v["history_weeks"])
+    assert volumes["pvc-app-02"]["fit"] == "fits"  # the worst volume's rate is right
 
 
 def test_the_sample_fleets_known_problems_are_found(recommended):
