@@ -23,13 +23,14 @@ from advisor.model.fleet import JobSpec
 from advisor.model.observed import observed_vs_predicted
 from advisor.model.recommend import kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
-    assess,
+    assess_fleet,
     fleet_from_history,
-    plans_from_fleet,
+    learn_waits,
     recommend_intervals,
 )
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
+from advisor.model.simulate import run_members
 from advisor.schedules import check
 from advisor.sources.base import LoadResult, empty_result
 from advisor.sources.files import InputError, load_files
@@ -291,9 +292,10 @@ def recommend_command(
         behaviour(version)
     except ValueError as e:
         raise _fail(str(e), 2) from None
+    waits = learn_waits(fleet, start=start, version=version)
     advice = recommend_intervals(fleet, target=target_risk, start=start, version=version,
-                                 jobs=job)
-    risk = assess(plans_from_fleet(fleet), start=start, version=version)
+                                 jobs=job, waits=waits)
+    risk = assess_fleet(fleet, start=start, version=version, waits=waits)
     seen = observed_vs_predicted(frames["backups"], risk)
     table = risk.table.merge(seen.drop(columns=["cluster"]),
                              on="volume", how="left")
@@ -431,8 +433,9 @@ def _risk_findings(fleet, jobs_df, start, version) -> list[dict]:
     jobs = tuple(proposed.pop(j.name, j) for j in fleet.jobs) + tuple(proposed.values())
     fleet = replace(fleet, jobs=jobs)
     names = set(jobs_df["recurring_job"])
-    plans = [p for p in plans_from_fleet(fleet) if any(j.name in names for j, _ in p.jobs)]
-    risk = assess(plans, start=start, version=version)
+    members = run_members(fleet)
+    covered = {v for n in names for v in members.get(n, ())}
+    risk = assess_fleet(fleet, start=start, version=version, volumes=covered)
     out = []
     for name in sorted(names):
         mine = [v for v in risk.volumes if name in v.p_conflict_per_run_by_job]

@@ -7,9 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from advisor.model.fastpath import RunPool
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.risk import assess, assess_volume, default_window, plans_from_fleet
+from advisor.model.risk import (
+    assess,
+    assess_fleet,
+    assess_volume,
+    default_window,
+    learn_waits,
+    plans_from_fleet,
+)
 from advisor.model.simulate import simulate
+from advisor.sources.sample import simulate_sample
 
 GIB = 2**30
 D = Duration.parse
@@ -98,3 +107,54 @@ def test_predictions_match_the_simulators_long_run_rates():
         tolerance = 3 * np.sqrt(max(predicted.mean, 0.2) / 5) + 3 * predicted.se
         assert abs(observed - predicted.mean) <= tolerance, (v.volume, observed, predicted)
     assert sum(v.expected_per_week["delete_blocked"].mean for v in risk.volumes) > 1
+
+
+def test_run_pool_waits_hold_the_lane_but_not_the_volumes_own_view():
+    durations = [D("10m")] * 4
+    plain = RunPool(durations, 2, runs=64, seed=1)
+    assert (plain.span == 20 * 60).all()
+    # volume 0 always waits 5 more minutes behind a deletion: volume 2 starts later and
+    # the run is longer; volume 0 sees the run without its own wait (the kernel draws it)
+    held = RunPool(durations, 2, runs=64, seed=1, waits=[(1.0, D("5m")), None, None, None])
+    assert (held.own == plain.own).all()
+    assert (held.start[:, 2] == 10 * 60).all() and (held.start[:, 3] == 15 * 60).all()
+    assert (held.span == 25 * 60).all()
+    assert (held.span_for(0) == 20 * 60).all() and held.span_for(1) is held.span
+    # a wait that never happens changes nothing
+    never = RunPool(durations, 2, runs=64, seed=1, waits=[(0.0, D("5m"))] * 4)
+    assert (never.span == plain.span).all() and (never.start == plain.start).all()
+    with pytest.raises(ValueError, match="waits"):
+        RunPool(durations, 2, waits=[None])
+
+
+@pytest.fixture(scope="module")
+def sample_truth():
+    return simulate_sample()
+
+
+def test_feedback_brings_the_sample_hourly_runs_to_the_simulators(sample_truth):
+    # The sample's hourly job: 40 volumes, concurrency 10, pvc-app-02's backups (about an
+    # hour) wait behind its own deletions in most runs. Without feedback the other
+    # volumes' runs look shorter than they are and too few fire times are skipped.
+    fleet, result = sample_truth
+    weeks = (result.skipped_slots["slot"].max() - result.skipped_slots["slot"].min()
+             ) / pd.Timedelta(weeks=1)
+    observed = (result.skipped_slots["recurring_job"] == "hourly").sum() / weeks
+    start, want = "2026-11-23", ["pvc-app-02", "pvc-app-10"]
+    waits = learn_waits(fleet, start=start, version="1.8")
+    assert waits["pvc-app-02"][0] > 0.5
+    assert waits.get("pvc-app-10", (0.0,))[0] < 0.05
+    with_fb = assess_fleet(fleet, start=start, version="1.8", volumes=want, waits=waits)
+    without = assess([p for p in plans_from_fleet(fleet) if p.volume in want],
+                     start=start, version="1.8")
+    for a in with_fb.volumes:
+        assert a.skipped_per_week["hourly"].mean == pytest.approx(observed, rel=0.1)
+    # pvc-app-02's own waits were always drawn; the other volumes' runs needed them
+    plain = without.for_volume("pvc-app-10").skipped_per_week["hourly"].mean
+    assert plain < 0.85 * observed
+    ev = result.events[result.events["volume"] == "pvc-app-02"]
+    pending = (ev["event"] == "pending").sum() / weeks
+    got = with_fb.for_volume("pvc-app-02").expected_per_week["pending_behind_deletion"].mean
+    assert got == pytest.approx(pending, rel=0.1)
+    # Longhorn <= 1.7 fails such a backup at once: no lane is held
+    assert learn_waits(fleet, start=start, version="1.7") == {}

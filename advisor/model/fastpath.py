@@ -170,27 +170,60 @@ class RunPool:
     run ends with its slowest lane (``longhorn-facts.md`` section 2). ``runs``
     realisations are drawn once (``own``, ``start``: per run and volume, seconds;
     ``span``: per run); :func:`score_volume` resamples them, so every member of a job
-    shares one pool. Assumed: the other volumes' backups take their drawn durations (a
-    conflict of theirs, which would shorten or lengthen them, is not fed back)."""
+    shares one pool.
+
+    ``waits``: per volume, ``(p, wait)``: the probability that its backup waits Pending
+    behind a deletion of its own, and how long (Longhorn >= 1.8: the job waits for the
+    Backup, so the lane is held; see :func:`advisor.model.risk.assess_fleet`, which
+    learns them from a first pass). The wait holds the lane and delays the volumes after
+    it; ``own`` stays the backup's own duration (the volume's own waits are scored by
+    the kernel). Without ``waits`` the other volumes' conflicts are not fed back."""
 
     def __init__(self, durations: Sequence[Duration], concurrency: int, *,
-                 runs: int = 4096, seed: int = 0):
+                 runs: int = 4096, seed: int = 0,
+                 waits: Sequence[tuple[float, Duration] | None] | None = None):
         if not durations:
             raise ValueError("a run pool needs at least one volume")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+        if waits is not None and len(waits) != len(durations):
+            raise ValueError(f"{len(waits)} waits for {len(durations)} volumes")
         rng = np.random.default_rng(seed)
-        n, lanes = len(durations), min(concurrency, len(durations))
+        lanes = min(concurrency, len(durations))
         self.own = np.stack([np.asarray(d.sample(rng, runs), dtype=float)
                              for d in durations], axis=1)
-        self.start = np.empty_like(self.own)
-        free = np.zeros((runs, lanes))
-        rows = np.arange(runs)
-        for i in range(n):
+        hold = self.own.copy()
+        for i, w in enumerate(waits or ()):
+            if w is not None and w[0] > 0:
+                # drawn from their own stream, so a pool without waits is unchanged
+                wrng = np.random.default_rng((seed, i))
+                hit = wrng.random(runs) < min(w[0], 1.0)
+                hold[hit, i] += np.asarray(w[1].sample(wrng, int(hit.sum())), dtype=float)
+        self.start, self.span = self._lanes(hold, lanes)
+        self._hold, self._lanes_n = hold, lanes
+        self._spans: dict[int, np.ndarray] = {}
+
+    def _lanes(self, hold: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+        start = np.empty_like(hold)
+        free = np.zeros((hold.shape[0], lanes))
+        rows = np.arange(hold.shape[0])
+        for i in range(hold.shape[1]):
             lane = free.argmin(axis=1)
-            self.start[:, i] = free[rows, lane]
-            free[rows, lane] += np.maximum(self.own[:, i], LOCK_ACQUIRE_WAIT_S)
-        self.span = free.max(axis=1)
+            start[:, i] = free[rows, lane]
+            free[rows, lane] += np.maximum(hold[:, i], LOCK_ACQUIRE_WAIT_S)
+        return start, free.max(axis=1)
+
+    def span_for(self, position: int) -> np.ndarray:
+        """The runs' spans as the volume at ``position`` sees them: without its own
+        waits, which :func:`score_volume` draws for it (its start does not depend on
+        them: the volumes before it decide it)."""
+        if np.array_equal(self._hold[:, position], self.own[:, position]):
+            return self.span
+        if position not in self._spans:
+            hold = self._hold.copy()
+            hold[:, position] = self.own[:, position]
+            self._spans[position] = self._lanes(hold, self._lanes_n)[1]
+        return self._spans[position]
 
     def __len__(self) -> int:
         return len(self.span)
@@ -306,7 +339,8 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
                     runs_pool, at = queues[job.name]
                     r = rng.integers(len(runs_pool), size=(int(n_backup[i]), n))
                     backup[part] = runs_pool.own[r, at]
-                    queue[0, part], queue[1, part] = runs_pool.start[r, at], runs_pool.span[r]
+                    queue[0, part] = runs_pool.start[r, at]
+                    queue[1, part] = runs_pool.span_for(at)[r]
                 else:
                     backup[part] = _draw(dist, rng, int(n_backup[i]), n)
             deletions = _draw(deletion, rng, n_del, n)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from advisor.longhorn import LATEST
+from advisor.longhorn import LATEST, behaviour
 from advisor.model.durations import DurationFits
 from advisor.model.fastpath import (
     CONFLICT_KINDS,
@@ -46,8 +46,9 @@ from advisor.model.simulate import run_members
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
-__all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "assess", "assess_volume",
-           "fleet_from_history", "fleet_scorer", "plans_from_fleet", "recommend_intervals"]
+__all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
+           "assess_volume", "fleet_from_history", "fleet_scorer", "learn_waits",
+           "plans_from_fleet", "recommend_intervals"]
 
 DEFAULT_PRECISION = 0.0025
 
@@ -226,12 +227,20 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
     return RiskAssessment(out, version, t0, t1, precision)
 
 
-def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0
-                     ) -> list[VolumePlan]:
+Waits = Mapping[str, tuple[float, Duration]]
+"""Per volume: the probability that a backup of it waits Pending behind a deletion, and
+how long (see :class:`~advisor.model.fastpath.RunPool`)."""
+
+
+def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
+                     waits: Waits | None = None,
+                     pool_cache: dict[tuple, RunPool] | None = None) -> list[VolumePlan]:
     """The plans of a fleet whose durations are known (a scenario, the sample fleet's
     ground truth): one per volume that a backup job covers, in name order. A DR volume
     gets no plan of its own: its restores show as ``restore_blocked`` of the volume it
-    follows."""
+    follows. ``waits`` hold the lanes of the job runs longer (:func:`assess_fleet`).
+    ``pool_cache``: a dict that keeps the run pools between calls with the same volumes
+    and waits (a pool does not depend on the job's cron)."""
     members = run_members(fleet)
     by_name = {v.name: v for v in fleet.volumes}
     jobs = {j.name: j for j in fleet.jobs}
@@ -240,8 +249,13 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0
         if len(vols) > 1:
             spec = jobs[name]
             lanes = len(vols) if spec.task == "system-backup" else spec.concurrency
-            pools[name] = RunPool([by_name[v].backup_duration_for(name) for v in vols],
-                                  lanes, runs=pool_runs, seed=seed)
+            durations = [by_name[v].backup_duration_for(name) for v in vols]
+            held = [(waits or {}).get(v) for v in vols]
+            key = (name, lanes, pool_runs, seed, tuple(vols), tuple(durations), tuple(held))
+            cache = pool_cache if pool_cache is not None else {}
+            if key not in cache:
+                cache[key] = RunPool(durations, lanes, runs=pool_runs, seed=seed, waits=held)
+            pools[name] = cache[key]
     restores = {v.restore_of: (fleet.poll_interval_s,
                                v.restore_duration or v.backup_duration)
                 for v in fleet.volumes if v.standby and v.restore_of}
@@ -257,6 +271,46 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0
             restores.get(v.name), failed_backup_ttl_s=fleet.failed_backup_ttl_s))
     return plans
 
+
+
+def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
+                version: str = LATEST, seed: int = 0, pool_runs: int = 4096) -> Waits:
+    """A first, coarse pass (200-1,000 draws) over the volumes that share job runs with
+    others: how often each one's backups wait Pending behind its own deletions (per run
+    of its jobs), each wait taken as a whole deletion (an upper bound: a backup meets a
+    deletion part-way through). Empty under Longhorn <= 1.7, where such a backup fails
+    at once and frees its lane."""
+    if behaviour(version).backup_meets_deletion != "wait":
+        return {}
+    plans = [p for p in plans_from_fleet(fleet, pool_runs=pool_runs, seed=seed) if p.queues]
+    risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
+                  precision=0.01, min_draws=200, max_draws=1000)
+    out = {}
+    for plan, r in zip(plans, risk.volumes, strict=True):
+        runs = sum(r.score.runs[j.name].mean() for j, _ in plan.jobs)
+        pending = r.score.pending_behind_deletion.mean()
+        if runs > 0 and pending > 0:
+            out[plan.volume] = (min(pending / runs, 1.0), plan.deletion)
+    return out
+
+
+def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
+                 version: str = LATEST, seed: int = 0, precision: float = DEFAULT_PRECISION,
+                 volumes: Iterable[str] | None = None, waits: Waits | None = None,
+                 min_draws: int = 500, max_draws: int = 16_000) -> RiskAssessment:
+    """:func:`assess` of a fleet's volumes (or of ``volumes``), with one round of
+    feedback between the volumes of a job's runs: a backup Pending behind a deletion
+    holds its lane, which delays the volumes after it and lengthens the run (so later
+    fire times are skipped more often). The waits come from :func:`learn_waits` unless
+    given."""
+    if waits is None:
+        waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
+    plans = plans_from_fleet(fleet, seed=seed, waits=waits)
+    if volumes is not None:
+        wanted = set(volumes)
+        plans = [p for p in plans if p.volume in wanted]
+    return assess(plans, start=start, weeks=weeks, version=version, seed=seed,
+                  precision=precision, min_draws=min_draws, max_draws=max_draws)
 
 
 def _names(value: object) -> tuple[str, ...]:
@@ -338,15 +392,23 @@ def _p99(d: Duration) -> float:
 
 def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                  version: str = LATEST, seed: int = 0,
-                 precision: float = DEFAULT_PRECISION, focus: str | None = None):
+                 precision: float = DEFAULT_PRECISION, focus: str | None = None,
+                 waits: Waits | None = None):
     """A scorer for :mod:`advisor.model.recommend`: the per-volume outcome of a proposed
     set of jobs that replaces the fleet's jobs of the same names. With ``focus``, the
     outcome of that job's runs only (the conflicts its runs meet, its skipped slots):
-    another job's own trouble on the same volume is not this job's interval's doing."""
+    another job's own trouble on the same volume is not this job's interval's doing.
+    ``waits``: as :func:`assess_fleet`'s (learnt from ``fleet`` when not given)."""
     from advisor.model.recommend import VolumeOutcome
 
     current = {j.name: j for j in fleet.jobs}
     memo: dict[tuple[JobSpec, ...], Mapping[str, VolumeOutcome]] = {}
+    # the lanes' waits under the current schedule, for every proposal: a longer interval
+    # leaves fewer waits, so its risk is overstated a little (a shorter one's, which is
+    # only ever shown as "could run", understated)
+    if waits is None:
+        waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
+    pools: dict[tuple, RunPool] = {}
 
     def score(proposed: Sequence[JobSpec]) -> Mapping[str, VolumeOutcome]:
         key = tuple(sorted(proposed, key=lambda j: j.name))
@@ -356,7 +418,8 @@ def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
         differ = {n for n, j in changed.items() if current.get(n) != j}
         jobs = tuple(changed.pop(j.name, j) for j in fleet.jobs) + tuple(changed.values())
         # only the volumes a changed job covers can change (all, for the current jobs)
-        plans = [p for p in plans_from_fleet(replace(fleet, jobs=jobs), seed=seed)
+        plans = [p for p in plans_from_fleet(replace(fleet, jobs=jobs), seed=seed,
+                                             waits=waits, pool_cache=pools)
                  if not differ or any(j.name in differ for j, _ in p.jobs)]
         risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
                       precision=precision)
@@ -420,7 +483,8 @@ def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> st
 def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
                         start: str | pd.Timestamp | None = None, version: str = LATEST,
                         seed: int = 0, precision: float = DEFAULT_PRECISION,
-                        jobs: Iterable[str] | None = None) -> list:
+                        jobs: Iterable[str] | None = None, waits: Waits | None = None
+                        ) -> list:
     """Per backupstore job of ``fleet`` (or of ``jobs``), a :class:`Recommendation
     <advisor.model.recommend.Recommendation>`: the smallest ladder interval that keeps
     every volume it covers under ``target`` per run
@@ -432,6 +496,8 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
 
     members = run_members(fleet)
     wanted = set(jobs) if jobs is not None else None
+    if waits is None:  # per run, so one week of the current schedule tells them
+        waits = learn_waits(fleet, start=start, version=version, seed=seed)
 
     def weeks(job: JobSpec) -> int:  # enough weeks for the job to run (monthly: 5)
         gap = interval_of(job.cron, median=True) or WEEK_S
@@ -444,7 +510,7 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
             continue
         vols = set(members[j.name])
         scorer = fleet_scorer(fleet, start=start, weeks=weeks(j), version=version,
-                              seed=seed, precision=precision, focus=j.name)
+                              seed=seed, precision=precision, focus=j.name, waits=waits)
         advice = minimum_interval(j, fleet.jobs, scorer, target, volumes=members[j.name])
         rec = advice.recommendation
         sharing = [o for o in fleet.jobs if o.name != j.name and o.name in members
@@ -455,7 +521,7 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
             jobs2 = tuple(shifted if o.name == j.name else o for o in fleet.jobs)
             alt = minimum_interval(shifted, jobs2, fleet_scorer(
                 replace(fleet, jobs=jobs2), start=start, weeks=weeks(j), version=version,
-                seed=seed, precision=precision, focus=j.name), target,
+                seed=seed, precision=precision, focus=j.name, waits=waits), target,
                 volumes=members[j.name])
             if alt.meets_target or alt.after.p_conflict_per_run < \
                     advice.after.p_conflict_per_run:
