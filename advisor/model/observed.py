@@ -15,7 +15,11 @@ uncertainty); its 95 % interval and two one-sided tail probabilities come from t
 mixture. ``fit`` says ``more than predicted`` or ``fewer than predicted`` when a tail
 is under 2.5 %, else ``fits``. Conflicts come in bursts (one slow backup delays
 several), which a Poisson count understates, so a ``more``/``fewer`` verdict on a
-volume with many conflicts is weaker evidence than it reads.
+volume with many conflicts is weaker evidence than it reads. The rate is the one
+predicted for the assessed window (a week by default): jobs that meet only on some
+dates (a monthly and a weekly job, when the 1st is the weekly day) can leave conflicts
+in the history that the window does not hold, and read ``more than predicted``;
+``advisor check`` reports such collisions and how often they come.
 """
 
 from __future__ import annotations
