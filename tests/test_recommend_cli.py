@@ -68,7 +68,20 @@ def test_the_fleet_rebuilt_from_history_matches_the_sample():
     fleet, notes = fleet_from_history(frames, fits)
     truth = {v.name: v for v in sample_fleet().volumes}
     assert {j.name for j in fleet.jobs} == {j.name for j in sample_fleet().jobs}
-    assert len(fleet.volumes) == 59 and any("DR volume" in n for n in notes)
+    assert len(fleet.volumes) == 60 and any("DR volume" in n for n in notes)
+    # the DR volume follows the owner of the Backup its status.lastBackup names
+    dr = next(v for v in fleet.volumes if v.standby)
+    assert (dr.name, dr.restore_of) == ("pvc-dr-orders", "pvc-orders")
+    assert fleet.poll_interval_s == 300
+    # without status.lastBackup, the lock path of its restore message tells the source
+    vols = frames["volumes"].assign(last_backup=None)
+    again, _ = fleet_from_history({**frames, "volumes": vols}, fits)
+    assert next(v for v in again.volumes if v.standby).restore_of == "pvc-orders"
+    # with neither, it is left out, and said so
+    vols = vols.assign(message=None)
+    left, notes = fleet_from_history({**frames, "volumes": vols}, fits)
+    assert not any(v.standby for v in left.volumes)
+    assert any("pvc-dr-orders" in n and "not modelled" in n for n in notes)
     for v in fleet.volumes:
         true = truth[v.name].backup_duration
         assert 0.7 < v.backup_duration.median_s / true.median_s < 1.4, v.name

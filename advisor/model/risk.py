@@ -25,13 +25,14 @@ reached; the result says how many were used.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from advisor.longhorn import LATEST, behaviour
+from advisor.longhorn import LATEST, behaviour, parse_lock_path
 from advisor.model.durations import DurationFits
 from advisor.model.fastpath import (
     CONFLICT_KINDS,
@@ -319,13 +320,32 @@ def _names(value: object) -> tuple[str, ...]:
     return tuple(v for v in str(value).split(",") if v)
 
 
+def _dr_source(volume: object, owner: Mapping[str, str]) -> str | None:
+    """The volume a DR volume follows: the owner of the Backup its ``status.lastBackup``
+    names, else the volume of the lock path in its restore message."""
+    last = getattr(volume, "last_backup", None)
+    if isinstance(last, str) and last in owner:
+        return owner[last]
+    message = getattr(volume, "message", None)
+    if isinstance(message, str):
+        found = re.search(r"backupstore/\S+\.lck", message)
+        path = parse_lock_path(found.group(0)) if found else None
+        if path is not None and path.matches_volume():
+            return path.volume
+    return None
+
+
 def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
                        cluster: str | None = None) -> tuple[Fleet, tuple[str, ...]]:
     """The fleet one cluster's history describes: its RecurringJobs, its volumes with
     their labels and state, each volume's fitted incremental backup duration and its
     deletion duration (fitted or prior, as ``fits`` says). Returns the notes on what was
     assumed. A volume with no fit (no usable backup and no fleet prior) is left out and
-    said so; DR volumes are left out (their source is not in the frames)."""
+    said so. A DR volume follows the volume named by its ``status.lastBackup`` (the
+    owner of that Backup) or by the lock path in its restore message; it restores at
+    every ``backupstore-poll-interval`` (default 300 s) for as long as a backup of its
+    source takes (an assumption, noted); one whose source is unknown is left out and
+    said so."""
     jobs_df, vols_df = frames["jobs"], frames["volumes"]
     clusters = sorted(set(jobs_df["cluster"].dropna()) | set(vols_df["cluster"].dropna()))
     if cluster is None:
@@ -341,18 +361,27 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
                          _names(r.groups))
                  for r in jobs_df.itertuples())
     settings = frames.get("settings")
-    ttl_s = 1440 * 60.0
+    ttl_s, poll_s = 1440 * 60.0, 300.0
     if settings is not None:
-        s = settings[(settings["cluster"] == cluster)
-                     & (settings["setting"] == "failed-backup-ttl")]
-        if len(s) and str(s["value"].iloc[-1]).strip().isdigit():
-            ttl_s = float(s["value"].iloc[-1]) * 60.0
+        mine = settings[settings["cluster"] == cluster]
+        for name, unit in (("failed-backup-ttl", 60.0), ("backupstore-poll-interval", 1.0)):
+            s = mine[mine["setting"] == name]
+            if len(s) and str(s["value"].iloc[-1]).strip().isdigit():
+                if name == "failed-backup-ttl":
+                    ttl_s = float(s["value"].iloc[-1]) * unit
+                elif int(s["value"].iloc[-1]) > 0:  # 0 turns polling off
+                    poll_s = float(s["value"].iloc[-1]) * unit
     durations = fits.backup_durations("incremental", cluster)
-    volumes, left_out, dr = [], [], 0
+    backups = frames.get("backups")
+    owner: dict[str, str] = {}
+    if backups is not None:
+        b = backups[backups["cluster"] == cluster]
+        owner = dict(zip(b["backup"].astype(str), b["volume"].astype(str), strict=True))
+    volumes, left_out, dr, dr_unknown = [], [], [], []
     for r in vols_df.itertuples():
         name = str(r.volume)
         if pd.notna(r.standby) and bool(r.standby):
-            dr += 1
+            dr.append(r)
             continue
         try:
             deletion = fits.deletion_duration(name, cluster)
@@ -366,11 +395,28 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
             deletion, jobs=_names(r.recurring_jobs),
             groups=_names(r.recurring_job_groups),
             state=str(r.state) if pd.notna(r.state) else "attached"))
+    known = {v.name: v for v in volumes}
+    for r in dr:
+        source = _dr_source(r, owner)
+        if source not in known:
+            dr_unknown.append(str(r.volume))
+            continue
+        volumes.append(VolumeSpec(
+            str(r.volume), int(r.size_bytes) if pd.notna(r.size_bytes) else 0,
+            known[source].backup_duration, known[source].deletion_duration,
+            standby=True, restore_of=source, state="attached"))
     if left_out:
         notes.append(f"{len(left_out)} volume(s) without a duration estimate left out: "
                      + ", ".join(sorted(left_out)[:10]))
-    if dr:
-        notes.append(f"{dr} DR volume(s): their restores are not modelled from history")
+    if len(dr) > len(dr_unknown):
+        notes.append(f"{len(dr) - len(dr_unknown)} DR volume(s): an incremental restore "
+                     f"every {poll_s:g} s poll lasting as long as a backup of its source "
+                     "(assumed: it reads about what the backup wrote)")
+    if dr_unknown:
+        notes.append(f"{len(dr_unknown)} DR volume(s) whose source is not in the history "
+                     "(no status.lastBackup of a known Backup, no lock path in its "
+                     "message): their restores are not modelled: "
+                     + ", ".join(sorted(dr_unknown)[:10]))
     prior = fits.table[(fits.table["cluster"] == cluster)
                        & (fits.table["source"] != "own_history")]
     if len(prior):
@@ -379,7 +425,8 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
         f"{k} for {v} volume(s)" for k, v in
         fits.deletions[fits.deletions["cluster"] == cluster]["source"].value_counts()
         .items()))
-    return Fleet(tuple(volumes), jobs, failed_backup_ttl_s=ttl_s), tuple(notes)
+    return (Fleet(tuple(volumes), jobs, failed_backup_ttl_s=ttl_s, poll_interval_s=poll_s),
+            tuple(notes))
 
 
 def _or0(x: float) -> float:

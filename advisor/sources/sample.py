@@ -120,8 +120,12 @@ def to_kubectl_list(fleet: Fleet, result: SimulationResult) -> dict:
     ev = result.events
     restore_blocked = ev[ev["conflict"] == "restore_blocked"]
     start = COLLECTED_AT - timedelta(weeks=WEEKS + 12)
+    done = result.frames["backups"]
+    done = done[done["state"] == "Completed"].sort_values("finished_at")
     for v in fleet.volumes:
         conditions = None
+        # a DR volume's status.lastBackup: the last backup of its source it restored
+        restored = done[done["volume"] == v.restore_of].tail(1) if v.standby else done[:0]
         last = restore_blocked[restore_blocked["volume"] == v.name].tail(1)
         if len(last):
             conditions = [{"type": "Restore", "status": "False", "reason": "RestoreFailure",
@@ -131,7 +135,11 @@ def to_kubectl_list(fleet: Fleet, result: SimulationResult) -> dict:
         items.append(syn.volume_cr(v.name, size_bytes=v.size_bytes,
                                    actual_size_bytes=v.size_bytes // 2, created=start,
                                    jobs=v.jobs, groups=v.groups, standby=v.standby,
-                                   conditions=conditions))
+                                   conditions=conditions,
+                                   last_backup=restored["backup"].iloc[0] if len(restored)
+                                   else "",
+                                   last_backup_at=_dt(restored["started_at"].iloc[0])
+                                   if len(restored) else None))
         if not v.standby:
             items.append(syn.backup_volume_cr(v.name, size_bytes=v.size_bytes // 2))
     for j in fleet.jobs:
