@@ -189,13 +189,32 @@ def default_window(start: str | pd.Timestamp | None = None, weeks: int = 1
     return monday, monday + pd.Timedelta(weeks=weeks)
 
 
+def _against(plan: VolumePlan, score: VolumeScore, focus: str | None
+              ) -> tuple[float, float]:
+    """The figure a target is checked on, and its standard error: the larger (by
+    ``p + 2 se``) of the per-run conflict probability (of ``focus``'s runs, if given)
+    and a skipped slot's probability (of ``focus``, else of the worst job)."""
+    risk = _risk(plan, score)
+    if focus is not None and focus in risk.p_skip_per_slot:
+        options = [risk.p_conflict_per_run_by_job[focus], risk.p_skip_per_slot[focus]]
+    else:
+        options = [risk.p_conflict_per_run, *risk.p_skip_per_slot.values()]
+    best = max(options, key=lambda e: _or0(e.mean) + 2 * _or0(e.se))
+    return _or0(best.mean), _or0(best.se)
+
+
 def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp,
                   *, version: str = LATEST, seed: int = 0,
                   precision: float = DEFAULT_PRECISION, min_draws: int = 500,
                   max_draws: int = 16_000, tz: str | None = None,
-                  threads: int | None = None) -> VolumeRisk:
+                  threads: int | None = None, target: float | None = None,
+                  focus: str | None = None) -> VolumeRisk:
     """Score one plan, adding draws until the per-run conflict probability's standard
-    error is at most ``precision`` (or ``max_draws`` are used)."""
+    error is at most ``precision`` (or ``max_draws`` are used). With ``target``, also
+    stop as soon as the volume is clearly on one side of it: ``p + 2 se <= target`` or
+    ``p - 2 se > target``, ``p`` being the per-run conflict or skip probability (of
+    ``focus``'s runs) that :func:`advisor.model.recommend.minimum_interval` checks; a
+    volume far from the target needs few draws."""
     if not plan.jobs:
         raise ValueError(f"volume {plan.volume!r}: no backup job covers it")
     scores: list[VolumeScore] = []
@@ -213,17 +232,24 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
         se = score.p_any_conflict_per_run().se
         if not se > precision or draws >= max_draws:  # (a NaN se: no runs at all)
             return _risk(plan, score)
+        if target is not None and draws >= 2:
+            p, s = _against(plan, score, focus)
+            if p + 2 * s <= target or p - 2 * s > target:
+                return _risk(plan, score)
         batch = min(draws, max_draws - draws)
 
 
 def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = None,
            weeks: int = 1, version: str = LATEST, seed: int = 0,
            precision: float = DEFAULT_PRECISION, min_draws: int = 500,
-           max_draws: int = 16_000, tz: str | None = None) -> RiskAssessment:
-    """Score every plan over ``weeks`` weeks from the Monday on or after ``start``."""
+           max_draws: int = 16_000, tz: str | None = None, target: float | None = None,
+           focus: str | None = None) -> RiskAssessment:
+    """Score every plan over ``weeks`` weeks from the Monday on or after ``start``
+    (``target``, ``focus``: see :func:`assess_volume`)."""
     t0, t1 = default_window(start, weeks)
     out = tuple(assess_volume(p, t0, t1, version=version, seed=seed, precision=precision,
-                              min_draws=min_draws, max_draws=max_draws, tz=tz)
+                              min_draws=min_draws, max_draws=max_draws, tz=tz,
+                              target=target, focus=focus)
                 for p in plans)
     return RiskAssessment(out, version, t0, t1, precision)
 
@@ -440,12 +466,15 @@ def _p99(d: Duration) -> float:
 def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                  version: str = LATEST, seed: int = 0,
                  precision: float = DEFAULT_PRECISION, focus: str | None = None,
-                 waits: Waits | None = None):
+                 waits: Waits | None = None, target: float | None = None):
     """A scorer for :mod:`advisor.model.recommend`: the per-volume outcome of a proposed
     set of jobs that replaces the fleet's jobs of the same names. With ``focus``, the
     outcome of that job's runs only (the conflicts its runs meet, its skipped slots):
     another job's own trouble on the same volume is not this job's interval's doing.
-    ``waits``: as :func:`assess_fleet`'s (learnt from ``fleet`` when not given)."""
+    ``waits``: as :func:`assess_fleet`'s (learnt from ``fleet`` when not given).
+    ``target``: the per-run probability the caller compares with; each volume then gets
+    only the draws that place it on one side of it (from 125), which is what makes a
+    fleet of thousands of volumes affordable."""
     from advisor.model.recommend import VolumeOutcome
 
     current = {j.name: j for j in fleet.jobs}
@@ -469,7 +498,8 @@ def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
                                              waits=waits, pool_cache=pools)
                  if not differ or any(j.name in differ for j, _ in p.jobs)]
         risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                      precision=precision)
+                      precision=precision, target=target, focus=focus,
+                      min_draws=500 if target is None else 125)
         by_volume = {p.volume: p for p in plans}
         out = {}
         for r in risk.volumes:
@@ -557,7 +587,8 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
             continue
         vols = set(members[j.name])
         scorer = fleet_scorer(fleet, start=start, weeks=weeks(j), version=version,
-                              seed=seed, precision=precision, focus=j.name, waits=waits)
+                              seed=seed, precision=precision, focus=j.name, waits=waits,
+                              target=target)
         advice = minimum_interval(j, fleet.jobs, scorer, target, volumes=members[j.name])
         rec = advice.recommendation
         sharing = [o for o in fleet.jobs if o.name != j.name and o.name in members
@@ -568,7 +599,8 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
             jobs2 = tuple(shifted if o.name == j.name else o for o in fleet.jobs)
             alt = minimum_interval(shifted, jobs2, fleet_scorer(
                 replace(fleet, jobs=jobs2), start=start, weeks=weeks(j), version=version,
-                seed=seed, precision=precision, focus=j.name, waits=waits), target,
+                seed=seed, precision=precision, focus=j.name, waits=waits, target=target),
+                target,
                 volumes=members[j.name])
             if alt.meets_target or alt.after.p_conflict_per_run < \
                     advice.after.p_conflict_per_run:
