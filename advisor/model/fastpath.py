@@ -216,13 +216,17 @@ class RunPool:
     def span_for(self, position: int) -> np.ndarray:
         """The runs' spans as the volume at ``position`` sees them: without its own
         waits, which :func:`score_volume` draws for it (its start does not depend on
-        them: the volumes before it decide it)."""
-        if np.array_equal(self._hold[:, position], self.own[:, position]):
+        them: the volumes before it decide it). Only the runs where it waited are laid
+        out again."""
+        waited = self._hold[:, position] != self.own[:, position]
+        if not waited.any():
             return self.span
         if position not in self._spans:
-            hold = self._hold.copy()
-            hold[:, position] = self.own[:, position]
-            self._spans[position] = self._lanes(hold, self._lanes_n)[1]
+            hold = self._hold[waited]
+            hold[:, position] = self.own[waited, position]
+            span = self.span.copy()
+            span[waited] = self._lanes(hold, self._lanes_n)[1]
+            self._spans[position] = span
         return self._spans[position]
 
     def __len__(self) -> int:
