@@ -39,6 +39,7 @@ when its 2 s check falls inside the window, as the simulator logs it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -82,6 +83,21 @@ def _estimate(x: np.ndarray) -> Estimate:
         return Estimate(math.nan, math.nan)
     se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
     return Estimate(float(x.mean()), se)
+
+
+def proportion(hits: np.ndarray, trials: np.ndarray) -> Estimate:
+    """A per-trial probability from per-draw counts: the mean over draws of each draw's
+    share, with its standard error over the draws, but never below the binomial one of
+    all trials pooled (Agresti-Coull: ``p~ = (k + 2) / (n + 4)``). Without that floor a
+    rare event unseen in every draw (a weekly run's conflict) would read ``0 ± 0``."""
+    hits, trials = np.asarray(hits, dtype=float), np.asarray(trials, dtype=float)
+    has = trials > 0
+    est = _estimate(hits[has] / trials[has])
+    n = float(trials[has].sum())
+    if not n:
+        return est
+    p = (float(hits[has].sum()) + 2.0) / (n + 4.0)
+    return Estimate(est.mean, max(est.se, math.sqrt(p * (1.0 - p) / (n + 4.0))))
 
 
 @dataclass(frozen=True)
@@ -136,13 +152,12 @@ class VolumeScore:
     def p_any_conflict_per_run(self, job: str | None = None) -> Estimate:
         """Probability that a run (of ``job``, default any job) meets any lock conflict
         (its backup fails or waits, or its retention deletion is blocked): the mean over
-        draws of each draw's share."""
+        draws of each draw's share (:func:`proportion`)."""
         if job is None:
             runs, hit = self.counts("runs"), self.conflicted_runs
         else:
             runs, hit = self.runs[job], (self.conflicted_runs_by_job or {})[job]
-        has = runs > 0
-        return _estimate(hit[has] / runs[has])
+        return proportion(hit, runs)
 
     def p_any_conflict_per_week(self) -> Estimate:
         """Probability that a week has at least one conflict of any kind. Exact for a
@@ -233,6 +248,16 @@ class RunPool:
         return len(self.span)
 
 
+@functools.lru_cache(maxsize=256)
+def _fires(cron: str, after: pd.Timestamp, until: pd.Timestamp, tz: str | None
+           ) -> np.ndarray:
+    """A job's fire times in (after, until] as float seconds (cached: every volume of a
+    fleet asks for the same few; the array is read-only)."""
+    out = fire_times(cron, after, until, tz).astype(np.int64).astype(float)
+    out.flags.writeable = False
+    return out
+
+
 def _unix(t: str | pd.Timestamp) -> float:
     return utc(t).value / 1e9
 
@@ -286,8 +311,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     # Slots in [start, end), as the simulator asks for them; equal times in job order.
     before = pd.Timestamp(t0 - 1, unit="s", tz="UTC")
     stop = pd.Timestamp(t_end, unit="s", tz="UTC")
-    per_job = [fire_times(j.cron, before, stop, tz).astype(np.int64).astype(float)
-               for j, _ in jobs]
+    per_job = [_fires(j.cron, before, stop, tz) for j, _ in jobs]
     slot_t = np.concatenate(per_job) if per_job else np.zeros(0)
     slot_j = np.concatenate([np.full(len(f), i, np.int64) for i, f in enumerate(per_job)])
     order = np.lexsort((slot_j, slot_t))
@@ -330,9 +354,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
 
     # Durations are drawn here, block after block (so ``seed`` fixes them), while the
     # compiled kernel, which releases the GIL, scores earlier blocks on the threads.
-    threads = threads or min(2, len(os.sched_getaffinity(0)))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = []
+    def blocks():
         for lo in range(0, draws, block):
             n = min(block, draws - lo)
             backup = np.empty((int(boff[-1]), n))
@@ -349,11 +371,21 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
                     backup[part] = _draw(dist, rng, int(n_backup[i]), n)
             deletions = _draw(deletion, rng, n_del, n)
             restores = _draw(restore[1], rng, n_restore, n) if restore else np.zeros((0, n))
-            futures.append(pool.submit(run, lo, backup, queue, deletions, restores))
-            if len(futures) > 2 * threads:  # bound the blocks drawn ahead
-                futures.pop(0).result()
-        for f in futures:
-            f.result()
+            yield lo, backup, queue, deletions, restores
+
+    threads = threads or min(2, len(os.sched_getaffinity(0)))
+    if threads == 1 or draws <= block:  # one block, or one thread: no pool to feed
+        for args in blocks():
+            run(*args)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = []
+            for args in blocks():
+                futures.append(pool.submit(run, *args))
+                if len(futures) > 2 * threads:  # bound the blocks drawn ahead
+                    futures.pop(0).result()
+            for f in futures:
+                f.result()
     c = counts.T
     return VolumeScore(
         delete_blocked=c[K.DELETE_BLOCKED], create_blocked=c[K.CREATE_BLOCKED],

@@ -25,8 +25,10 @@ reached; the result says how many were used.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -40,6 +42,7 @@ from advisor.model.fastpath import (
     Estimate,
     RunPool,
     VolumeScore,
+    proportion,
     score_volume,
 )
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
@@ -158,8 +161,7 @@ def _risk(plan: VolumePlan, score: VolumeScore) -> VolumeRisk:
     for job, _ in plan.jobs:
         s, r = score.skipped_slots[job.name], score.runs[job.name]
         skipped[job.name] = _mean(s * scale)
-        slots = s + r
-        p_skip[job.name] = _mean(np.divide(s, slots, out=np.zeros(len(s)), where=slots > 0))
+        p_skip[job.name] = proportion(s, s + r)
         has = r > 0
         interval[job.name] = _mean(score.window_s / r[has]) if has.any() else \
             Estimate(math.inf, 0.0)
@@ -247,10 +249,21 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
     """Score every plan over ``weeks`` weeks from the Monday on or after ``start``
     (``target``, ``focus``: see :func:`assess_volume`)."""
     t0, t1 = default_window(start, weeks)
-    out = tuple(assess_volume(p, t0, t1, version=version, seed=seed, precision=precision,
-                              min_draws=min_draws, max_draws=max_draws, tz=tz,
-                              target=target, focus=focus)
-                for p in plans)
+    plans = list(plans)
+
+    def one(p: VolumePlan, threads: int | None = None) -> VolumeRisk:
+        return assess_volume(p, t0, t1, version=version, seed=seed, precision=precision,
+                             min_draws=min_draws, max_draws=max_draws, tz=tz,
+                             target=target, focus=focus, threads=threads)
+
+    # volumes side by side, one core each (the kernel releases the GIL); a volume's
+    # result does not depend on how many threads score it
+    cores = min(2, len(os.sched_getaffinity(0)))
+    if cores > 1 and len(plans) > 1:
+        with ThreadPoolExecutor(max_workers=cores) as pool:
+            out = tuple(pool.map(lambda p: one(p, 1), plans))
+    else:
+        out = tuple(one(p) for p in plans)
     return RiskAssessment(out, version, t0, t1, precision)
 
 
