@@ -398,7 +398,7 @@ def check_command(
         fleet, notes = fleet_from_history(history, fits)
         assumptions += list(notes)
         prior = size_prior(fits, history["volumes"])
-        risk_findings = _risk_findings(fleet, jobs, start, version)
+        risk_findings = _risk_findings(fleet, jobs, start, version, max_risk)
     else:
         prior = BackupPrior()
         assumptions.append(f"no history: {prior}")
@@ -421,7 +421,7 @@ def check_command(
     raise typer.Exit(1 if risky else 0)
 
 
-def _risk_findings(fleet, jobs_df, start, version) -> list[dict]:
+def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict]:
     """The lock risk of each proposed job on the history's volumes (its own runs)."""
     from dataclasses import replace
 
@@ -435,7 +435,8 @@ def _risk_findings(fleet, jobs_df, start, version) -> list[dict]:
     names = set(jobs_df["recurring_job"])
     members = run_members(fleet)
     covered = {v for n in names for v in members.get(n, ())}
-    risk = assess_fleet(fleet, start=start, version=version, volumes=covered)
+    risk = assess_fleet(fleet, start=start, version=version, volumes=covered,
+                        target=max_risk, min_draws=125)
     out = []
     for name in sorted(names):
         mine = [v for v in risk.volumes if name in v.p_conflict_per_run_by_job]

@@ -284,6 +284,13 @@ class DurationFits:
                                         _median_sd(r.p50_lo_s, r.p50_hi_s))
                 for r in t.itertuples()}
 
+    def deletion_durations(self, cluster: str | None = None) -> dict[str, Duration]:
+        """``{volume: Duration}`` of every volume's (prior) deletion duration."""
+        d = self.deletions if cluster is None else self.deletions[
+            self.deletions["cluster"] == cluster]
+        return {str(r.volume): Duration(float(r.p50_s), float(r.p95_s), "lognormal",
+                                        float(r.median_sd)) for r in d.itertuples()}
+
     def deletion_duration(self, volume: str, cluster: str | None = None) -> Duration:
         """The (prior) deletion duration of one volume's backups."""
         r = self._row(self.deletions, volume, cluster)

@@ -337,12 +337,14 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
 def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                  version: str = LATEST, seed: int = 0, precision: float = DEFAULT_PRECISION,
                  volumes: Iterable[str] | None = None, waits: Waits | None = None,
-                 min_draws: int = 500, max_draws: int = 16_000) -> RiskAssessment:
+                 min_draws: int = 500, max_draws: int = 16_000,
+                 target: float | None = None) -> RiskAssessment:
     """:func:`assess` of a fleet's volumes (or of ``volumes``), with one round of
     feedback between the volumes of a job's runs: a backup Pending behind a deletion
     holds its lane, which delays the volumes after it and lengthens the run (so later
     fire times are skipped more often). The waits come from :func:`learn_waits` unless
-    given."""
+    given. ``target``: a volume gets only the draws that place it on one side of it
+    (see :func:`assess_volume`)."""
     if waits is None:
         waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
     plans = plans_from_fleet(fleet, seed=seed, waits=waits)
@@ -350,7 +352,8 @@ def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
         wanted = set(volumes)
         plans = [p for p in plans if p.volume in wanted]
     return assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=precision, min_draws=min_draws, max_draws=max_draws)
+                  precision=precision, min_draws=min_draws, max_draws=max_draws,
+                  target=target)
 
 
 def _names(value: object) -> tuple[str, ...]:
@@ -411,6 +414,7 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
                 elif int(s["value"].iloc[-1]) > 0:  # 0 turns polling off
                     poll_s = float(s["value"].iloc[-1]) * unit
     durations = fits.backup_durations("incremental", cluster)
+    deletions = fits.deletion_durations(cluster)
     backups = frames.get("backups")
     owner: dict[str, str] = {}
     if backups is not None:
@@ -422,10 +426,7 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
         if pd.notna(r.standby) and bool(r.standby):
             dr.append(r)
             continue
-        try:
-            deletion = fits.deletion_duration(name, cluster)
-        except KeyError:
-            deletion = None
+        deletion = deletions.get(name)
         if name not in durations or deletion is None:
             left_out.append(name)
             continue
