@@ -417,8 +417,11 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     deletions = fits.deletion_durations(cluster)
     backups = frames.get("backups")
     owner: dict[str, str] = {}
-    if backups is not None:
-        b = backups[backups["cluster"] == cluster]
+    standby = vols_df["standby"].fillna(False).astype(bool)
+    wanted = set(vols_df.loc[standby, "last_backup"].dropna().astype(str)) \
+        if "last_backup" in vols_df.columns else set()
+    if backups is not None and wanted:  # only the Backups DR volumes name
+        b = backups[(backups["cluster"] == cluster) & backups["backup"].isin(wanted)]
         owner = dict(zip(b["backup"].astype(str), b["volume"].astype(str), strict=True))
     volumes, left_out, dr, dr_unknown = [], [], [], []
     for r in vols_df.itertuples():
