@@ -18,7 +18,12 @@ from advisor.cron import CronError, parse
 from advisor.history import summarize
 from advisor.longhorn import LATEST, TASKS, behaviour
 from advisor.model.collisions import structural_findings
-from advisor.model.durations import BackupPrior, fit_durations, size_prior
+from advisor.model.durations import (
+    MODEL_BACKUP_COLUMNS,
+    BackupPrior,
+    fit_durations,
+    size_prior,
+)
 from advisor.model.fleet import JobSpec
 from advisor.model.observed import observed_vs_predicted
 from advisor.model.recommend import kubectl_patch, recurring_job_yaml
@@ -233,7 +238,8 @@ def simulate_command(
 
 def _history(store: Path | None, from_file: list[Path] | None, sample: bool
              ) -> dict:
-    """The frames of the one data option set: --sample, --from-file or --store."""
+    """The frames of the one data option set: --sample, --from-file or --store (of
+    whose backups only the columns the model reads)."""
     if sum(bool(x) for x in (store, from_file, sample)) > 1:
         raise _fail("give one of --store, --from-file, --sample", 2)
     if sample:
@@ -249,8 +255,9 @@ def _history(store: Path | None, from_file: list[Path] | None, sample: bool
         return result.frames
     try:
         hs = HistoryStore(store)
-        return {name: hs.read(name) for name in ("backups", "jobs", "volumes",
-                                                 "backup_volumes", "settings")}
+        return {"backups": hs.read("backups", columns=MODEL_BACKUP_COLUMNS),
+                **{name: hs.read(name) for name in ("jobs", "volumes", "backup_volumes",
+                                                    "settings")}}
     except StoreError as e:
         raise _fail(str(e), 1) from None
 
@@ -293,9 +300,9 @@ def recommend_command(
     except ValueError as e:
         raise _fail(str(e), 2) from None
     waits = learn_waits(fleet, start=start, version=version)
-    advice = recommend_intervals(fleet, target=target_risk, start=start, version=version,
-                                 jobs=job, waits=waits)
     risk = assess_fleet(fleet, start=start, version=version, waits=waits)
+    advice = recommend_intervals(fleet, target=target_risk, start=start, version=version,
+                                 jobs=job, waits=waits, current=risk)
     seen = observed_vs_predicted(frames["backups"], risk)
     table = risk.table.merge(seen.drop(columns=["cluster"]),
                              on="volume", how="left")

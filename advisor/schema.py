@@ -25,6 +25,7 @@ Frames
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -243,8 +244,10 @@ def from_records(frame: str, records: list[dict]) -> pd.DataFrame:
     return coerce(frame, pd.DataFrame(data, columns=[c.name for c in cols]))
 
 
-def coerce(frame: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Return ``df`` with exactly the columns of ``frame``, in order and in their dtypes.
+def coerce(frame: str, df: pd.DataFrame, only: Collection[str] | None = None
+           ) -> pd.DataFrame:
+    """Return ``df`` with exactly the columns of ``frame`` (or those of them named in
+    ``only``), in order and in their dtypes.
 
     Missing columns are added as NA. Raises ``ValueError`` when a column cannot be
     converted; :func:`validate` reports such problems row by row instead.
@@ -252,6 +255,8 @@ def coerce(frame: str, df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     n = len(df)
     for c in columns(frame):
+        if only is not None and c.name not in only:
+            continue
         dtype = _PANDAS_DTYPE[c.dtype]
         if c.name not in df.columns:
             out[c.name] = pd.Series([None] * n, dtype=dtype, index=df.index)

@@ -34,7 +34,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -172,13 +172,26 @@ class HistoryStore:
                 self._write_store_json(meta)
             return AppendResult(self._write_collection(new, counts) if new else None, counts)
 
-    def read(self, frame: str, *, latest: bool = True) -> pd.DataFrame:
+    def read(self, frame: str, *, latest: bool = True,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Every stored row of ``frame`` in schema dtypes, oldest collection first. With
         ``latest`` one row per key: for backups the most advanced state (:data:`STATE_RANK`),
-        else the last collected; ties go to the later ``collected_at``, then collection."""
-        schema.columns(frame)  # an unknown frame is a ValueError, not an empty result
-        df = self._read_all(frame)
-        return (_latest(frame, df) if latest else df).reset_index(drop=True)
+        else the last collected; ties go to the later ``collected_at``, then collection.
+        ``columns``: only these (in schema order); the others are not read from disk, which
+        is most of the time and memory a large store's read takes."""
+        known = [c.name for c in schema.columns(frame)]  # (an unknown frame: ValueError)
+        if columns is not None:
+            unknown = sorted(set(columns) - set(known))
+            if unknown:
+                raise ValueError(f"{frame} has no column(s) {unknown}; its columns are "
+                                 f"{', '.join(known)}")
+            # what choosing the latest row needs, read too and dropped after
+            need = set(columns) | ({*schema.KEYS[frame], "collected_at", "state"}
+                                   & set(known) if latest else set())
+            only = [c for c in known if c in need]
+        df = self._read_all(frame, None if columns is None else only)
+        df = (_latest(frame, df) if latest else df).reset_index(drop=True)
+        return df if columns is None else df[[c for c in known if c in columns]]
 
     def read_all(self, *, latest: bool = True) -> dict[str, pd.DataFrame]:
         """Every frame by name, as :meth:`read` returns it."""
@@ -242,8 +255,9 @@ class HistoryStore:
         base = self.path / "collections"
         return sorted(n for n in os.listdir(base) if _ID.match(n)) if base.is_dir() else []
 
-    def _read_all(self, frame: str) -> pd.DataFrame:
-        """Every part of ``frame`` in collection order, migrated and coerced."""
+    def _read_all(self, frame: str, only: list[str] | None = None) -> pd.DataFrame:
+        """Every part of ``frame`` in collection order, migrated and coerced (to the
+        columns ``only``, if given)."""
         self._check()
         base = self.path / "collections"
         parts: list[pd.DataFrame] = []
@@ -253,14 +267,14 @@ class HistoryStore:
             if run:
                 table = pa.concat_tables(run, promote_options="permissive")
                 parts.append(schema.coerce(
-                    frame, table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get)))
+                    frame, table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get), only))
                 run.clear()
 
         for cid in self._collection_ids():
             path = base / cid / f"{frame}.parquet"
             if not os.path.exists(path):
                 continue
-            table, version = _read_part(path)
+            table, version = _read_part(path, only)
             if version == schema.SCHEMA_VERSION:
                 run.append(table)
                 continue
@@ -269,10 +283,11 @@ class HistoryStore:
             for v in range(version, schema.SCHEMA_VERSION):
                 if v in MIGRATIONS:
                     df = MIGRATIONS[v](frame, df)
-            parts.append(schema.coerce(frame, df))
+            parts.append(schema.coerce(frame, df, only))
         flush()
         if not parts:
-            return schema.empty(frame)
+            empty = schema.empty(frame)
+            return empty if only is None else empty[only]
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
     def _new_rows(self, frame: str, df: pd.DataFrame) -> tuple[FrameCounts, pd.DataFrame]:
@@ -359,12 +374,20 @@ class HistoryStore:
         return cid
 
 
-def _read_part(path: Path) -> tuple[pa.Table, int]:
-    """One Parquet part and its schema version; a damaged file is a StoreError."""
+def _read_part(path: Path, only: list[str] | None = None) -> tuple[pa.Table, int]:
+    """One Parquet part (of the columns ``only`` that it has, if given; all of them when
+    it is of an older schema version, whose migration may need them) and its schema
+    version; a damaged file is a StoreError."""
     try:
         # pre_buffer and threads cost more than they save on a store's many small parts.
         with pq.ParquetFile(path, pre_buffer=False) as pf:
-            table = pf.read(use_threads=pf.metadata.num_rows >= _LARGE_PART_ROWS)
+            names = pf.schema_arrow.names
+            meta = pf.schema_arrow.metadata or {}
+            if only is not None and meta.get(VERSION_KEY) == str(
+                    schema.SCHEMA_VERSION).encode():
+                names = [c for c in names if c in only]
+            table = pf.read(columns=names,
+                            use_threads=pf.metadata.num_rows >= _LARGE_PART_ROWS)
     except (OSError, pa.ArrowException) as e:
         raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
                          "collection directory out of the store to read the rest") from e

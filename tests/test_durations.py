@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from advisor import schema
-from advisor.model.durations import DeletionPrior, fit_durations
+from advisor.model.durations import MODEL_BACKUP_COLUMNS, DeletionPrior, fit_durations
 from advisor.model.fleet import Duration
 from advisor.sources import sample
 from advisor.sources.files import load_document
@@ -353,6 +353,16 @@ def sample_fit():
     fits = fit_durations(frames["backups"], frames["volumes"], frames["backup_volumes"],
                          frames["jobs"])
     return fleet, result, frames, fits
+
+
+def test_the_model_columns_are_all_a_fit_reads(sample_fit):
+    # `advisor recommend --store` reads only these columns of the backups
+    _, _, frames, fits = sample_fit
+    some = fit_durations(frames["backups"][list(MODEL_BACKUP_COLUMNS)], frames["volumes"],
+                         frames["backup_volumes"], frames["jobs"])
+    pd.testing.assert_frame_equal(some.table, fits.table)
+    pd.testing.assert_frame_equal(some.deletions, fits.deletions)
+    pd.testing.assert_frame_equal(some.queue_delay_by_volume, fits.queue_delay_by_volume)
 
 
 def test_sample_every_volume_gets_a_fit_near_the_truth(sample_fit):

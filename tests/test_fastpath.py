@@ -329,6 +329,22 @@ def group_counts(n: int, concurrency: int, minutes: int, volume: str, end: str,
     return expected, {k: int(v[0]) for k, v in fast_counts(got).items()}
 
 
+@pytest.mark.parametrize("lanes", [1, 3, 10])
+def test_run_pool_lanes_take_the_first_free_lane(lanes):
+    # whole minutes make ties between lanes frequent: the lowest-numbered lane wins
+    rng = np.random.default_rng(lanes)
+    hold = rng.integers(0, 5, (64, 25)) * 60.0  # (0 s holds the lane the 2 s check)
+    start, free = np.empty_like(hold), np.zeros((64, lanes))
+    for r in range(64):
+        for i in range(25):
+            k = int(np.flatnonzero(free[r] == free[r].min())[0])
+            start[r, i] = free[r, k]
+            free[r, k] += max(hold[r, i], 2.0)
+    pool = RunPool([D("1m")] * 25, lanes, runs=64)
+    got_start, got_span = pool._lanes(hold, lanes)
+    assert np.array_equal(got_start, start) and np.array_equal(got_span, free.max(axis=1))
+
+
 @pytest.mark.parametrize("volume", ["v00", "v15", "v39"])
 def test_a_volume_in_a_forty_volume_run(volume):
     # 20-minute backups, 10 at a time: every run lasts 80 min, so catch-up runs start

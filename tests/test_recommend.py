@@ -192,6 +192,11 @@ def test_minimum_interval_looks_only_at_the_jobs_volumes():
     assert "no ladder step" in stuck.reason and "volume b" in stuck.reason
     with pytest.raises(ValueError, match="no outcome"):
         minimum_interval(job, [job], scorer, volumes=["c"])
+    with pytest.raises(ValueError, match="no outcome"):  # a and c, both under the target
+        minimum_interval(JobSpec("j", "0 */12 * * *"), [job], scorer, volumes=["a", "c"])
+    # a scorer may leave volumes out once one breaks the target ("b" does, always)
+    partial = minimum_interval(job, [job], scorer, volumes=["a", "b", "c"])
+    assert partial.recommended_cron == "0 * * * *" and not partial.meets_target
     with pytest.raises(ValueError, match="less than twice"):
         minimum_interval(JobSpec("feb29", "0 0 29 2 *"), [], scorer)
     with pytest.raises(ValueError, match="never takes the backup lock"):

@@ -3,6 +3,8 @@ predictions against the simulator's long-run rates."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from advisor.model.risk import (
     assess_fleet,
     assess_volume,
     default_window,
+    fleet_scorer,
     learn_waits,
     plans_from_fleet,
 )
@@ -44,6 +47,12 @@ def test_plans_carry_queues_and_dr_restores():
     assert at == 3 and (pool.start[:, 3] == 600).all() and (pool.start[:, 4] == 1200).all()
     assert (pool.span == 1800).all()
     assert plans["v3"].restore == (120.0, D("2m")) and plans["v1"].restore is None
+    # a pool does not depend on its job's cron: every interval tried shares one
+    half_hourly = replace(fleet, jobs=(replace(fleet.jobs[0], cron="*/30 * * * *"),))
+    assert plans_from_fleet(half_hourly)[3].queues["h"][0] is pool
+    slower = replace(fleet, volumes=(replace(vols[0], backup_duration=D("11m")),
+                                     *fleet.volumes[1:]))
+    assert plans_from_fleet(slower)[3].queues["h"][0] is not pool
 
 
 def test_steady_state_counts_with_fixed_durations():
@@ -158,3 +167,32 @@ def test_feedback_brings_the_sample_hourly_runs_to_the_simulators(sample_truth):
     assert got == pytest.approx(pending, rel=0.1)
     # Longhorn <= 1.7 fails such a backup at once: no lane is held
     assert learn_waits(fleet, start=start, version="1.7") == {}
+
+
+def test_fleet_scorer_stops_at_the_first_volume_over_the_target():
+    # ten quick volumes and two whose backups take most of an hour, on one hourly job
+    quick = [VolumeSpec(f"v{i:02}", GIB, D("1m"), D("20s"), groups=("g",)) for i in range(10)]
+    slow = [VolumeSpec(f"v{i}", 500 * GIB, D({"median": "40m", "p95": "70m"}),
+                       D({"median": "8m", "p95": "15m"}), groups=("g",)) for i in (10, 11)]
+    job = JobSpec("h", "0 * * * *", retain=3, concurrency=12, groups=("g",))
+    fleet = Fleet((*quick, *slow), (job,))
+    target, start = 0.01, "2026-01-05"
+    score = fleet_scorer(fleet, start=start, focus="h", waits={}, target=target)
+    now = score([job])  # the jobs as they are: every volume, so the worst is known
+    assert len(now) == 12 and now["v10"].upper > target and now["v00"].upper <= target
+    faster = score([JobSpec("h", "*/30 * * * *", retain=3, concurrency=12, groups=("g",))])
+    # the slow volumes go first and break it: the quick ones are never scored
+    assert 0 < len(faster) < 12 and any(o.upper > target for o in faster.values())
+    assert not {f"v{i:02}" for i in range(4, 10)} & set(faster)
+    slower = score([JobSpec("h", "0 0 * * *", retain=3, concurrency=12, groups=("g",))])
+    assert len(slower) == 12 and all(o.upper <= target for o in slower.values())
+    # the current jobs' figures come from an assessment when there is one: a decided
+    # volume keeps its figures exactly, an undecided one is scored again
+    current = assess_fleet(fleet, start=start, waits={})
+    reuse = fleet_scorer(fleet, start=start, focus="h", waits={}, target=target,
+                         current=current)([job])
+    assert len(reuse) == 12
+    for v in ("v00", "v10"):
+        e = current.for_volume(v).p_conflict_per_run_by_job["h"]
+        assert (reuse[v].p_conflict_per_run, reuse[v].p_conflict_per_run_se) == (e.mean, e.se)
+    assert reuse["v00"].p_conflict_per_run_se != now["v00"].p_conflict_per_run_se

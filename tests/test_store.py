@@ -157,6 +157,24 @@ def test_progress_is_an_update_and_latest_is_completed(tmp_path):
     assert s.read("backups", latest=False)["state"].tolist() == ["InProgress", "Completed"]
 
 
+def test_reading_some_columns_keeps_the_latest_rows_of_a_full_read(tmp_path):
+    s = HistoryStore(tmp_path)
+    s.append({"backups": backups(backup("b1", "InProgress", progress=40),
+                                 backup("b2", "Completed", volume="vol-b", duration_s=30.0))})
+    s.append({"backups": backups(backup("b1", "Completed", T0 + HOUR, progress=100,
+                                        duration_s=70.0))})
+    cols = ["volume", "duration_s", "backup"]
+    some = s.read("backups", columns=cols)
+    # in schema order; the state that chose b1's row is read but not returned
+    assert list(some.columns) == ["volume", "backup", "duration_s"]
+    pd.testing.assert_frame_equal(some, s.read("backups")[list(some.columns)])
+    assert some["duration_s"].tolist() == [30.0, 70.0]
+    assert len(s.read("backups", columns=cols, latest=False)) == 3
+    assert s.read("jobs", columns=["cron"]).columns.tolist() == ["cron"]  # (empty)
+    with pytest.raises(ValueError, match=r"no column.*'uuid'"):
+        s.read("backups", columns=["volume", "uuid"])
+
+
 def test_an_older_observation_arriving_late_does_not_hide_completion(tmp_path):
     s = HistoryStore(tmp_path)
     s.append({"backups": backups(backup("b1", "Completed", T0 + HOUR))})
@@ -388,6 +406,10 @@ def test_an_older_store_is_migrated_on_read_and_bumped_on_append(tmp_path, monke
 
     got = HistoryStore(tmp_path).read("backups", latest=False)
     assert got.dtypes.to_dict() == schema.dtypes("backups")
+    # an old part is read whole, since its migration may need any column
+    some = HistoryStore(tmp_path).read("backups", columns=["backup", "lock_conflict"])
+    assert some.to_dict("list") == {"backup": ["old", "new"],
+                                    "lock_conflict": ["delete_blocked", "none"]}
     assert got["backup"].tolist() == ["old", "new"]  # the old collection sorts first
     old = got.iloc[0]
     assert pd.isna(old["message"]) and pd.isna(old["reupload_bytes"])

@@ -492,3 +492,22 @@ def _refresh_attempts(ev, sc, sq, df, di, I):  # noqa: E741
         return
     k = _earliest_attempt(df, I[NROWS])
     ev[att], sc[att], sq[att] = df[k, NEXT], df[k, SCHED], di[k, DSEQ]
+
+
+@njit(cache=True, nogil=True)
+def lay_lanes(hold, lanes, min_hold, start, span):
+    """Job runs on ``lanes`` lanes (:class:`advisor.model.fastpath.RunPool`): in each run
+    (row of ``hold``), volume ``i`` (column) starts on the lane that frees first (the
+    lowest-numbered on a tie) and holds it for ``max(hold[r, i], min_hold)``. Fills
+    ``start`` (runs x volumes) and ``span`` (per run: when its last lane frees)."""
+    free = np.zeros(lanes)
+    for r in range(hold.shape[0]):
+        free[:] = 0.0
+        for i in range(hold.shape[1]):
+            lane = 0
+            for k in range(1, lanes):
+                if free[k] < free[lane]:
+                    lane = k
+            start[r, i] = free[lane]
+            free[lane] += max(hold[r, i], min_hold)
+        span[r] = free.max()

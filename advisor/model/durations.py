@@ -80,8 +80,19 @@ from advisor.model.fleet import Duration
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
-__all__ = ["FULL_UPLOAD_RATIO", "BackupPrior", "DeletionPrior", "DurationFit", "DurationFits",
-           "FitProblem", "fit_durations", "size_prior"]
+__all__ = ["FULL_UPLOAD_RATIO", "MODEL_BACKUP_COLUMNS", "BackupPrior", "DeletionPrior",
+           "DurationFit", "DurationFits", "FitProblem", "fit_durations", "size_prior"]
+
+MODEL_BACKUP_COLUMNS = (
+    "cluster", "backup_target", "volume", "backup", "recurring_job", "state",
+    "requested_at", "started_at", "finished_at", "last_synced_at", "duration_s", "censored",
+    "size_bytes", "volume_size_bytes", "new_upload_bytes", "backup_mode", "lock_conflict",
+    "collected_at")
+"""The Backup columns the model reads (:func:`fit_durations`,
+:func:`advisor.model.risk.fleet_from_history`,
+:func:`advisor.model.observed.observed_vs_predicted`): all ``advisor recommend`` and
+``advisor check`` read of a store's backups (names, uids and messages are most of its
+size)."""
 
 FULL_UPLOAD_RATIO = 0.8
 """A backup that uploaded at least this share of its size did a full backup's work."""

@@ -207,9 +207,11 @@ class RunPool:
         lanes = min(concurrency, len(durations))
         self.own = np.stack([np.asarray(d.sample(rng, runs), dtype=float)
                              for d in durations], axis=1)
-        hold = self.own.copy()
+        hold = self.own  # (a copy once a volume waits)
         for i, w in enumerate(waits or ()):
             if w is not None and w[0] > 0:
+                if hold is self.own:
+                    hold = self.own.copy()
                 # drawn from their own stream, so a pool without waits is unchanged
                 wrng = np.random.default_rng((seed, i))
                 hit = wrng.random(runs) < min(w[0], 1.0)
@@ -219,14 +221,9 @@ class RunPool:
         self._spans: dict[int, np.ndarray] = {}
 
     def _lanes(self, hold: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-        start = np.empty_like(hold)
-        free = np.zeros((hold.shape[0], lanes))
-        rows = np.arange(hold.shape[0])
-        for i in range(hold.shape[1]):
-            lane = free.argmin(axis=1)
-            start[:, i] = free[rows, lane]
-            free[rows, lane] += np.maximum(hold[:, i], LOCK_ACQUIRE_WAIT_S)
-        return start, free.max(axis=1)
+        start, span = np.empty_like(hold), np.empty(hold.shape[0])
+        K.lay_lanes(np.ascontiguousarray(hold), lanes, LOCK_ACQUIRE_WAIT_S, start, span)
+        return start, span
 
     def span_for(self, position: int) -> np.ndarray:
         """The runs' spans as the volume at ``position`` sees them: without its own

@@ -90,7 +90,9 @@ class VolumeOutcome:
 
 
 Scorer = Callable[[Sequence[JobSpec]], Mapping[str, VolumeOutcome]]
-"""Given every proposed job (one or more changed), the outcome of each volume they cover."""
+"""Given every proposed job (one or more changed), the outcome of each volume they cover.
+A scorer told the target may stop once one volume is over it and leave the rest out: the
+proposal breaks the target whatever they do."""
 
 
 @dataclass(frozen=True)
@@ -309,9 +311,10 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
         if cron not in cache:
             calls += 1
             out = scorer([*others, replace(job, cron=cron)])
-            names = list(out) if volumes is None else list(volumes)
-            missing = [v for v in names if v not in out]
-            if missing or not names:
+            names = list(out) if volumes is None else [v for v in volumes if v in out]
+            over = any(out[v].upper > target for v in names)
+            missing = [] if over or volumes is None else [v for v in volumes if v not in out]
+            if missing or not names:  # (left out only once another breaks the target)
                 raise ValueError(f"the scorer gave no outcome for volume(s) {missing or 'any'}")
             worst = max(names, key=lambda v: out[v].upper)
             cache[cron] = (worst, out[worst])

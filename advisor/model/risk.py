@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -46,6 +47,7 @@ from advisor.model.fastpath import (
     score_volume,
 )
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
+from advisor.model.recommend import VolumeOutcome
 from advisor.model.simulate import run_members
 from advisor.schedules import fire_times
 from advisor.schema import utc
@@ -272,45 +274,64 @@ Waits = Mapping[str, tuple[float, Duration]]
 how long (see :class:`~advisor.model.fastpath.RunPool`)."""
 
 
+_POOLS: OrderedDict[tuple, RunPool] = OrderedDict()
+_POOLS_KEPT = 16
+"""Run pools of the last calls (:func:`plans_from_fleet`): a pool depends on its job's
+volumes, durations, lanes and waits, not on its cron, so every interval tried for a job,
+and the assessment of the schedule as it is, share one (and the runs' spans each volume
+sees, which take long to lay out)."""
+
+
+def _pool(key: tuple, make: Callable[[], RunPool]) -> RunPool:
+    if key in _POOLS:
+        _POOLS.move_to_end(key)
+        return _POOLS[key]
+    pool = _POOLS[key] = make()
+    while len(_POOLS) > _POOLS_KEPT:
+        _POOLS.popitem(last=False)
+    return pool
+
+
 def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
-                     waits: Waits | None = None,
-                     pool_cache: dict[tuple, RunPool] | None = None) -> list[VolumePlan]:
+                     waits: Waits | None = None) -> list[VolumePlan]:
     """The plans of a fleet whose durations are known (a scenario, the sample fleet's
     ground truth): one per volume that a backup job covers, in name order. A DR volume
     gets no plan of its own: its restores show as ``restore_blocked`` of the volume it
     follows. ``waits`` hold the lanes of the job runs longer (:func:`assess_fleet`).
-    ``pool_cache``: a dict that keeps the run pools between calls with the same volumes
-    and waits (a pool does not depend on the job's cron)."""
+    Run pools are kept between calls with the same volumes and waits (:data:`_POOLS`)."""
     members = run_members(fleet)
     by_name = {v.name: v for v in fleet.volumes}
     jobs = {j.name: j for j in fleet.jobs}
     pools: dict[str, RunPool] = {}
+    covering: dict[str, list[str]] = {}
+    position: dict[tuple[str, str], int] = {}
     for name, vols in members.items():
+        for i, v in enumerate(vols):
+            covering.setdefault(v, []).append(name)
+            position[name, v] = i
         if len(vols) > 1:
             spec = jobs[name]
             lanes = len(vols) if spec.task == "system-backup" else spec.concurrency
-            durations = [by_name[v].backup_duration_for(name) for v in vols]
-            held = [(waits or {}).get(v) for v in vols]
-            key = (name, lanes, pool_runs, seed, tuple(vols), tuple(durations), tuple(held))
-            cache = pool_cache if pool_cache is not None else {}
-            if key not in cache:
-                cache[key] = RunPool(durations, lanes, runs=pool_runs, seed=seed, waits=held)
-            pools[name] = cache[key]
+            durations = tuple(by_name[v].backup_duration_for(name) for v in vols)
+            held = tuple((waits or {}).get(v) for v in vols)
+            pools[name] = _pool(
+                (name, lanes, pool_runs, seed, tuple(vols), durations, held),
+                lambda d=durations, n=lanes, h=held: RunPool(d, n, runs=pool_runs, seed=seed,
+                                                             waits=h))
     restores = {v.restore_of: (fleet.poll_interval_s,
                                v.restore_duration or v.backup_duration)
                 for v in fleet.volumes if v.standby and v.restore_of}
     plans = []
     for v in sorted(fleet.volumes, key=lambda v: v.name):
-        covering = [n for n, vols in members.items() if v.name in vols]
-        if not covering:
+        mine = covering.get(v.name)
+        if not mine:
             continue
         plans.append(VolumePlan(
-            v.name, tuple((jobs[n], v.backup_duration_for(n)) for n in covering),
+            v.name, tuple((jobs[n], v.backup_duration_for(n)) for n in mine),
             v.deletion_duration,
-            {n: (pools[n], members[n].index(v.name)) for n in covering if n in pools},
+            {n: (pools[n], position[n, v.name]) for n in mine if n in pools},
             restores.get(v.name), failed_backup_ttl_s=fleet.failed_backup_ttl_s))
     return plans
-
 
 
 def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
@@ -480,59 +501,105 @@ def _p99(d: Duration) -> float:
     return d.median_s * math.exp(2.3263478740408408 * d.sigma)
 
 
+def _outcome(volume: VolumeSpec, r: VolumeRisk, focus: str | None):
+    """The :class:`~advisor.model.recommend.VolumeOutcome` of one scored volume: of
+    ``focus``'s runs when it covers the volume, else of all its runs."""
+    if focus is not None and focus in r.p_skip_per_slot:
+        skip, p = r.p_skip_per_slot[focus], r.p_conflict_per_run_by_job[focus]
+    else:
+        skip = max(r.p_skip_per_slot.values(), key=lambda e: e.mean,
+                   default=Estimate(0.0, 0.0))
+        p = r.p_conflict_per_run
+    # (a job with no run in the window: nothing met, as far as it shows)
+    return VolumeOutcome(
+        p_conflict_per_run=_or0(p.mean), p_conflict_per_run_se=_or0(p.se),
+        p_skip_per_run=_or0(skip.mean), p_skip_per_run_se=_or0(skip.se),
+        p99_backup_s=max(_p99(volume.backup_duration_for(j)) for j in r.p_skip_per_slot),
+        p99_deletion_s=_p99(volume.deletion_duration))
+
+
 def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                  version: str = LATEST, seed: int = 0,
                  precision: float = DEFAULT_PRECISION, focus: str | None = None,
-                 waits: Waits | None = None, target: float | None = None):
+                 waits: Waits | None = None, target: float | None = None,
+                 current: RiskAssessment | None = None):
     """A scorer for :mod:`advisor.model.recommend`: the per-volume outcome of a proposed
     set of jobs that replaces the fleet's jobs of the same names. With ``focus``, the
-    outcome of that job's runs only (the conflicts its runs meet, its skipped slots):
-    another job's own trouble on the same volume is not this job's interval's doing.
+    outcome of that job's runs only, on the volumes it covers (the conflicts its runs
+    meet, its skipped slots): another job's own trouble on the same volume is not this
+    job's interval's doing.
     ``waits``: as :func:`assess_fleet`'s (learnt from ``fleet`` when not given).
     ``target``: the per-run probability the caller compares with; each volume then gets
     only the draws that place it on one side of it (from 125), which is what makes a
-    fleet of thousands of volumes affordable."""
-    from advisor.model.recommend import VolumeOutcome
-
-    current = {j.name: j for j in fleet.jobs}
+    fleet of thousands of volumes affordable. A proposal's volumes are then scored worst
+    first (by their last outcome) and the scoring stops once one is over ``target``:
+    the proposal breaks it whatever the others do, so its outcome holds only the
+    volumes scored (as the :data:`~advisor.model.recommend.Scorer` contract allows).
+    The current jobs (no job changed) are always scored on every volume, so the worst
+    one is known. ``current``: an assessment of the fleet's jobs as they are, over the
+    same window (:func:`assess_fleet`); their outcome is read from it rather than
+    scored again."""
+    current_jobs = {j.name: j for j in fleet.jobs}
+    by_name = {v.name: v for v in fleet.volumes}
     memo: dict[tuple[JobSpec, ...], Mapping[str, VolumeOutcome]] = {}
     # the lanes' waits under the current schedule, for every proposal: a longer interval
     # leaves fewer waits, so its risk is overstated a little (a shorter one's, which is
     # only ever shown as "could run", understated)
     if waits is None:
         waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
-    pools: dict[tuple, RunPool] = {}
+    t0, t1 = default_window(start, weeks)
+    known = {r.volume: r for r in current.volumes} if current is not None and (
+        current.start, current.end, current.version) == (t0, t1, version) else {}
+    last: dict[str, float] = {}  # each volume's last upper bound: the worst go first
+
+    def keep(r: VolumeRisk) -> VolumeOutcome:
+        out = _outcome(by_name[r.volume], r, focus)
+        last[r.volume] = out.upper
+        return out
+
+    def run(plans: list[VolumePlan], whole: bool) -> dict[str, VolumeOutcome]:
+        common = dict(start=start, weeks=weeks, version=version, seed=seed,
+                      precision=precision, target=target, focus=focus,
+                      min_draws=500 if target is None else 125)
+        if target is None or whole:
+            return {r.volume: keep(r) for r in assess(plans, **common).volumes}
+        plans = sorted(plans, key=lambda p: -last.get(p.volume, math.inf))
+        out: dict[str, VolumeOutcome] = {}
+        i, size = 0, 4  # a few first, since the worst usually decides; then more at once
+        while i < len(plans):
+            scored = [keep(r) for r in assess(plans[i:i + size], **common).volumes]
+            out.update(zip((p.volume for p in plans[i:i + size]), scored, strict=True))
+            if any(o.upper > target for o in scored):
+                break
+            i, size = i + size, min(2 * size, 64)
+        return out
 
     def score(proposed: Sequence[JobSpec]) -> Mapping[str, VolumeOutcome]:
         key = tuple(sorted(proposed, key=lambda j: j.name))
         if key in memo:
             return memo[key]
         changed = {j.name: j for j in proposed}
-        differ = {n for n, j in changed.items() if current.get(n) != j}
+        differ = {n for n, j in changed.items() if current_jobs.get(n) != j}
         jobs = tuple(changed.pop(j.name, j) for j in fleet.jobs) + tuple(changed.values())
-        # only the volumes a changed job covers can change (all, for the current jobs)
+        # only the volumes a changed job covers can change (all, for the current jobs);
+        # with focus, only its volumes count
         plans = [p for p in plans_from_fleet(replace(fleet, jobs=jobs), seed=seed,
-                                             waits=waits, pool_cache=pools)
-                 if not differ or any(j.name in differ for j, _ in p.jobs)]
-        risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                      precision=precision, target=target, focus=focus,
-                      min_draws=500 if target is None else 125)
-        by_volume = {p.volume: p for p in plans}
-        out = {}
-        for r in risk.volumes:
-            plan = by_volume[r.volume]
-            if focus is not None and focus in r.p_skip_per_slot:
-                skip, p = r.p_skip_per_slot[focus], r.p_conflict_per_run_by_job[focus]
-            else:
-                skip = max(r.p_skip_per_slot.values(), key=lambda e: e.mean,
-                           default=Estimate(0.0, 0.0))
-                p = r.p_conflict_per_run
-            # (a job with no run in the window: nothing met, as far as it shows)
-            out[r.volume] = VolumeOutcome(
-                p_conflict_per_run=_or0(p.mean), p_conflict_per_run_se=_or0(p.se),
-                p_skip_per_run=_or0(skip.mean), p_skip_per_run_se=_or0(skip.se),
-                p99_backup_s=max(_p99(d) for _, d in plan.jobs),
-                p99_deletion_s=_p99(plan.deletion))
+                                             waits=waits)
+                 if (focus is None and not differ)
+                 or any(j.name in differ if focus is None else j.name == focus
+                        for j, _ in p.jobs)]
+        out: dict[str, VolumeOutcome] = {}
+        if not differ and known:  # what ``current`` tells on the target's either side
+            for p in plans:
+                o = _outcome(by_name[p.volume], known[p.volume], focus) \
+                    if p.volume in known else None
+                if o is not None and (target is None or o.upper <= target or max(
+                        o.p_conflict_per_run - 2 * o.p_conflict_per_run_se,
+                        o.p_skip_per_run - 2 * o.p_skip_per_run_se) > target):
+                    out[p.volume] = o
+                    last[p.volume] = o.upper
+            plans = [p for p in plans if p.volume not in out]
+        out.update(run(plans, whole=not differ))  # the jobs as they are: every volume
         memo[key] = out
         return out
 
@@ -577,15 +644,17 @@ def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> st
 def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
                         start: str | pd.Timestamp | None = None, version: str = LATEST,
                         seed: int = 0, precision: float = DEFAULT_PRECISION,
-                        jobs: Iterable[str] | None = None, waits: Waits | None = None
-                        ) -> list:
+                        jobs: Iterable[str] | None = None, waits: Waits | None = None,
+                        current: RiskAssessment | None = None) -> list:
     """Per backupstore job of ``fleet`` (or of ``jobs``), a :class:`Recommendation
     <advisor.model.recommend.Recommendation>`: the smallest ladder interval that keeps
     every volume it covers under ``target`` per run
     (:func:`advisor.model.recommend.minimum_interval`, scored with the fast path for the
     job's own runs). When no interval does at the job's current phase, the search is
     repeated with the job moved to the minute (or hour) farthest from the other jobs
-    that share its volumes, since jobs firing together meet at every interval."""
+    that share its volumes, since jobs firing together meet at every interval.
+    ``waits``: as :func:`assess_fleet`'s; ``current``: the fleet's :func:`assess_fleet`
+    with those waits (its figures are the starting point of every job's search)."""
     from advisor.model.recommend import Recommendation, interval_of, minimum_interval
 
     members = run_members(fleet)
@@ -605,7 +674,7 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
         vols = set(members[j.name])
         scorer = fleet_scorer(fleet, start=start, weeks=weeks(j), version=version,
                               seed=seed, precision=precision, focus=j.name, waits=waits,
-                              target=target)
+                              target=target, current=current)
         advice = minimum_interval(j, fleet.jobs, scorer, target, volumes=members[j.name])
         rec = advice.recommendation
         sharing = [o for o in fleet.jobs if o.name != j.name and o.name in members
