@@ -86,6 +86,22 @@ def test_draws_adapt_to_the_precision():
         4 * coarse.p_conflict_per_run.se + 4 * fine.p_conflict_per_run.se
 
 
+def test_draws_adapt_to_the_weekly_precision_too():
+    # a retention deletion outlasts the hour (and meets the next backup) in about one
+    # run in 250: about half the weeks have one. The per-run probability is precise at
+    # once (168 runs a draw), the per-week one is not.
+    v = VolumeSpec("v", GIB, D("5m"), Duration(60, 720, "lognormal"), groups=("g",))
+    fleet = Fleet((v,), (JobSpec("hourly", "0 * * * *", retain=24, groups=("g",)),))
+    plan = plans_from_fleet(fleet)[0]
+    t0, t1 = default_window("2026-01-05")
+    run_only = assess_volume(plan, t0, t1, precision=0.01, min_draws=100)
+    assert run_only.draws == 100
+    week = run_only.p_conflict_per_week
+    assert 0.2 < week.mean < 0.8 and week.se > 0.025  # (else the test shows nothing)
+    both = assess_volume(plan, t0, t1, precision=0.01, min_draws=100, week_precision=0.025)
+    assert both.draws > 100 and both.p_conflict_per_week.se <= 0.025
+
+
 def test_default_window_starts_on_a_monday():
     t0, t1 = default_window("2026-11-28T17:00:00Z")  # a Saturday
     assert t0 == pd.Timestamp("2026-11-30T00:00:00Z") and t1 - t0 == pd.Timedelta(weeks=1)

@@ -18,8 +18,9 @@ window (default: one week from the next Monday) and reports, per volume:
 
 Every figure is a mean over draws with its standard error. The number of draws adapts:
 it starts at ``min_draws`` and doubles until the standard error of the per-run conflict
-probability is at most ``precision`` (default: a quarter of 1 %) or ``max_draws`` is
-reached; the result says how many were used.
+probability is at most ``precision`` (default: a quarter of 1 %) and, if asked (as
+:func:`assess_fleet` does), the per-week probability's at most ``week_precision``, or
+``max_draws`` is reached; the result says how many were used.
 """
 
 from __future__ import annotations
@@ -212,9 +213,11 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
                   precision: float = DEFAULT_PRECISION, min_draws: int = 500,
                   max_draws: int = 16_000, tz: str | None = None,
                   threads: int | None = None, target: float | None = None,
-                  focus: str | None = None) -> VolumeRisk:
+                  focus: str | None = None, week_precision: float | None = None
+                  ) -> VolumeRisk:
     """Score one plan, adding draws until the per-run conflict probability's standard
-    error is at most ``precision`` (or ``max_draws`` are used). With ``target``, also
+    error is at most ``precision`` and, with ``week_precision``, the per-week one's at
+    most that (or ``max_draws`` are used). With ``target``, also
     stop as soon as the volume is clearly on one side of it: ``p + 2 se <= target`` or
     ``p - 2 se > target``, ``p`` being the per-run conflict or skip probability (of
     ``focus``'s runs) that :func:`advisor.model.recommend.minimum_interval` checks; a
@@ -234,8 +237,10 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
         draws += batch
         score = _concat(scores)
         se = score.p_any_conflict_per_run().se
-        if not se > precision or draws >= max_draws:  # (a NaN se: no runs at all)
-            return _risk(plan, score)
+        week_ok = week_precision is None or \
+            score.p_any_conflict_per_week().se <= week_precision
+        if (not se > precision and week_ok) or draws >= max_draws:
+            return _risk(plan, score)  # (a NaN se: no runs at all)
         if target is not None and draws >= 2:
             p, s = _against(plan, score, focus)
             if p + 2 * s <= target or p - 2 * s > target:
@@ -247,16 +252,18 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
            weeks: int = 1, version: str = LATEST, seed: int = 0,
            precision: float = DEFAULT_PRECISION, min_draws: int = 500,
            max_draws: int = 16_000, tz: str | None = None, target: float | None = None,
-           focus: str | None = None) -> RiskAssessment:
+           focus: str | None = None, week_precision: float | None = None
+           ) -> RiskAssessment:
     """Score every plan over ``weeks`` weeks from the Monday on or after ``start``
-    (``target``, ``focus``: see :func:`assess_volume`)."""
+    (``target``, ``focus``, ``week_precision``: see :func:`assess_volume`)."""
     t0, t1 = default_window(start, weeks)
     plans = list(plans)
 
     def one(p: VolumePlan, threads: int | None = None) -> VolumeRisk:
         return assess_volume(p, t0, t1, version=version, seed=seed, precision=precision,
                              min_draws=min_draws, max_draws=max_draws, tz=tz,
-                             target=target, focus=focus, threads=threads)
+                             target=target, focus=focus, threads=threads,
+                             week_precision=week_precision)
 
     # volumes side by side, one core each (the kernel releases the GIL); a volume's
     # result does not depend on how many threads score it
@@ -336,7 +343,7 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
 
 def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                 version: str = LATEST, seed: int = 0, pool_runs: int = 4096) -> Waits:
-    """A first, coarse pass (200-1,000 draws) over the volumes that share job runs with
+    """A first, coarse pass (100-1,000 draws) over the volumes that share job runs with
     others: how often each one's backups wait Pending behind its own deletions (per run
     of its jobs), each wait taken as a whole deletion (an upper bound: a backup meets a
     deletion part-way through). Empty under Longhorn <= 1.7, where such a backup fails
@@ -345,7 +352,7 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
         return {}
     plans = [p for p in plans_from_fleet(fleet, pool_runs=pool_runs, seed=seed) if p.queues]
     risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=0.01, min_draws=200, max_draws=1000)
+                  precision=0.01, min_draws=100, max_draws=1000)
     out = {}
     for plan, r in zip(plans, risk.volumes, strict=True):
         runs = sum(r.score.runs[j.name].mean() for j, _ in plan.jobs)
@@ -358,14 +365,19 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
 def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                  version: str = LATEST, seed: int = 0, precision: float = DEFAULT_PRECISION,
                  volumes: Iterable[str] | None = None, waits: Waits | None = None,
-                 min_draws: int = 500, max_draws: int = 16_000,
-                 target: float | None = None) -> RiskAssessment:
+                 min_draws: int = 200, max_draws: int = 16_000,
+                 target: float | None = None, week_precision: float | None = 0.025
+                 ) -> RiskAssessment:
     """:func:`assess` of a fleet's volumes (or of ``volumes``), with one round of
     feedback between the volumes of a job's runs: a backup Pending behind a deletion
     holds its lane, which delays the volumes after it and lengthens the run (so later
     fire times are skipped more often). The waits come from :func:`learn_waits` unless
-    given. ``target``: a volume gets only the draws that place it on one side of it
-    (see :func:`assess_volume`)."""
+    given. Draws are added until both the per-run probability's standard error is at
+    most ``precision`` and the per-week one's at most ``week_precision`` (2.5 points): a
+    volume whose weeks all or never meet a conflict needs no more than ``min_draws``,
+    one that meets one in about half its weeks 400 (the draws double). ``target``: a
+    volume gets only the draws that place it on one side of it (see
+    :func:`assess_volume`)."""
     if waits is None:
         waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
     plans = plans_from_fleet(fleet, seed=seed, waits=waits)
@@ -374,7 +386,7 @@ def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
         plans = [p for p in plans if p.volume in wanted]
     return assess(plans, start=start, weeks=weeks, version=version, seed=seed,
                   precision=precision, min_draws=min_draws, max_draws=max_draws,
-                  target=target)
+                  target=target, week_precision=week_precision)
 
 
 def _names(value: object) -> tuple[str, ...]:
