@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from advisor import __version__, load_sample
@@ -32,6 +33,7 @@ from advisor.model.risk import (
     fleet_from_history,
     learn_waits,
     recommend_intervals,
+    weeks_to_run,
 )
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
@@ -409,7 +411,16 @@ def check_command(
     else:
         prior = BackupPrior()
         assumptions.append(f"no history: {prior}")
-    findings = [f.to_dict() for f in structural_findings(jobs, volumes, prior=prior)]
+    if store or sample:  # the proposal among the jobs already there: what it changes
+        current = history["jobs"]
+        current = current[~current["recurring_job"].isin(jobs["recurring_job"])]
+        cluster = current["cluster"].iloc[0] if len(current) else "default"
+        judged = pd.concat([current, jobs.assign(cluster=cluster)], ignore_index=True)
+    else:
+        judged = jobs
+    names = set(jobs["recurring_job"])
+    findings = [f.to_dict() for f in structural_findings(judged, volumes, prior=prior)
+                if names & set(f.jobs)]
     findings += risk_findings
     counted = [f for f in findings if f.get("severity") != "low"]
     risky = any(f["p_per_run"] is None or f["p_per_run"] > max_risk for f in counted)
@@ -429,7 +440,8 @@ def check_command(
 
 
 def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict]:
-    """The lock risk of each proposed job on the history's volumes (its own runs)."""
+    """The lock risk of each proposed job on the history's volumes (its own runs), each
+    scored over enough weeks for it to run (a monthly job: 5)."""
     from dataclasses import replace
 
     proposed = {str(r.recurring_job): JobSpec(
@@ -437,29 +449,43 @@ def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict
         int(r.retain) if r.retain == r.retain else 1,
         int(r.concurrency) if r.concurrency == r.concurrency else 10,
         tuple(v for v in str(r.groups or "").split(",") if v)) for r in jobs_df.itertuples()}
-    jobs = tuple(proposed.pop(j.name, j) for j in fleet.jobs) + tuple(proposed.values())
+    mine = dict(proposed)
+    jobs = tuple(mine.pop(j.name, j) for j in fleet.jobs) + tuple(mine.values())
     fleet = replace(fleet, jobs=jobs)
-    names = set(jobs_df["recurring_job"])
     members = run_members(fleet)
-    covered = {v for n in names for v in members.get(n, ())}
-    risk = assess_fleet(fleet, start=start, version=version, volumes=covered,
-                        target=max_risk, min_draws=125)
+    waits = learn_waits(fleet, start=start, version=version)  # per run: one week tells
+    by_weeks: dict[int, list[str]] = {}
+    for name, spec in proposed.items():
+        if members.get(name):  # (a backupstore job that covers volumes)
+            by_weeks.setdefault(weeks_to_run(spec), []).append(name)
     out = []
-    for name in sorted(names):
-        mine = [v for v in risk.volumes if name in v.p_conflict_per_run_by_job]
-        if not mine:
-            continue
-        worst = max(mine, key=lambda v: v.p_conflict_per_run_by_job[name].mean)
-        p = worst.p_conflict_per_run_by_job[name]
-        weekly = sum(v.expected_per_week[k].mean for v in mine for k in v.expected_per_week)
-        out.append({"kind": "lock_risk", "severity": "high", "jobs": [name],
-                    "volumes": [v.volume for v in mine],
-                    "p_per_run": 0.0 if p.mean != p.mean else p.mean,
-                    "expected_per_week": weekly,
-                    "explanation": f"{name}: P(lock conflict per run) up to {p} on "
-                                   f"{worst.volume} (Monte Carlo, {worst.draws} draws); "
-                                   f"{weekly:.3g} conflicts a week expected on its "
-                                   f"{len(mine)} volume(s)"})
+    for weeks, names in sorted(by_weeks.items()):
+        covered = {v for n in names for v in members[n]}
+        risk = assess_fleet(fleet, start=start, weeks=weeks, version=version,
+                            volumes=covered, waits=waits, target=max_risk, min_draws=125)
+        for name in sorted(names):
+            mine = [v for v in risk.volumes if name in v.p_conflict_per_run_by_job]
+            scored = [v for v in mine if v.p_conflict_per_run_by_job[name].mean ==
+                      v.p_conflict_per_run_by_job[name].mean]  # (NaN: no run)
+            window = f"{weeks} week(s) from {risk.start:%Y-%m-%d}"
+            if not scored:
+                out.append({"kind": "lock_risk", "severity": "low", "jobs": [name],
+                            "volumes": [v.volume for v in mine], "p_per_run": 0.0,
+                            "expected_per_week": 0.0,
+                            "explanation": f"{name}: does not fire in the {window}, "
+                                           "so its lock risk was not scored"})
+                continue
+            worst = max(scored, key=lambda v: v.p_conflict_per_run_by_job[name].mean)
+            p = worst.p_conflict_per_run_by_job[name]
+            weekly = sum(v.expected_per_week[k].mean for v in mine
+                         for k in v.expected_per_week)
+            out.append({"kind": "lock_risk", "severity": "high", "jobs": [name],
+                        "volumes": [v.volume for v in mine], "p_per_run": p.mean,
+                        "expected_per_week": weekly,
+                        "explanation": f"{name}: P(lock conflict per run) up to {p} on "
+                                       f"{worst.volume} (Monte Carlo, {worst.draws} draws "
+                                       f"over {window}); {weekly:.3g} conflicts a week "
+                                       f"expected on its {len(mine)} volume(s)"})
     return out
 
 

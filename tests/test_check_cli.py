@@ -89,3 +89,20 @@ def test_against_the_sample_history(tmp_path):
                                              retain=7, concurrency=4)),
                          "--sample", "--start", "2026-11-23")
     assert code == 0 and out["verdict"] == "ok"
+
+
+def test_a_monthly_job_is_judged_with_the_jobs_already_there(tmp_path):
+    # the sample's archive group has a weekly job at Sunday 03:00: a monthly one at 03:00
+    # on the 1st meets it whenever the 1st is a Sunday, which no week of history shows
+    code, out, _ = check(write(tmp_path, job("monthly", "0 3 1 * *", groups="[archive]",
+                                             retain=6, concurrency=4)),
+                         "--sample", "--start", "2026-11-23")
+    assert code == 1 and out["verdict"] == "risky"
+    f = next(f for f in out["findings"] if f["kind"] == "simultaneous_fire")
+    assert set(f["jobs"]) == {"monthly", "weekly"} and "1.7 times a year" in f["explanation"]
+    # its Monte Carlo risk is scored over weeks in which it runs (the 1st of December)
+    risk = next(f for f in out["findings"] if f["kind"] == "lock_risk")
+    assert risk["jobs"] == ["monthly"] and "5 week(s)" in risk["explanation"]
+    assert "nan" not in risk["explanation"]
+    # findings between jobs the proposal leaves alone are not its doing
+    assert all("monthly" in f["jobs"] for f in out["findings"])

@@ -48,14 +48,20 @@ from advisor.model.fastpath import (
     score_volume,
 )
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.recommend import VolumeOutcome
+from advisor.model.recommend import (
+    Recommendation,
+    VolumeOutcome,
+    interval_of,
+    ladder_cron,
+    minimum_interval,
+)
 from advisor.model.simulate import run_members
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
            "assess_volume", "fleet_from_history", "fleet_scorer", "learn_waits",
-           "plans_from_fleet", "recommend_intervals"]
+           "plans_from_fleet", "recommend_intervals", "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
 
@@ -622,8 +628,6 @@ def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> st
     """``job``'s cron moved to the minute (and, for a daily or longer job, the hour)
     farthest from the fire times of ``others`` over a week, keeping its interval; None
     when it cannot be moved (an uneven schedule) or is already farthest."""
-    from advisor.model.recommend import interval_of, ladder_cron
-
     gap = interval_of(job.cron)
     if not gap or not others:
         return None
@@ -653,6 +657,13 @@ def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> st
     return ladder_cron(gap, like)
 
 
+def weeks_to_run(job: JobSpec) -> int:
+    """Whole weeks a window needs for ``job`` to run in it (a monthly job: 5), at most
+    53."""
+    gap = interval_of(job.cron, median=True) or WEEK_S
+    return min(53, max(1, math.ceil(gap / WEEK_S)))
+
+
 def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
                         start: str | pd.Timestamp | None = None, version: str = LATEST,
                         seed: int = 0, precision: float = DEFAULT_PRECISION,
@@ -667,16 +678,10 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
     that share its volumes, since jobs firing together meet at every interval.
     ``waits``: as :func:`assess_fleet`'s; ``current``: the fleet's :func:`assess_fleet`
     with those waits (its figures are the starting point of every job's search)."""
-    from advisor.model.recommend import Recommendation, interval_of, minimum_interval
-
     members = run_members(fleet)
     wanted = set(jobs) if jobs is not None else None
     if waits is None:  # per run, so one week of the current schedule tells them
         waits = learn_waits(fleet, start=start, version=version, seed=seed)
-
-    def weeks(job: JobSpec) -> int:  # enough weeks for the job to run (monthly: 5)
-        gap = interval_of(job.cron, median=True) or WEEK_S
-        return max(1, math.ceil(gap / WEEK_S))
 
     out = []
     for j in fleet.jobs:
@@ -684,7 +689,7 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
                 wanted is not None and j.name not in wanted):
             continue
         vols = set(members[j.name])
-        scorer = fleet_scorer(fleet, start=start, weeks=weeks(j), version=version,
+        scorer = fleet_scorer(fleet, start=start, weeks=weeks_to_run(j), version=version,
                               seed=seed, precision=precision, focus=j.name, waits=waits,
                               target=target, current=current)
         advice = minimum_interval(j, fleet.jobs, scorer, target, volumes=members[j.name])
@@ -696,7 +701,7 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
             shifted = replace(j, cron=moved)
             jobs2 = tuple(shifted if o.name == j.name else o for o in fleet.jobs)
             alt = minimum_interval(shifted, jobs2, fleet_scorer(
-                replace(fleet, jobs=jobs2), start=start, weeks=weeks(j), version=version,
+                replace(fleet, jobs=jobs2), start=start, weeks=weeks_to_run(j), version=version,
                 seed=seed, precision=precision, focus=j.name, waits=waits, target=target),
                 target,
                 volumes=members[j.name])
