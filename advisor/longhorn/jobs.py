@@ -103,17 +103,18 @@ def job_volumes(jobs: pd.DataFrame, volumes: pd.DataFrame, *,
         label_jobs = {r.recurring_job: r.groups for r in cj.itertuples()
                       if r.task != "system-backup"}
         tasks = dict(zip(cj["recurring_job"], cj["task"], strict=True))
+        system = [(r.recurring_job, _policy(r.parameters))
+                  for r in cj[cj["task"] == "system-backup"].itertuples()]
         for v in vols.to_dict("records"):
             reason = skip_reason(v, allow_detached=allow_detached)
             found = volume_jobs(v["volume"], v["recurring_jobs"], v["recurring_job_groups"],
                                 label_jobs)
-            for r in cj[cj["task"] == "system-backup"].itertuples():
-                policy = _policy(r.parameters)
+            for name, policy in system:
                 if v.get("standby") is True or policy == "disabled":
                     continue
                 if policy == "if-not-present" and v.get("last_backup"):
                     continue
-                found.append(Membership(v["volume"], r.recurring_job, "system backup"))
+                found.append(Membership(v["volume"], name, "system backup"))
             for m in found:
                 rows.append({"cluster": cluster, "volume": m.volume,
                              "recurring_job": m.recurring_job, "task": tasks[m.recurring_job],
