@@ -462,7 +462,7 @@ def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict
     for weeks, names in sorted(by_weeks.items()):
         covered = {v for n in names for v in members[n]}
         risk = assess_fleet(fleet, start=start, weeks=weeks, version=version,
-                            volumes=covered, waits=waits, target=max_risk, min_draws=125)
+                            volumes=covered, waits=waits, target=max_risk, min_draws=64)
         for name in sorted(names):
             mine = [v for v in risk.volumes if name in v.p_conflict_per_run_by_job]
             scored = [v for v in mine if v.p_conflict_per_run_by_job[name].mean ==

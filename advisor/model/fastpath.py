@@ -55,7 +55,8 @@ from advisor.model.fleet import Duration, JobSpec
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
-__all__ = ["CONFLICT_KINDS", "Estimate", "RunPool", "VolumeScore", "score_volume"]
+__all__ = ["CONFLICT_KINDS", "Estimate", "RunPool", "VolumeScore", "estimate", "proportion",
+           "score_volume"]
 
 WEEK_S = 7 * 86400.0
 CONFLICT_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion",
@@ -77,12 +78,20 @@ class Estimate:
         return f"{self.mean:.4g} ± {self.se:.2g}"
 
 
-def _estimate(x: np.ndarray) -> Estimate:
+def estimate(x: np.ndarray) -> Estimate:
+    """The mean of ``x`` and its standard error (sample sd / sqrt(n)). Computed from
+    the sums, two calls into numpy: a volume's figures take dozens of these and
+    np.std's own overhead was most of the time it takes to report them."""
     x = np.asarray(x, dtype=float)
-    if not len(x):
+    n = len(x)
+    if not n:
         return Estimate(math.nan, math.nan)
-    se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
-    return Estimate(float(x.mean()), se)
+    total = float(np.add.reduce(x))
+    mean = total / n
+    if n == 1:
+        return Estimate(mean, 0.0)
+    d = x - mean  # (deviations, not raw squares: no cancellation)
+    return Estimate(mean, math.sqrt(max(float(np.dot(d, d)), 0.0) / (n - 1) / n))
 
 
 def proportion(hits: np.ndarray, trials: np.ndarray) -> Estimate:
@@ -92,7 +101,7 @@ def proportion(hits: np.ndarray, trials: np.ndarray) -> Estimate:
     rare event unseen in every draw (a weekly run's conflict) would read ``0 ± 0``."""
     hits, trials = np.asarray(hits, dtype=float), np.asarray(trials, dtype=float)
     has = trials > 0
-    est = _estimate(hits[has] / trials[has])
+    est = estimate(hits[has] / trials[has])
     n = float(trials[has].sum())
     if not n:
         return est
@@ -147,7 +156,7 @@ class VolumeScore:
     def expected_per_week(self, kind: str) -> Estimate:
         """Expected count of ``kind`` (see :meth:`counts`) in a week: the window's mean
         scaled to 7 days."""
-        return _estimate(self.counts(kind) * (WEEK_S / self.window_s))
+        return estimate(self.counts(kind) * (WEEK_S / self.window_s))
 
     def p_any_conflict_per_run(self, job: str | None = None) -> Estimate:
         """Probability that a run (of ``job``, default any job) meets any lock conflict
@@ -163,7 +172,7 @@ class VolumeScore:
         """Probability that a week has at least one conflict of any kind. Exact for a
         7-day window; for another window, scaled as if its repetitions were independent
         (``1 - (1 - p) ** (7 d / window)``)."""
-        est = _estimate(self.counts("conflicts") > 0)
+        est = estimate(self.counts("conflicts") > 0)
         a = WEEK_S / self.window_s
         if a == 1.0:
             return est

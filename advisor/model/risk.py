@@ -44,6 +44,7 @@ from advisor.model.fastpath import (
     Estimate,
     RunPool,
     VolumeScore,
+    estimate,
     proportion,
     score_volume,
 )
@@ -169,24 +170,16 @@ def _risk(plan: VolumePlan, score: VolumeScore) -> VolumeRisk:
     skipped, p_skip, interval = {}, {}, {}
     for job, _ in plan.jobs:
         s, r = score.skipped_slots[job.name], score.runs[job.name]
-        skipped[job.name] = _mean(s * scale)
+        skipped[job.name] = estimate(s * scale)
         p_skip[job.name] = proportion(s, s + r)
         has = r > 0
-        interval[job.name] = _mean(score.window_s / r[has]) if has.any() else \
+        interval[job.name] = estimate(score.window_s / r[has]) if has.any() else \
             Estimate(math.inf, 0.0)
     return VolumeRisk(plan.cluster, plan.volume, score.p_any_conflict_per_run(),
                       score.p_any_conflict_per_week(),
                       {j.name: score.p_any_conflict_per_run(j.name) for j, _ in plan.jobs},
                       {k: score.expected_per_week(k) for k in CONFLICT_KINDS},
                       skipped, p_skip, interval, score.draws, score, plan.notes)
-
-
-def _mean(x: np.ndarray) -> Estimate:
-    x = np.asarray(x, dtype=float)
-    if not len(x):
-        return Estimate(math.nan, math.nan)
-    return Estimate(float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
-                    if len(x) > 1 else 0.0)
 
 
 def default_window(start: str | pd.Timestamp | None = None, weeks: int = 1
@@ -200,12 +193,10 @@ def default_window(start: str | pd.Timestamp | None = None, weeks: int = 1
     return monday, monday + pd.Timedelta(weeks=weeks)
 
 
-def _against(plan: VolumePlan, score: VolumeScore, focus: str | None
-              ) -> tuple[float, float]:
+def _against(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
     """The figure a target is checked on, and its standard error: the larger (by
     ``p + 2 se``) of the per-run conflict probability (of ``focus``'s runs, if given)
     and a skipped slot's probability (of ``focus``, else of the worst job)."""
-    risk = _risk(plan, score)
     if focus is not None and focus in risk.p_skip_per_slot:
         options = [risk.p_conflict_per_run_by_job[focus], risk.p_skip_per_slot[focus]]
     else:
@@ -248,9 +239,10 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
         if (not se > precision and week_ok) or draws >= max_draws:
             return _risk(plan, score)  # (a NaN se: no runs at all)
         if target is not None and draws >= 2:
-            p, s = _against(plan, score, focus)
+            risk = _risk(plan, score)
+            p, s = _against(risk, focus)
             if p + 2 * s <= target or p - 2 * s > target:
-                return _risk(plan, score)
+                return risk
         batch = min(draws, max_draws - draws)
 
 
@@ -349,7 +341,7 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
 
 def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                 version: str = LATEST, seed: int = 0, pool_runs: int = 4096) -> Waits:
-    """A first, coarse pass (100-1,000 draws) over the volumes that share job runs with
+    """A first, coarse pass (50-1,000 draws) over the volumes that share job runs with
     others: how often each one's backups wait Pending behind its own deletions (per run
     of its jobs), each wait taken as a whole deletion (an upper bound: a backup meets a
     deletion part-way through). Empty under Longhorn <= 1.7, where such a backup fails
@@ -358,7 +350,7 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
         return {}
     plans = [p for p in plans_from_fleet(fleet, pool_runs=pool_runs, seed=seed) if p.queues]
     risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=0.01, min_draws=100, max_draws=1000)
+                  precision=0.01, min_draws=50, max_draws=1000)
     out = {}
     for plan, r in zip(plans, risk.volumes, strict=True):
         runs = sum(r.score.runs[j.name].mean() for j, _ in plan.jobs)
@@ -548,7 +540,7 @@ def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
     job's interval's doing.
     ``waits``: as :func:`assess_fleet`'s (learnt from ``fleet`` when not given).
     ``target``: the per-run probability the caller compares with; each volume then gets
-    only the draws that place it on one side of it (from 125), which is what makes a
+    only the draws that place it on one side of it (from 64), which is what makes a
     fleet of thousands of volumes affordable. A proposal's volumes are then scored worst
     first (by their last outcome) and the scoring stops once one is over ``target``:
     the proposal breaks it whatever the others do, so its outcome holds only the
@@ -578,7 +570,7 @@ def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
     def run(plans: list[VolumePlan], whole: bool) -> dict[str, VolumeOutcome]:
         common = dict(start=start, weeks=weeks, version=version, seed=seed,
                       precision=precision, target=target, focus=focus,
-                      min_draws=500 if target is None else 125)
+                      min_draws=500 if target is None else 64)
         if target is None or whole:
             return {r.volume: keep(r) for r in assess(plans, **common).volumes}
         plans = sorted(plans, key=lambda p: -last.get(p.volume, math.inf))
