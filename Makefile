@@ -57,6 +57,11 @@ test: lint deps-test
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/cron_expand.py
+	$(BIN)/python bench/durations.py
+	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/fastpath.py
+	$(BIN)/python bench/calibration.py
+	$(BIN)/python bench/recommend.py
 
 clean:
 	rm -rf $(VENV) reports/sample reports/sample-store reports/history.json .pytest_cache \
