@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.model.fastpath import RunPool
+from advisor.model.fastpath import RunPool, score_volume
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.risk import (
     assess,
@@ -21,7 +21,7 @@ from advisor.model.risk import (
     plans_from_fleet,
 )
 from advisor.model.simulate import simulate
-from advisor.sources.sample import simulate_sample
+from advisor.sources.sample import sample_fleet, simulate_sample
 
 GIB = 2**30
 D = Duration.parse
@@ -212,3 +212,28 @@ def test_fleet_scorer_stops_at_the_first_volume_over_the_target():
         e = current.for_volume(v).p_conflict_per_run_by_job["h"]
         assert (reuse[v].p_conflict_per_run, reuse[v].p_conflict_per_run_se) == (e.mean, e.se)
     assert reuse["v00"].p_conflict_per_run_se != now["v00"].p_conflict_per_run_se
+
+
+def test_a_warm_up_puts_late_runs_where_they_would_be_at_the_window_start():
+    # The sample's 40-volume hourly run outlasts its hour, so at any hour it has usually
+    # not ended: its next run starts late. Started cold at Monday 00:00, every draw's
+    # first hourly run is on time and meets the daily job's run there (both reach
+    # pvc-app-05 first). With the warm-up the week's start no longer matters.
+    fleet = sample_fleet()
+    plan = {p.volume: p for p in plans_from_fleet(fleet)}["pvc-app-05"]
+    monday = pd.Timestamp("2027-01-04T00:00:00Z")
+
+    def blocked(start, warm=True):
+        if warm:
+            r = assess_volume(plan, start, start + pd.Timedelta(weeks=1), version="1.8",
+                              min_draws=1000, max_draws=1000)
+            return r.expected_per_week["delete_blocked"]
+        s = score_volume(plan.jobs, plan.deletion, start, start + pd.Timedelta(weeks=1),
+                         draws=1000, version="1.8", queues=plan.queues,
+                         kept={j.name: j.retain for j, _ in plan.jobs})
+        return s.expected_per_week("delete_blocked")
+
+    at_midnight, at_twenty_past = blocked(monday), blocked(monday + pd.Timedelta(minutes=20))
+    assert abs(at_midnight.mean - at_twenty_past.mean) < \
+        4 * (at_midnight.se ** 2 + at_twenty_past.se ** 2) ** 0.5
+    assert blocked(monday, warm=False).mean > 2 * at_midnight.mean  # the cold start

@@ -28,7 +28,7 @@ IDLE, PENDING, RUNNING = 0, 1, 2
 DELETE_BLOCKED, CREATE_BLOCKED, PENDING_BEHIND, RESTORE_BLOCKED, CONFLICTED_RUNS = range(5)
 N_COUNTS = 5
 # parameters: floats and integers
-T0, T_END, POLL_S, TTL_S, WAIT_S, RETRY_MIN, RETRY_MAX = range(7)
+T0, T_END, POLL_S, TTL_S, WAIT_S, RETRY_MIN, RETRY_MAX, T_COUNT = range(8)
 N_POLLS, WAIT_MODE, HAS_RESTORE, QUEUED = range(4)
 # a draw's scalar state: floats and integers
 T1_HOLD, T1_ACQ, D_HOLD, D_ACQ, R_ACQ, R_REL, LIMIT = range(7)
@@ -36,7 +36,7 @@ T1_HOLD, T1_ACQ, D_HOLD, D_ACQ, R_ACQ, R_REL, LIMIT = range(7)
  OUT_OF_DRAWS) = range(13)
 # per job: floats and integers
 B_ACQ, B_REL, MISSED_T, RUN_END = range(4)
-STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS, RUN_ON = range(9)
+STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS, RUN_ON, RUN_NO, COUNTED_RUN = range(11)
 # per deletion row: floats and integers
 ACQ, REL, NEXT, SCHED = range(4)
 DSEQ, FSEQ, FAIL, COUNTED, DJOB = range(5)
@@ -50,7 +50,7 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
     buffer."""
     rows, cap = 3 * n_jobs + 3, n_deletions + 1
     return (np.empty(rows), np.empty(rows), np.empty(rows, np.int64),
-            np.empty((n_jobs, 4)), np.empty((n_jobs, 9), np.int64),
+            np.empty((n_jobs, 4)), np.empty((n_jobs, 11), np.int64),
             np.empty((cap, 4)), np.empty((cap, 5), np.int64),
             np.empty(7), np.empty(13, np.int64), np.empty(N_COUNTS + n_jobs, np.int64),
             np.empty(n_jobs, np.int64))
@@ -67,8 +67,11 @@ def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, resto
     d]`` after it starts, lasts at least ``queue[1, boff[j] + k, d]`` (the other
     volumes), and the volume's backup in that run lasts ``backup[boff[j] + k, d]``;
     else the volume is alone in its runs. Each job starts with ``kept[j]`` backups of
-    the volume already kept. The rest is :func:`scratch`. Returns -1, or
-    a draw that ran out of pre-drawn durations (the bounds above would be wrong)."""
+    the volume already kept. Only what happens from ``pf[T_COUNT]`` on is counted (a run
+    by its slot, a conflict by when it happens, a conflicted run if the run is counted):
+    the time before is a warm-up that brings runs longer than their interval to where
+    they would be. The rest is :func:`scratch`. Returns -1, or a draw that ran out of
+    pre-drawn durations (the bounds above would be wrong)."""
     n_jobs, n_draws, n_slots = retain.shape[0], backup.shape[1], slot_t.shape[0]
     rel_row = n_jobs + 1
     for d in range(n_draws):
@@ -109,11 +112,12 @@ def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, resto
                 si += 1
                 start_n, start_t = 0, t
                 if ji[j, RUN_ON]:
-                    skipped[d, j] += ji[j, HAS_MISSED]
+                    if ji[j, HAS_MISSED] and jf[j, MISSED_T] >= pf[T_COUNT]:
+                        skipped[d, j] += 1
                     jf[j, MISSED_T] = t
                     ji[j, HAS_MISSED] = 1
                 elif _start_run(j, d, t, t, -INF, 0, ev, sc, sq, jf, ji, F, I, c, queue,
-                                boff, pi, runs, late):
+                                boff, pf, pi, runs, late):
                     order[0] = j
                     start_n = 1
             else:
@@ -183,10 +187,10 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
         j = r - 2 * n_jobs - 3
         ji[j, RUN_ON] = 0
         return _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue,
-                         boff, pi, runs, late)
+                         boff, pf, pi, runs, late)
     if r > n_jobs + 2:  # job j's run reaches the volume: its Backup is created
         j = r - n_jobs - 3
-        if _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi):
+        if _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi):
             order[0] = j
             return 1, t
         return 0, 0.0
@@ -213,38 +217,41 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
         return 0, 0.0
     ji[j, RUN_ON] = 0
     return _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue, boff,
-                     pi, runs, late)
+                     pf, pi, runs, late)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue, boff, pi,  # noqa: E741
-              runs, late):
+def _catch_up(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, order, queue, boff, pf,  # noqa: E741
+              pi, runs, late):
     """Job ``j``'s run ended at ``t``: the latest missed slot starts now (late)."""
     if ji[j, HAS_MISSED]:
         ji[j, HAS_MISSED] = 0
         if _start_run(j, d, t, jf[j, MISSED_T], e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c,
-                      queue, boff, pi, runs, late):
+                      queue, boff, pf, pi, runs, late):
             order[0] = j
             return 1, t
     return 0, 0.0
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _start_run(j, d, t, slot, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, queue, boff, pi,  # noqa: E741
-               runs, late):
+def _start_run(j, d, t, slot, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, queue, boff, pf,  # noqa: E741
+               pi, runs, late):
     """A run of job ``j`` starts at ``t`` for ``slot``, in an event scheduled at
     (``e_sc``, ``e_sq``). Returns whether the volume's backup starts now."""
     ji[j, RUN_ON] = 1
-    runs[d, j] += 1
-    if t > slot:
-        late[d, j] += 1
+    ji[j, RUN_NO] += 1
+    ji[j, COUNTED_RUN] = slot >= pf[T_COUNT]  # (a warm-up run is not counted)
+    if ji[j, COUNTED_RUN]:
+        runs[d, j] += 1
+        if t > slot:
+            late[d, j] += 1
     if not pi[QUEUED]:
-        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi)
-    k = boff[j] + runs[d, j] - 1
+        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi)
+    k = boff[j] + ji[j, RUN_NO] - 1
     jf[j, RUN_END] = t + queue[1, k, d]
     delay = queue[0, k, d]
     if delay <= 0.0:
-        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi)
+        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi)
     turn = ji.shape[0] + 3 + j
     ev[turn], sc[turn], sq[turn] = t + delay, t, I[SEQ]
     I[SEQ] += 1
@@ -252,7 +259,7 @@ def _start_run(j, d, t, slot, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, queue, bo
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi):  # noqa: E741
+def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi):  # noqa: E741
     """Job ``j``'s run reaches the volume at ``t``, in an event scheduled at (``e_sc``,
     ``e_sq``): its Backup is created. Returns whether it starts now (else it waits
     Pending behind a deletion, >= 1.8)."""
@@ -274,9 +281,11 @@ def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pi):  # noqa: E741
     I[SEQ] += 1
     ev[1 + j] = INF
     I[N_PEND] += 1
-    c[PENDING_BEHIND] += 1
-    c[CONFLICTED_RUNS] += 1
-    c[N_COUNTS + j] += 1
+    if t >= pf[T_COUNT]:
+        c[PENDING_BEHIND] += 1
+    if ji[j, COUNTED_RUN]:
+        c[CONFLICTED_RUNS] += 1
+        c[N_COUNTS + j] += 1
     ji[j, HIT] = 1
     return False
 
@@ -295,7 +304,7 @@ def _start_backup(j, d, s, ev, sc, sq, jf, ji, df, di, F, I, c, backup, boff, pf
         _failed(j, d, rel, ev, sc, sq, ji, df, di, I, c, pf)
     else:
         # alone, the volume draws a duration per backup; in a queue, its run's
-        k = runs[d, j] - 1 if pi[QUEUED] else ji[j, BPOS]
+        k = ji[j, RUN_NO] - 1 if pi[QUEUED] else ji[j, BPOS]
         if k >= boff[j + 1] - boff[j]:
             I[OUT_OF_DRAWS] = 1
             return
@@ -316,10 +325,12 @@ def _failed(j, d, now, ev, sc, sq, ji, df, di, I, c, pf):  # noqa: E741
     the first poll after the failed-backup TTL."""
     if now > pf[T_END]:
         return
-    c[CREATE_BLOCKED] += 1
+    if now >= pf[T_COUNT]:
+        c[CREATE_BLOCKED] += 1
     if not ji[j, HIT]:
-        c[CONFLICTED_RUNS] += 1
-        c[N_COUNTS + j] += 1
+        if ji[j, COUNTED_RUN]:
+            c[CONFLICTED_RUNS] += 1
+            c[N_COUNTS + j] += 1
         ji[j, HIT] = 1
     t0, poll_s = pf[T0], pf[POLL_S]
     k = _alloc(df, di, I, now)
@@ -373,12 +384,13 @@ def _try(k, d, t, skip_ahead, ev, sc, sq, jf, df, di, F, I, c, deletion, pf):  #
         if now >= F[D_HOLD]:  # the attempt was in progress (Deleting) until its check
             F[D_HOLD], F[D_ACQ], I[D_FSEQ] = now, t, I[SEQ]
         I[SEQ] += 1
-        if first:
+        if first and now >= pf[T_COUNT]:
             c[DELETE_BLOCKED] += 1
-            if not di[k, COUNTED]:
+        if first and not di[k, COUNTED]:
+            if now >= pf[T_COUNT]:  # (the run it follows, when the deletion is counted)
                 c[CONFLICTED_RUNS] += 1
                 c[N_COUNTS + di[k, DJOB]] += 1
-                di[k, COUNTED] = 1
+            di[k, COUNTED] = 1
     I[N_AWAIT] += (1 if blocked else 0) - (1 if was_waiting else 0)
     _refresh_attempts(ev, sc, sq, df, di, I)
 
@@ -411,7 +423,7 @@ def _poll(d, ev, df, F, I, c, restore, pf, pi):  # noqa: E741
                 F[T1_HOLD], F[T1_ACQ] = end, p
         F[R_ACQ], F[R_REL] = p, end
         I[R_OK], I[R_ID] = not blocked, I[LATEST]
-        if blocked and p + wait_s <= pf[T_END]:
+        if blocked and pf[T_COUNT] <= p and p + wait_s <= pf[T_END]:
             c[RESTORE_BLOCKED] += 1
         rel = end
     # polls while it restores do nothing; after it, one retries a blocked restore or

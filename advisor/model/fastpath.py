@@ -275,7 +275,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
                  failed_backup_ttl_s: float | None = None,
                  queues: Mapping[str, tuple[RunPool, int]] | None = None,
                  kept: Mapping[str, int] | None = None,
-                 threads: int | None = None) -> VolumeScore:
+                 threads: int | None = None, warmup_s: float = 0.0) -> VolumeScore:
     """Score one volume's backup jobs over ``start`` - ``end`` (UTC) in ``draws``
     independent draws of every duration.
 
@@ -293,7 +293,11 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     has the volume alone in its runs. ``kept``: per job, how many Completed backups of
     the volume it already keeps at ``start`` (default none, as for a new volume; an
     existing volume in steady state keeps ``retain``, so every backup's completion
-    deletes one).
+    deletes one). ``warmup_s``: each draw starts this long before ``start`` and counts
+    nothing before it, so that runs longer than their interval are under way at
+    ``start`` as they would be (from a standing start, every job's first run is on
+    time, and two jobs firing at ``start`` always meet); ``kept`` then holds at the
+    warm-up's start.
 
     The draws run in blocks on ``threads`` threads (default: one per core, at most 2;
     pass 1 when the caller already uses every core); the result does not depend on
@@ -309,12 +313,15 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
             raise ValueError(f"job {j.name!r}: task {j.task!r} makes no backups")
         if j.retain < 1:
             raise ValueError(f"job {j.name!r}: retain must be >= 1, not {j.retain}")
+    if not warmup_s >= 0:
+        raise ValueError(f"warmup_s must be >= 0, not {warmup_s}")
     rules = behaviour(version)
-    t0, t_end = _unix(start), _unix(end)
+    t_count, t_end = _unix(start), _unix(end)
+    t0 = t_count - warmup_s  # the draws start here, and count from t_count
     poll_s = restore[0] if restore else rules.default_poll_interval_s
     ttl_s = rules.failed_backup_ttl_s if failed_backup_ttl_s is None else failed_backup_ttl_s
     n_polls = int((t_end - t0) // poll_s)
-    # Slots in [start, end), as the simulator asks for them; equal times in job order.
+    # Slots in [t0, end), as the simulator asks for them; equal times in job order.
     before = pd.Timestamp(t0 - 1, unit="s", tz="UTC")
     stop = pd.Timestamp(t_end, unit="s", tz="UTC")
     per_job = [_fires(j.cron, before, stop, tz) for j, _ in jobs]
@@ -330,10 +337,10 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     n_del, n_restore = len(slot_t), (n_polls if restore else 0)
     retain = np.array([np.inf if j.task == "system-backup" else float(j.retain)
                        for j, _ in jobs])
-    pf = np.zeros(7)
-    pf[[K.T0, K.T_END, K.POLL_S, K.TTL_S, K.WAIT_S, K.RETRY_MIN, K.RETRY_MAX]] = (
-        t0, t_end, poll_s, ttl_s, LOCK_ACQUIRE_WAIT_S, rules.deletion_retry_min_s,
-        rules.deletion_retry_max_s)
+    pf = np.zeros(8)
+    pf[[K.T0, K.T_END, K.POLL_S, K.TTL_S, K.WAIT_S, K.RETRY_MIN, K.RETRY_MAX,
+        K.T_COUNT]] = (t0, t_end, poll_s, ttl_s, LOCK_ACQUIRE_WAIT_S,
+                       rules.deletion_retry_min_s, rules.deletion_retry_max_s, t_count)
     queues = dict(queues or {})
     unknown = set(queues) - set(names)
     if unknown:
@@ -399,7 +406,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
         skipped_slots=dict(zip(names, skipped.T, strict=True)),
         late_starts=dict(zip(names, late.T, strict=True)),
         runs=dict(zip(names, runs.T, strict=True)),
-        conflicted_runs=c[K.CONFLICTED_RUNS], window_s=t_end - t0, version=version,
+        conflicted_runs=c[K.CONFLICTED_RUNS], window_s=t_end - t_count, version=version,
         conflicted_runs_by_job=dict(zip(names, c[K.N_COUNTS:], strict=True)))
 
 

@@ -65,6 +65,12 @@ __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "ass
            "plans_from_fleet", "recommend_intervals", "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
+WARMUP_S = 6 * 3600.0
+"""Each draw starts this long before the window and counts nothing before it (see
+:func:`~advisor.model.fastpath.score_volume`): enough for runs that outlast an hourly
+or shorter interval to reach where they would be. Without it, every job's first run in
+the window is on time, and jobs firing together at the window's start (Monday 00:00:
+a daily and an hourly job at minute 0) always meet."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,7 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
             failed_backup_ttl_s=plan.failed_backup_ttl_s, queues=plan.queues,
             kept=plan.kept if plan.kept is not None else {j.name: j.retain
                                                           for j, _ in plan.jobs},
-            threads=threads))
+            threads=threads, warmup_s=WARMUP_S))
         draws += batch
         score = _concat(scores)
         se = score.p_any_conflict_per_run().se
