@@ -237,3 +237,18 @@ def test_a_warm_up_puts_late_runs_where_they_would_be_at_the_window_start():
     assert abs(at_midnight.mean - at_twenty_past.mean) < \
         4 * (at_midnight.se ** 2 + at_twenty_past.se ** 2) ** 0.5
     assert blocked(monday, warm=False).mean > 2 * at_midnight.mean  # the cold start
+
+
+def test_a_target_is_decided_on_the_focus_jobs_own_figure():
+    # a weekly and a monthly job on a volume whose short operations never meet: six runs
+    # a draw make the volume's overall per-run figure precise long before the monthly
+    # job's own (one run a draw) is; the monthly job must still be shown under 1 %
+    v = VolumeSpec("v", GIB, D("2m"), D("20s"), groups=("g",))
+    fleet = Fleet((v,), (JobSpec("weekly", "0 3 * * 0", retain=4, groups=("g",)),
+                         JobSpec("monthly", "0 5 1 * *", retain=3, groups=("g",))))
+    plan = plans_from_fleet(fleet)[0]
+    t0, t1 = default_window("2027-01-04", weeks=5)
+    r = assess_volume(plan, t0, t1, min_draws=64, target=0.01, focus="monthly")
+    monthly = r.p_conflict_per_run_by_job["monthly"]
+    assert monthly.mean == 0.0 and monthly.mean + 2 * monthly.se <= 0.01
+    assert r.draws > 256  # (the overall figure alone would have stopped at 256)

@@ -220,11 +220,13 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
                   ) -> VolumeRisk:
     """Score one plan, adding draws until the per-run conflict probability's standard
     error is at most ``precision`` and, with ``week_precision``, the per-week one's at
-    most that (or ``max_draws`` are used). With ``target``, also
-    stop as soon as the volume is clearly on one side of it: ``p + 2 se <= target`` or
-    ``p - 2 se > target``, ``p`` being the per-run conflict or skip probability (of
-    ``focus``'s runs) that :func:`advisor.model.recommend.minimum_interval` checks; a
-    volume far from the target needs few draws."""
+    most that (or ``max_draws`` are used). With ``target``, the figure that
+    :func:`advisor.model.recommend.minimum_interval` checks decides instead (the larger
+    per-run conflict or skip probability, of ``focus``'s runs if given): drawing stops
+    as soon as the volume is clearly on one side of the target (``p + 2 se <= target``
+    or ``p - 2 se > target``), or that figure's standard error is at most
+    ``precision``; a volume far from the target needs few draws, and a rare job's
+    figure (a monthly run) gets the draws it needs."""
     if not plan.jobs:
         raise ValueError(f"volume {plan.volume!r}: no backup job covers it")
     scores: list[VolumeScore] = []
@@ -239,16 +241,18 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
             threads=threads, warmup_s=WARMUP_S))
         draws += batch
         score = _concat(scores)
-        se = score.p_any_conflict_per_run().se
-        week_ok = week_precision is None or \
-            score.p_any_conflict_per_week().se <= week_precision
-        if (not se > precision and week_ok) or draws >= max_draws:
-            return _risk(plan, score)  # (a NaN se: no runs at all)
-        if target is not None and draws >= 2:
+        if target is not None:  # the figure checked against the target decides
             risk = _risk(plan, score)
             p, s = _against(risk, focus)
-            if p + 2 * s <= target or p - 2 * s > target:
+            if p + 2 * s <= target or p - 2 * s > target or not s > precision \
+                    or draws >= max_draws:
                 return risk
+        else:
+            se = score.p_any_conflict_per_run().se
+            week_ok = week_precision is None or \
+                score.p_any_conflict_per_week().se <= week_precision
+            if (not se > precision and week_ok) or draws >= max_draws:
+                return _risk(plan, score)  # (a NaN se: no runs at all)
         batch = min(draws, max_draws - draws)
 
 
