@@ -25,12 +25,12 @@ from advisor.model.durations import (
     fit_durations,
     size_prior,
 )
-from advisor.model.fleet import JobSpec
 from advisor.model.observed import observed_vs_predicted
 from advisor.model.recommend import kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
     assess_fleet,
     fleet_from_history,
+    job_specs,
     learn_waits,
     recommend_intervals,
     weeks_to_run,
@@ -408,15 +408,14 @@ def check_command(
         assumptions += list(notes)
         prior = size_prior(fits, history["volumes"])
         risk_findings = _risk_findings(fleet, jobs, start, version, max_risk)
-    else:
-        prior = BackupPrior()
-        assumptions.append(f"no history: {prior}")
-    if store or sample:  # the proposal among the jobs already there: what it changes
+        # the proposal among the jobs already there: what it changes
         current = history["jobs"]
         current = current[~current["recurring_job"].isin(jobs["recurring_job"])]
         cluster = current["cluster"].iloc[0] if len(current) else "default"
         judged = pd.concat([current, jobs.assign(cluster=cluster)], ignore_index=True)
     else:
+        prior = BackupPrior()
+        assumptions.append(f"no history: {prior}")
         judged = jobs
     names = set(jobs["recurring_job"])
     findings = [f.to_dict() for f in structural_findings(judged, volumes, prior=prior)
@@ -444,14 +443,10 @@ def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict
     scored over enough weeks for it to run (a monthly job: 5)."""
     from dataclasses import replace
 
-    proposed = {str(r.recurring_job): JobSpec(
-        str(r.recurring_job), str(r.cron), str(r.task),
-        int(r.retain) if r.retain == r.retain else 1,
-        int(r.concurrency) if r.concurrency == r.concurrency else 10,
-        tuple(v for v in str(r.groups or "").split(",") if v)) for r in jobs_df.itertuples()}
-    mine = dict(proposed)
-    jobs = tuple(mine.pop(j.name, j) for j in fleet.jobs) + tuple(mine.values())
-    fleet = replace(fleet, jobs=jobs)
+    proposed = {j.name: j for j in job_specs(jobs_df)}
+    there = {j.name for j in fleet.jobs}  # a proposed job replaces the one of its name
+    fleet = replace(fleet, jobs=(*(proposed.get(j.name, j) for j in fleet.jobs),
+                                 *(j for j in proposed.values() if j.name not in there)))
     members = run_members(fleet)
     waits = learn_waits(fleet, start=start, version=version)  # per run: one week tells
     by_weeks: dict[int, list[str]] = {}

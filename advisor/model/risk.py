@@ -61,8 +61,8 @@ from advisor.schedules import fire_times
 from advisor.schema import utc
 
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
-           "assess_volume", "fleet_from_history", "fleet_scorer", "learn_waits",
-           "plans_from_fleet", "recommend_intervals", "weeks_to_run"]
+           "assess_volume", "fleet_from_history", "fleet_scorer", "job_specs",
+           "learn_waits", "plans_from_fleet", "recommend_intervals", "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -211,6 +211,13 @@ def _against(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
     return _or0(best.mean), _or0(best.se)
 
 
+def _decided(risk: VolumeRisk, focus: str | None, target: float) -> bool:
+    """Whether a volume is clearly on one side of ``target`` by the figure
+    :func:`_against` picks: ``p + 2 se <= target`` or ``p - 2 se > target``."""
+    p, s = _against(risk, focus)
+    return p + 2 * s <= target or p - 2 * s > target
+
+
 def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp,
                   *, version: str = LATEST, seed: int = 0,
                   precision: float = DEFAULT_PRECISION, min_draws: int = 500,
@@ -243,8 +250,7 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
         score = _concat(scores)
         if target is not None:  # the figure checked against the target decides
             risk = _risk(plan, score)
-            p, s = _against(risk, focus)
-            if p + 2 * s <= target or p - 2 * s > target or not s > precision \
+            if _decided(risk, focus, target) or not _against(risk, focus)[1] > precision \
                     or draws >= max_draws:
                 return risk
         else:
@@ -403,6 +409,25 @@ def _names(value: object) -> tuple[str, ...]:
     return tuple(v for v in str(value).split(",") if v)
 
 
+def job_specs(jobs: pd.DataFrame) -> tuple[JobSpec, ...]:
+    """The RecurringJobs of a ``jobs`` frame as :class:`JobSpec` (no retain: 1, no
+    concurrency: 10, Longhorn's defaults)."""
+    return tuple(JobSpec(str(r.recurring_job), str(r.cron), str(r.task),
+                         int(r.retain) if pd.notna(r.retain) else 1,
+                         int(r.concurrency) if pd.notna(r.concurrency) else 10,
+                         _names(r.groups))
+                 for r in jobs.itertuples())
+
+
+def _setting(settings: pd.DataFrame | None, cluster: str, name: str) -> int | None:
+    """A Longhorn setting's last collected whole-number value in ``cluster``, if any."""
+    if settings is None:
+        return None
+    s = settings[(settings["cluster"] == cluster) & (settings["setting"] == name)]
+    value = str(s["value"].iloc[-1]).strip() if len(s) else ""
+    return int(value) if value.isdigit() else None
+
+
 def _dr_source(volume: object, owner: Mapping[str, str]) -> str | None:
     """The volume a DR volume follows: the owner of the Backup its ``status.lastBackup``
     names, else the volume of the lock path in its restore message."""
@@ -438,22 +463,15 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     jobs_df = jobs_df[jobs_df["cluster"] == cluster]
     vols_df = vols_df[vols_df["cluster"] == cluster]
     notes: list[str] = []
-    jobs = tuple(JobSpec(str(r.recurring_job), str(r.cron), str(r.task),
-                         int(r.retain) if pd.notna(r.retain) else 1,
-                         int(r.concurrency) if pd.notna(r.concurrency) else 10,
-                         _names(r.groups))
-                 for r in jobs_df.itertuples())
-    settings = frames.get("settings")
-    ttl_s, poll_s = 1440 * 60.0, 300.0
-    if settings is not None:
-        mine = settings[settings["cluster"] == cluster]
-        for name, unit in (("failed-backup-ttl", 60.0), ("backupstore-poll-interval", 1.0)):
-            s = mine[mine["setting"] == name]
-            if len(s) and str(s["value"].iloc[-1]).strip().isdigit():
-                if name == "failed-backup-ttl":
-                    ttl_s = float(s["value"].iloc[-1]) * unit
-                elif int(s["value"].iloc[-1]) > 0:  # 0 turns polling off
-                    poll_s = float(s["value"].iloc[-1]) * unit
+    jobs = job_specs(jobs_df)
+    timing = {}  # the settings that are set; Fleet's (Longhorn's) defaults for the rest
+    ttl_min = _setting(frames.get("settings"), cluster, "failed-backup-ttl")
+    if ttl_min is not None:
+        timing["failed_backup_ttl_s"] = ttl_min * 60.0
+    poll = _setting(frames.get("settings"), cluster, "backupstore-poll-interval")
+    if poll:  # (0 turns polling off)
+        timing["poll_interval_s"] = float(poll)
+    poll_s = timing.get("poll_interval_s", Fleet.poll_interval_s)
     durations = fits.backup_durations("incremental", cluster)
     deletions = fits.deletion_durations(cluster)
     backups = frames.get("backups")
@@ -509,8 +527,7 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
         f"{k} for {v} volume(s)" for k, v in
         fits.deletions[fits.deletions["cluster"] == cluster]["source"].value_counts()
         .items()))
-    return (Fleet(tuple(volumes), jobs, failed_backup_ttl_s=ttl_s, poll_interval_s=poll_s),
-            tuple(notes))
+    return Fleet(tuple(volumes), jobs, **timing), tuple(notes)
 
 
 def _or0(x: float) -> float:
@@ -611,13 +628,9 @@ def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
         out: dict[str, VolumeOutcome] = {}
         if not differ and known:  # what ``current`` tells on the target's either side
             for p in plans:
-                o = _outcome(by_name[p.volume], known[p.volume], focus) \
-                    if p.volume in known else None
-                if o is not None and (target is None or o.upper <= target or max(
-                        o.p_conflict_per_run - 2 * o.p_conflict_per_run_se,
-                        o.p_skip_per_run - 2 * o.p_skip_per_run_se) > target):
-                    out[p.volume] = o
-                    last[p.volume] = o.upper
+                r = known.get(p.volume)
+                if r is not None and (target is None or _decided(r, focus, target)):
+                    out[p.volume] = keep(r)
             plans = [p for p in plans if p.volume not in out]
         out.update(run(plans, whole=not differ))  # the jobs as they are: every volume
         memo[key] = out
