@@ -384,18 +384,21 @@ def _read_part(path: Path, only: list[str] | None = None) -> tuple[pa.Table, int
         # and save half the time on a daily collection of thousands of volumes.
         large = os.path.getsize(path) >= _LARGE_PART_BYTES
         with pq.ParquetFile(path, pre_buffer=large) as pf:
+            version = _part_version(path, pf.schema_arrow.metadata)
             names = pf.schema_arrow.names
-            meta = pf.schema_arrow.metadata or {}
-            if only is not None and meta.get(VERSION_KEY) == str(
-                    schema.SCHEMA_VERSION).encode():
+            if only is not None and version == schema.SCHEMA_VERSION:
                 names = [c for c in names if c in only]
-            table = pf.read(columns=names,
-                            use_threads=large)
+            table = pf.read(columns=names, use_threads=large)
     except (OSError, pa.ArrowException) as e:
         raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
                          "collection directory out of the store to read the rest") from e
+    return table, version
+
+
+def _part_version(path: Path, metadata: dict | None) -> int:
+    """A part's schema version from its key-value metadata; a newer one is refused."""
     # Files written by other tools carry no version: read them as the first layout.
-    raw = (table.schema.metadata or {}).get(VERSION_KEY, b"1")
+    raw = (metadata or {}).get(VERSION_KEY, b"1")
     try:
         version = int(raw)
     except ValueError:
@@ -403,7 +406,7 @@ def _read_part(path: Path, only: list[str] | None = None) -> tuple[pa.Table, int
     if version > schema.SCHEMA_VERSION:
         raise StoreVersionError(f"{path} was written by a newer advisor (schema {version} > "
                                 f"{schema.SCHEMA_VERSION}); upgrade longhorn-backup-advisor")
-    return table, version
+    return version
 
 
 def _latest(frame: str, df: pd.DataFrame) -> pd.DataFrame:
