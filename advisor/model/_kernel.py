@@ -68,7 +68,8 @@ def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, resto
     volumes), and the volume's backup in that run lasts ``backup[boff[j] + k, d]``;
     else the volume is alone in its runs. Each job starts with ``kept[j]`` backups of
     the volume already kept. Only what happens from ``pf[T_COUNT]`` on is counted (a run
-    by its slot, a conflict by when it happens, a conflicted run if the run is counted):
+    by its slot, a conflict by when it happens; a conflicted run if the run is counted,
+    or, for a blocked retention deletion, if the deletion is):
     the time before is a warm-up that brings runs longer than their interval to where
     they would be. The rest is :func:`scratch`. Returns -1, or a draw that ran out of
     pre-drawn durations (the bounds above would be wrong)."""

@@ -91,7 +91,7 @@ def estimate(x: np.ndarray) -> Estimate:
     if n == 1:
         return Estimate(mean, 0.0)
     d = x - mean  # (deviations, not raw squares: no cancellation)
-    return Estimate(mean, math.sqrt(max(float(np.dot(d, d)), 0.0) / (n - 1) / n))
+    return Estimate(mean, math.sqrt(float(np.dot(d, d)) / (n - 1) / n))
 
 
 def proportion(hits: np.ndarray, trials: np.ndarray) -> Estimate:
