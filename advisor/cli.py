@@ -17,15 +17,18 @@ import typer
 from advisor import __version__, load_sample
 from advisor.cron import CronError, parse
 from advisor.history import summarize
+from advisor.inputs import model_inputs
 from advisor.longhorn import LATEST, TASKS, behaviour
 from advisor.model.collisions import structural_findings
 from advisor.model.durations import (
     MODEL_BACKUP_COLUMNS,
     BackupPrior,
+    DurationFits,
     fit_durations,
     size_prior,
 )
 from advisor.model.observed import observed_vs_predicted
+from advisor.model.proposal import assess_proposal
 from advisor.model.recommend import kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
     assess_fleet,
@@ -33,11 +36,9 @@ from advisor.model.risk import (
     job_specs,
     learn_waits,
     recommend_intervals,
-    weeks_to_run,
 )
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
-from advisor.model.simulate import run_members
 from advisor.schedules import check
 from advisor.sources.base import LoadResult, empty_result
 from advisor.sources.files import InputError, load_files
@@ -264,6 +265,23 @@ def _history(store: Path | None, from_file: list[Path] | None, sample: bool
         raise _fail(str(e), 1) from None
 
 
+def _fitted(store: Path | None, sample: bool) -> tuple[dict, DurationFits]:
+    """The history's small frames and duration fits: from a store, the fits it keeps
+    from its present collections (fitted and kept on the first run after a collection;
+    see :func:`advisor.inputs.model_inputs`)."""
+    if store is None:
+        frames = _history(None, None, sample)
+        return frames, fit_durations(frames["backups"], frames.get("volumes"),
+                                     frames.get("backup_volumes"), jobs=frames.get("jobs"))
+    if sample:
+        raise _fail("give one of --store, --sample", 2)
+    try:
+        inputs = model_inputs(HistoryStore(store))
+    except StoreError as e:
+        raise _fail(str(e), 1) from None
+    return inputs.frames, inputs.fits
+
+
 @app.command("recommend")
 def recommend_command(
     store: StoreOpt = None,
@@ -399,11 +417,9 @@ def check_command(
     assumptions: list[str] = []
     risk_findings: list[dict] = []
     if store or sample:
-        history = _history(store, None, sample)
+        history, fits = _fitted(store, sample)
         if volumes.empty:
             volumes = history["volumes"]
-        fits = fit_durations(history["backups"], history.get("volumes"),
-                             history.get("backup_volumes"), jobs=history.get("jobs"))
         fleet, notes = fleet_from_history(history, fits)
         assumptions += list(notes)
         prior = size_prior(fits, history["volumes"])
@@ -439,49 +455,35 @@ def check_command(
 
 
 def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict]:
-    """The lock risk of each proposed job on the history's volumes (its own runs), each
-    scored over enough weeks for it to run (a monthly job: 5)."""
-    from dataclasses import replace
-
-    proposed = {j.name: j for j in job_specs(jobs_df)}
-    there = {j.name for j in fleet.jobs}  # a proposed job replaces the one of its name
-    fleet = replace(fleet, jobs=(*(proposed.get(j.name, j) for j in fleet.jobs),
-                                 *(j for j in proposed.values() if j.name not in there)))
-    members = run_members(fleet)
-    waits = learn_waits(fleet, start=start, version=version)  # per run: one week tells
-    by_weeks: dict[int, list[str]] = {}
-    for name, spec in proposed.items():
-        if members.get(name):  # (a backupstore job that covers volumes)
-            by_weeks.setdefault(weeks_to_run(spec), []).append(name)
+    """The lock risk of each proposed job on the history's volumes (its own runs)."""
     out = []
-    for weeks, names in sorted(by_weeks.items()):
-        covered = {v for n in names for v in members[n]}
-        risk = assess_fleet(fleet, start=start, weeks=weeks, version=version,
-                            volumes=covered, waits=waits, target=max_risk, min_draws=64)
-        for name in sorted(names):
-            mine = [v for v in risk.volumes if name in v.p_conflict_per_run_by_job]
-            scored = [v for v in mine if v.p_conflict_per_run_by_job[name].mean ==
-                      v.p_conflict_per_run_by_job[name].mean]  # (NaN: no run)
-            window = f"{weeks} week(s) from {risk.start:%Y-%m-%d}"
-            if not scored:
-                out.append({"kind": "lock_risk", "severity": "low", "jobs": [name],
-                            "volumes": [v.volume for v in mine], "p_per_run": 0.0,
-                            "expected_per_week": 0.0,
-                            "explanation": f"{name}: does not fire in the {window}, "
-                                           "so its lock risk was not scored"})
-                continue
-            worst = max(scored, key=lambda v: v.p_conflict_per_run_by_job[name].mean)
-            p = worst.p_conflict_per_run_by_job[name]
-            weekly = sum(v.expected_per_week[k].mean for v in mine
-                         for k in v.expected_per_week)
-            out.append({"kind": "lock_risk", "severity": "high", "jobs": [name],
-                        "volumes": [v.volume for v in mine], "p_per_run": p.mean,
-                        "expected_per_week": weekly,
-                        "explanation": f"{name}: P(lock conflict per run) up to {p} on "
-                                       f"{worst.volume} (Monte Carlo, {worst.draws} draws "
-                                       f"over {window}); {weekly:.3g} conflicts a week "
-                                       f"expected on its {len(mine)} volume(s)"})
+    for name, r in sorted(assess_proposal(fleet, job_specs(jobs_df), start=start,
+                                          version=version, target=max_risk).items()):
+        span = (f"{len(r.windows)} window(s) of {_hours(r.windows[0])} h around its fire "
+                f"time(s) from {r.windows[0][0]:%Y-%m-%d}" if r.rare else
+                f"{_hours(r.windows[0]) // 168:g} week(s) from {r.windows[0][0]:%Y-%m-%d}")
+        worst = r.worst()
+        if worst is None:
+            out.append({"kind": "lock_risk", "severity": "low", "jobs": [name],
+                        "volumes": list(r.volumes), "p_per_run": 0.0,
+                        "expected_per_week": 0.0,
+                        "explanation": f"{name}: does not fire in the {span}, so its lock "
+                                       "risk was not scored"})
+            continue
+        volume, p = worst
+        out.append({"kind": "lock_risk", "severity": "high", "jobs": [name],
+                    "volumes": list(r.volumes), "p_per_run": p.mean,
+                    "expected_per_week": r.expected_per_week,
+                    "explanation": f"{name}: P(lock conflict per run) up to {p} on {volume} "
+                                   f"(Monte Carlo, {r.draws[volume]} draws over {span}); "
+                                   f"{r.expected_per_week:.3g} of its runs a week expected to "
+                                   f"meet one on its {len(r.volumes)} volume(s) "
+                                   f"({r.runs_per_week:.3g} runs a week)"})
     return out
+
+
+def _hours(window: tuple[pd.Timestamp, pd.Timestamp]) -> float:
+    return round((window[1] - window[0]).total_seconds() / 3600, 1)
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ Layout (plain files, so DuckDB, Spark, Dask and pandas read them directly, e.g.
     <store>/collections/<id>/<frame>.parquet   one file per non-empty frame of a collection
     <store>/collections/<id>/manifest.json     per-frame rows and sources, written_at,
                                                schema_version
+    <store>/derived/<name>/<digest>/           frames derived from all collections (a
+                                               model's fits), kept for the next reader
     <store>/.staging/                          in-flight writes (ignored by readers)
     <store>/.writer.lock                       writer lock (fcntl.flock), holds the writer's pid
 
@@ -21,6 +23,12 @@ A collection is written whole into ``.staging/<id>/``, fsynced, then moved into
 collection intact and its own either wholly present or wholly absent. One writer at a time
 holds the lock; readers take none, since the rename is atomic.
 
+Derived frames (:meth:`HistoryStore.derived`, :meth:`HistoryStore.keep_derived`) are
+not history: they are what a caller computed from every collection present, kept so that
+the next run need not compute them again. ``<digest>`` hashes the caller's key and the
+collection ids, so a new collection (or another advisor) makes them unused; they are
+written like a collection (staged, fsynced, renamed) and may be deleted at any time.
+
 Rows are stored once: a row whose key and content (every column but ``source`` and
 ``collected_at``) are already in the store is not written again. Reading with
 ``latest=True`` keeps one row per key (:data:`advisor.schema.KEYS`).
@@ -29,6 +37,7 @@ Rows are stored once: a row whose key and content (every column but ``source`` a
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -221,6 +230,69 @@ class HistoryStore:
             for name, n in c.rows.items():
                 total[name] = total.get(name, 0) + n
         return total
+
+    def derived(self, name: str, key: str) -> dict[str, pd.DataFrame] | None:
+        """The frames :meth:`keep_derived` kept as ``name`` with ``key`` from the
+        collections the store holds now, or None: none kept, kept from other collections
+        or with another key, or unreadable (then the caller computes them again)."""
+        path = self.path / "derived" / name / self._digest(name, key)
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+            if manifest.get("key") != key:
+                return None
+            return {f: pq.read_table(path / f"{f}.parquet").to_pandas()
+                    for f in manifest["frames"]}
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
+            return None
+
+    def keep_derived(self, name: str, key: str, frames: dict[str, pd.DataFrame],
+                     collections: Sequence[str]) -> bool:
+        """Keep ``frames``, computed from the collections ``collections`` (the
+        :meth:`collection_ids` taken before reading them), as ``name`` with ``key``
+        (what computed them: a version, options), replacing what was kept as ``name``
+        before. Takes the writer lock; returns False and keeps nothing when another
+        process holds it or when collections were added since."""
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+            raise ValueError(f"derived name {name!r}: use lowercase letters, digits, - _")
+        if self._check() is None:
+            return False
+        try:
+            with self._writer_lock():
+                if list(collections) != self._collection_ids():
+                    return False
+                digest = self._digest(name, key)
+                base = self.path / "derived" / name
+                if (base / digest).is_dir():
+                    return True
+                self._clean_staging()
+                staging = self.path / ".staging" / f"derived-{name}-{digest}"
+                staging.mkdir()
+                for f, df in frames.items():
+                    pq.write_table(pa.Table.from_pandas(df, preserve_index=False),
+                                   staging / f"{f}.parquet")
+                    _fsync(staging / f"{f}.parquet")
+                _write_json(staging / "manifest.json", {
+                    "name": name, "key": key, "frames": sorted(frames),
+                    "collections": len(self._collection_ids()),
+                    "written_at": datetime.now(UTC).isoformat()})
+                _fsync(staging)
+                base.mkdir(parents=True, exist_ok=True)
+                os.rename(staging, base / digest)
+                _fsync(base)
+                for old in base.iterdir():  # (what earlier collections or keys made)
+                    if old.name != digest:
+                        shutil.rmtree(old, ignore_errors=True)
+                return True
+        except StoreBusyError:
+            return False
+
+    def collection_ids(self) -> list[str]:
+        """The committed collections' ids, oldest first."""
+        return self._collection_ids()
+
+    def _digest(self, name: str, key: str) -> str:
+        text = json.dumps([name, key, schema.SCHEMA_VERSION, self._collection_ids()])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def _check(self) -> dict | None:
         """``store.json`` (None before the first append); refuses non-stores and newer ones."""

@@ -468,3 +468,50 @@ def test_rows_without_identity_are_refused(tmp_path):
     assert not (tmp_path / "s").exists()
     with pytest.raises(ValueError, match="unknown frame"):
         HistoryStore(tmp_path / "s").read("nodes")
+
+
+def test_derived_frames_are_kept_for_the_collections_they_came_from(tmp_path):
+    s = HistoryStore(tmp_path)
+    s.append({"backups": backups(backup("b1"))})
+    ids = s.collection_ids()
+    fits = {"table": pd.DataFrame({"volume": ["vol-a"], "p50_s": [60.0]})}
+    assert s.derived("fits", "v1") is None
+    assert s.keep_derived("fits", "v1", fits, ids)
+    got = s.derived("fits", "v1")
+    pd.testing.assert_frame_equal(got["table"], fits["table"])
+    assert s.derived("fits", "v2") is None  # another key (another advisor) does not see it
+    # they are not history: readers of the collections never see them
+    assert s.read("backups")["backup"].tolist() == ["b1"]
+    # a new collection makes them unused; keeping fits read before it is refused
+    s.append({"backups": backups(backup("b2"))})
+    assert s.derived("fits", "v1") is None
+    assert not s.keep_derived("fits", "v1", fits, ids)
+    assert s.keep_derived("fits", "v1", fits, s.collection_ids())
+    assert len(list((tmp_path / "derived" / "fits").iterdir())) == 1  # the stale one went
+
+
+def test_derived_frames_are_not_kept_while_another_process_writes(tmp_path):
+    s = HistoryStore(tmp_path)
+    s.append({"backups": backups(backup("b1"))})
+    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / ".writer.lock")],
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"locked\n"
+        assert not s.keep_derived("fits", "v1", {"t": pd.DataFrame({"x": [1]})},
+                                  s.collection_ids())
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert s.derived("fits", "v1") is None
+    with pytest.raises(ValueError, match="derived name"):
+        s.keep_derived("../x", "v1", {}, s.collection_ids())
+
+
+def test_a_damaged_derived_file_reads_as_none(tmp_path):
+    s = HistoryStore(tmp_path)
+    s.append({"backups": backups(backup("b1"))})
+    assert s.keep_derived("fits", "v1", {"t": pd.DataFrame({"x": [1]})}, s.collection_ids())
+    (part,) = (tmp_path / "derived" / "fits").glob("*/t.parquet")
+    part.write_bytes(b"not parquet")
+    assert s.derived("fits", "v1") is None

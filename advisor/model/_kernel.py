@@ -524,3 +524,22 @@ def lay_lanes(hold, lanes, min_hold, start, span):
             start[r, i] = free[lane]
             free[lane] += max(hold[r, i], min_hold)
         span[r] = free.max()
+
+
+@njit(cache=True, nogil=True)
+def lanes_span(hold, rows, position, own, lanes, min_hold, span):
+    """:func:`lay_lanes`' ``span`` alone, for the runs ``rows`` of ``hold``, with the
+    volume at ``position`` holding its lane for ``own[r]`` instead of ``hold[r,
+    position]`` (``span[k]`` is run ``rows[k]``'s). Reads ``hold`` in place."""
+    free = np.zeros(lanes)
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        free[:] = 0.0
+        for i in range(hold.shape[1]):
+            lane = 0
+            for m in range(1, lanes):
+                if free[m] < free[lane]:
+                    lane = m
+            h = own[r] if i == position else hold[r, i]
+            free[lane] += max(h, min_hold)
+        span[k] = free.max()

@@ -67,7 +67,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -243,6 +243,9 @@ def _crossing(significant: bool, slope: float, level: float, sigma: float,
     return ref + pd.Timedelta(weeks=weeks) if abs(weeks) < 5200 else None
 
 
+_LIGHT = ("table", "regression", "deletions", "queue_delay", "queue_delay_by_volume")
+
+
 @dataclass(frozen=True, eq=False)
 class DurationFits:
     """What :func:`fit_durations` learned, as DataFrames.
@@ -320,11 +323,34 @@ class DurationFits:
                      cluster: str | None = None) -> stats._survival.ECDFResult:
         """scipy's Kaplan-Meier estimate of one volume and mode (the nonparametric check)."""
         o = self.observations
+        if o.empty and not self.table.empty:
+            raise ValueError("these fits were read back without their observations "
+                             "(DurationFits.from_frames): fit_durations the history again")
         m = (o["volume"] == volume) & (o["mode"] == mode)
         if cluster is not None:
             m &= o["cluster"] == cluster
         d, c = o.loc[m, "duration_s"].to_numpy(), o.loc[m, "censored"].to_numpy(bool)
         return stats.ecdf(stats.CensoredData(uncensored=d[~c], right=d[c]))
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """The fits as frames, for keeping (:meth:`from_frames` reads them back): all but
+        the per-backup ``observations`` and ``queue_delay_backups``, which are as large
+        as the history and are not needed to score schedules."""
+        return {**{f: getattr(self, f) for f in _LIGHT}, "problems": self.problems_frame()}
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> DurationFits:
+        """Fits kept by :meth:`to_frames`; ``observations`` and ``queue_delay_backups``
+        come back empty (:meth:`kaplan_meier` needs a fit made from the history)."""
+        p = frames["problems"]
+        problems = tuple(FitProblem(*(str(x) for x in row))
+                         for row in p[list(FitProblem.__dataclass_fields__)].itertuples(
+                             index=False))
+        return cls(**{f: frames[f] for f in _LIGHT},
+                   queue_delay_backups=pd.DataFrame(),
+                   observations=pd.DataFrame(columns=["cluster", "volume", "mode",
+                                                      "duration_s", "censored"]),
+                   problems=problems)
 
     def problems_frame(self) -> pd.DataFrame:
         """The problems as a DataFrame."""

@@ -226,7 +226,7 @@ class RunPool:
                 hit = wrng.random(runs) < min(w[0], 1.0)
                 hold[hit, i] += np.asarray(w[1].sample(wrng, int(hit.sum())), dtype=float)
         self.start, self.span = self._lanes(hold, lanes)
-        self._hold, self._lanes_n = hold, lanes
+        self._hold, self._lanes_n = np.ascontiguousarray(hold), lanes
         self._spans: dict[int, np.ndarray] = {}
 
     def _lanes(self, hold: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,16 +239,19 @@ class RunPool:
         waits, which :func:`score_volume` draws for it (its start does not depend on
         them: the volumes before it decide it). Only the runs where it waited are laid
         out again."""
-        waited = self._hold[:, position] != self.own[:, position]
-        if not waited.any():
+        if position in self._spans:
+            return self._spans[position]
+        own = np.ascontiguousarray(self.own[:, position])
+        waited = np.flatnonzero(self._hold[:, position] != own)
+        if not len(waited):
             return self.span
-        if position not in self._spans:
-            hold = self._hold[waited]
-            hold[:, position] = self.own[waited, position]
-            span = self.span.copy()
-            span[waited] = self._lanes(hold, self._lanes_n)[1]
-            self._spans[position] = span
-        return self._spans[position]
+        span = self.span.copy()
+        again = np.empty(len(waited))
+        K.lanes_span(self._hold, waited, position, own, self._lanes_n,
+                     LOCK_ACQUIRE_WAIT_S, again)
+        span[waited] = again
+        self._spans[position] = span
+        return span
 
     def __len__(self) -> int:
         return len(self.span)

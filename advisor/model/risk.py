@@ -199,6 +199,11 @@ def default_window(start: str | pd.Timestamp | None = None, weeks: int = 1
     return monday, monday + pd.Timedelta(weeks=weeks)
 
 
+Focus = str | frozenset[str] | None
+"""The jobs whose figures a target is checked on: one job, several (each is checked on
+its own), or None (the volume's figures over all its jobs)."""
+
+
 def _against(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
     """The figure a target is checked on, and its standard error: the larger (by
     ``p + 2 se``) of the per-run conflict probability (of ``focus``'s runs, if given)
@@ -218,18 +223,29 @@ def _decided(risk: VolumeRisk, focus: str | None, target: float) -> bool:
     return p + 2 * s <= target or p - 2 * s > target
 
 
+def _settled(risk: VolumeRisk, focus: Focus, target: float, precision: float) -> bool:
+    """Whether drawing can stop: the figure of ``focus`` (of each job, for a set; a
+    job with no run in the window has none) is clearly on one side of ``target``
+    (:func:`_decided`) or known to within ``precision``."""
+    if isinstance(focus, frozenset):
+        return all(_settled(risk, j, target, precision) for j in focus
+                   if j in risk.p_skip_per_slot)
+    return _decided(risk, focus, target) or not _against(risk, focus)[1] > precision
+
+
 def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp,
                   *, version: str = LATEST, seed: int = 0,
                   precision: float = DEFAULT_PRECISION, min_draws: int = 500,
                   max_draws: int = 16_000, tz: str | None = None,
                   threads: int | None = None, target: float | None = None,
-                  focus: str | None = None, week_precision: float | None = None
+                  focus: Focus = None, week_precision: float | None = None
                   ) -> VolumeRisk:
     """Score one plan, adding draws until the per-run conflict probability's standard
     error is at most ``precision`` and, with ``week_precision``, the per-week one's at
     most that (or ``max_draws`` are used). With ``target``, the figure that
     :func:`advisor.model.recommend.minimum_interval` checks decides instead (the larger
-    per-run conflict or skip probability, of ``focus``'s runs if given): drawing stops
+    per-run conflict or skip probability, of ``focus``'s runs if given: one job or a
+    set, each on its own): drawing stops
     as soon as the volume is clearly on one side of the target (``p + 2 se <= target``
     or ``p - 2 se > target``), or that figure's standard error is at most
     ``precision``; a volume far from the target needs few draws, and a rare job's
@@ -250,8 +266,7 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
         score = _concat(scores)
         if target is not None:  # the figure checked against the target decides
             risk = _risk(plan, score)
-            if _decided(risk, focus, target) or not _against(risk, focus)[1] > precision \
-                    or draws >= max_draws:
+            if _settled(risk, focus, target, precision) or draws >= max_draws:
                 return risk
         else:
             se = score.p_any_conflict_per_run().se
@@ -323,9 +338,9 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
     members = run_members(fleet)
     by_name = {v.name: v for v in fleet.volumes}
     jobs = {j.name: j for j in fleet.jobs}
-    pools: dict[str, RunPool] = {}
     covering: dict[str, list[str]] = {}
     position: dict[tuple[str, str], int] = {}
+    keys: dict[str, tuple] = {}
     for name, vols in members.items():
         for i, v in enumerate(vols):
             covering.setdefault(v, []).append(name)
@@ -335,10 +350,19 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
             lanes = len(vols) if spec.task == "system-backup" else spec.concurrency
             durations = tuple(by_name[v].backup_duration_for(name) for v in vols)
             held = tuple((waits or {}).get(v) for v in vols)
-            pools[name] = _pool(
-                (name, lanes, pool_runs, seed, tuple(vols), durations, held),
-                lambda d=durations, n=lanes, h=held: RunPool(d, n, runs=pool_runs, seed=seed,
-                                                             waits=h))
+            keys[name] = (name, lanes, pool_runs, seed, tuple(vols), durations, held)
+    # the pools not kept from an earlier call are made side by side (the lanes are
+    # laid by compiled code that releases the GIL); each has its own seed, so the
+    # order does not matter
+    new = [k for k in keys.values() if k not in _POOLS]
+    if len(new) > 1 and min(2, len(os.sched_getaffinity(0))) > 1:
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            made = list(ex.map(lambda k: RunPool(k[5], k[1], runs=pool_runs, seed=seed,
+                                                 waits=k[6]), new))
+    else:
+        made = [RunPool(k[5], k[1], runs=pool_runs, seed=seed, waits=k[6]) for k in new]
+    fresh = dict(zip(new, made, strict=True))
+    pools = {name: _pool(k, lambda k=k: fresh[k]) for name, k in keys.items()}
     restores = {v.restore_of: (fleet.poll_interval_s,
                                v.restore_duration or v.backup_duration)
                 for v in fleet.volumes if v.standby and v.restore_of}
@@ -356,8 +380,9 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
 
 
 def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
-                version: str = LATEST, seed: int = 0, pool_runs: int = 4096) -> Waits:
-    """A first, coarse pass (50-1,000 draws) over the volumes that share job runs with
+                version: str = LATEST, seed: int = 0, pool_runs: int = 4096,
+                min_draws: int = 50) -> Waits:
+    """A first, coarse pass (``min_draws``-1,000 draws) over the volumes that share job runs with
     others: how often each one's backups wait Pending behind its own deletions (per run
     of its jobs), each wait taken as a whole deletion (an upper bound: a backup meets a
     deletion part-way through). Empty under Longhorn <= 1.7, where such a backup fails
@@ -366,7 +391,7 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
         return {}
     plans = [p for p in plans_from_fleet(fleet, pool_runs=pool_runs, seed=seed) if p.queues]
     risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=0.01, min_draws=50, max_draws=1000)
+                  precision=0.01, min_draws=min_draws, max_draws=1000)
     out = {}
     for plan, r in zip(plans, risk.volumes, strict=True):
         runs = sum(r.score.runs[j.name].mean() for j, _ in plan.jobs)

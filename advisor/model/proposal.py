@@ -1,0 +1,278 @@
+"""The lock risk of proposed RecurringJobs on a fleet whose durations are known: what
+``advisor check`` judges before a change is applied.
+
+The proposal replaces the fleet's jobs of the same names and adds the others; every
+volume a proposed backupstore job covers is scored with the fast path
+(:func:`advisor.model.risk.assess_volume`), with the feedback between the volumes of a
+run (:func:`advisor.model.risk.learn_waits`). Only the proposed jobs' own figures are
+asked for, and only as precisely as the gate needs: a volume gets draws until each
+proposed job's per-run conflict and skip probabilities on it are clearly on one side of
+the target (``p + 2 se``, ``p - 2 se``) or known to within the precision.
+
+A job that fires rarely (weekly, monthly: at least :data:`~advisor.model.risk.WARMUP_S`
+plus its horizon between fire times) is scored in a window around each of its fire
+times rather than over whole weeks: from the warm-up before the fire time to a horizon
+after it long enough for its run and its retention deletion to end (twice the p99 of its
+run plus the p99 of a deletion, at least a day), since nothing later bears on that run.
+A monthly run then costs about a day and a half of simulated time per draw instead of
+five weeks, and the hundreds of draws that placing a rare run's probability against a 1 %
+target takes stay affordable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from advisor.longhorn import LATEST
+from advisor.model.fastpath import Estimate
+from advisor.model.fleet import Fleet, JobSpec
+from advisor.model.risk import (
+    DEFAULT_PRECISION,
+    WARMUP_S,
+    VolumePlan,
+    VolumeRisk,
+    Waits,
+    _against,
+    _p99,
+    _settled,
+    assess_volume,
+    default_window,
+    learn_waits,
+    plans_from_fleet,
+    weeks_to_run,
+)
+from advisor.model.simulate import run_members
+from advisor.schedules import fire_times
+
+__all__ = ["JobRisk", "assess_proposal", "merge_jobs"]
+
+DAY_S = 86400.0
+WAITS_POOL_RUNS = 1024
+WAITS_DRAWS = 16
+"""The first pass that learns the waits (:func:`~advisor.model.risk.learn_waits`):
+realisations per run pool and draws per volume. It only needs, per volume, how often a
+backup waits behind its own deletion: a week of hourly runs in 16 draws is 2,688 runs."""
+WORST_RESCORED = 4
+WORST_DRAWS = 256
+"""A job found risky is not scored further on every volume; its likeliest volumes (by
+the first pass) are scored again on this many fresh draws, and the worst of those is
+reported."""
+WEEKS_FOR_RATE = 52
+"""Weeks over which a job's fire times are counted for its runs per week."""
+
+
+@dataclass(frozen=True)
+class JobRisk:
+    """One proposed job's lock risk on the volumes its runs cover.
+
+    ``p_conflict_per_run`` / ``p_skip_per_slot``: per volume where the job runs in the
+    scored windows (a job that does not fire in them has none). ``windows``: the
+    spans scored (one week or more; or one around each fire time of a rare job).
+    ``runs_per_week``: its fire times per week over a year. ``draws``: per volume."""
+
+    job: str
+    volumes: tuple[str, ...]
+    p_conflict_per_run: dict[str, Estimate]
+    p_skip_per_slot: dict[str, Estimate]
+    draws: dict[str, int]
+    windows: tuple[tuple[pd.Timestamp, pd.Timestamp], ...]
+    runs_per_week: float
+    rescored: tuple[str, ...] = ()
+    """For a job found above the target: its likeliest volumes, scored again (the
+    others keep their first-pass figures)."""
+
+    def worst(self) -> tuple[str, Estimate] | None:
+        """The volume whose runs of this job are likeliest to meet a conflict (among
+        ``rescored``, when there are)."""
+        among = [v for v in self.rescored if v in self.p_conflict_per_run] or \
+            sorted(self.p_conflict_per_run)
+        if not among:
+            return None
+        v = max(among, key=lambda k: self.p_conflict_per_run[k].mean)
+        return v, self.p_conflict_per_run[v]
+
+    @property
+    def expected_per_week(self) -> float:
+        """Expected runs of this job a week that meet a lock conflict, over its
+        volumes: each volume's per-run probability times the job's runs per week."""
+        return sum(e.mean for e in self.p_conflict_per_run.values()) * self.runs_per_week
+
+    @property
+    def rare(self) -> bool:
+        """Scored in windows around its fire times (see the module docstring)."""
+        return any(t1 - t0 < pd.Timedelta(weeks=1) for t0, t1 in self.windows)
+
+
+def merge_jobs(fleet: Fleet, proposed: Sequence[JobSpec]) -> Fleet:
+    """``fleet`` with ``proposed`` in place of its jobs of the same names, the others
+    added."""
+    mine = {j.name: j for j in proposed}
+    there = {j.name for j in fleet.jobs}
+    return replace(fleet, jobs=(*(mine.get(j.name, j) for j in fleet.jobs),
+                                *(j for j in proposed if j.name not in there)))
+
+
+def _horizon(job: str, plans: Sequence[VolumePlan]) -> float:
+    """How long after a fire time the job's run and its retention deletions take, with
+    room: twice the p99 of the run (the slowest lane of its pool, else its volume's
+    backup) plus the p99 deletion, at least a day."""
+    run = 0.0
+    for p in plans:
+        if job in p.queues:
+            pool = p.queues[job][0]
+            run = max(run, float(np.quantile(pool.span, 0.99)))
+        else:
+            run = max(run, max(_p99(d) for j, d in p.jobs if j.name == job))
+    deletion = max(_p99(p.deletion) for p in plans)
+    return max(DAY_S, 2.0 * (run + deletion))
+
+
+def _windows(job: JobSpec, t0: pd.Timestamp, t1: pd.Timestamp, horizon_s: float,
+             tz: str | None) -> list[tuple[pd.Timestamp, pd.Timestamp]] | None:
+    """A window per fire time of ``job`` in ``t0`` - ``t1``, from a minute before it
+    to ``horizon_s`` after, when no other fire time of the job falls in a window or
+    its warm-up and the windows are shorter than half the span; else None."""
+    before = pd.Timedelta(seconds=WARMUP_S + 60)
+    after = pd.Timedelta(seconds=horizon_s)
+    fires = fire_times(job.cron, t0 - before, t1 + after, tz)
+    inside = [pd.Timestamp(f, tz="UTC") for f in fires
+              if t0 <= pd.Timestamp(f, tz="UTC") < t1]
+    if not inside:
+        return None
+    gaps = np.diff(fires.astype(np.int64))
+    if len(gaps) and gaps.min() < WARMUP_S + 60 + horizon_s:
+        return None
+    if len(inside) * (WARMUP_S + 60 + horizon_s) > 0.5 * (t1 - t0).total_seconds():
+        return None
+    return [(f - pd.Timedelta(seconds=60), f + after) for f in inside]
+
+
+def _runs_per_week(job: JobSpec, t0: pd.Timestamp, tz: str | None) -> float:
+    n = len(fire_times(job.cron, t0 - pd.Timedelta(seconds=1),
+                       t0 + pd.Timedelta(weeks=WEEKS_FOR_RATE), tz))
+    return n / WEEKS_FOR_RATE
+
+
+def _pooled(parts: Sequence[Estimate]) -> Estimate:
+    """The mean of estimates from independent windows (one run each), and its se."""
+    k = len(parts)
+    return Estimate(sum(e.mean for e in parts) / k,
+                    math.sqrt(sum(e.se ** 2 for e in parts)) / k)
+
+
+def _clearly_above(risk: VolumeRisk, job: str, target: float) -> bool:
+    if job not in risk.p_skip_per_slot:
+        return False
+    p, se = _against(risk, job)
+    return p - 2 * se > target
+
+
+def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
+                    start: str | pd.Timestamp | None = None, version: str = LATEST,
+                    target: float = 0.01, seed: int = 0,
+                    precision: float = DEFAULT_PRECISION, min_draws: int = 32,
+                    max_draws: int = 16_000, waits: Waits | None = None,
+                    tz: str | None = None) -> dict[str, JobRisk]:
+    """Each proposed backupstore job's :class:`JobRisk` on ``fleet`` with the proposal
+    merged in (:func:`merge_jobs`): a job scored over :func:`weeks_to_run` weeks from
+    the Monday on or after ``start``, a rare one around each of its fire times in
+    them (see the module docstring). ``target``: the per-run probability the gate
+    checks; ``waits``: as :func:`~advisor.model.risk.assess_fleet`'s (learned on the
+    merged fleet unless given). Jobs that cover no volume are left out."""
+    merged = merge_jobs(fleet, proposed)
+    members = run_members(merged)
+    mine = [j for j in proposed if members.get(j.name)]
+    if not mine:
+        return {}
+    if waits is None:  # (coarse: a probability per volume and run, for the lanes)
+        waits = learn_waits(merged, start=start, version=version, seed=seed,
+                            pool_runs=WAITS_POOL_RUNS, min_draws=WAITS_DRAWS)
+    plans = {p.volume: p for p in plans_from_fleet(merged, seed=seed, waits=waits)}
+    covered = {j.name: [v for v in members[j.name] if v in plans] for j in mine}
+    spans: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
+    for j in mine:
+        t0, t1 = default_window(start, weeks_to_run(j))
+        rare = _windows(j, t0, t1, _horizon(j.name, [plans[v] for v in covered[j.name]]),
+                        tz)
+        spans[j.name] = rare or [(t0, t1)]
+    # one task per volume and span: the jobs scored whole-span share a volume's draws
+    tasks: dict[tuple[str, pd.Timestamp, pd.Timestamp], set[str]] = {}
+    for j in mine:
+        for v in covered[j.name]:
+            for t0, t1 in spans[j.name]:
+                tasks.setdefault((v, t0, t1), set()).add(j.name)
+
+    def one(task: tuple[str, pd.Timestamp, pd.Timestamp], focus: frozenset[str],
+            least: int, most: int) -> VolumeRisk:
+        v, t0, t1 = task
+        return assess_volume(plans[v], t0, t1, version=version, seed=seed,
+                             precision=precision, min_draws=least, max_draws=most,
+                             tz=tz, threads=1, target=target, focus=focus)
+
+    def run(todo: dict[tuple, frozenset[str]], least: int, most: int) -> None:
+        order = sorted(todo, key=lambda k: (k[0], k[1]))
+        if min(2, len(os.sched_getaffinity(0))) > 1 and len(order) > 1:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                done.update(zip(order, pool.map(lambda k: one(k, todo[k], least, most),
+                                                order), strict=True))
+        else:
+            done.update((k, one(k, todo[k], least, most)) for k in order)
+
+    # first every volume at min_draws; then more only where the verdict needs them
+    done: dict[tuple, VolumeRisk] = {}
+    run({k: frozenset(js) for k, js in tasks.items()}, min_draws, min_draws)
+    risky = {j.name for j in mine if any(
+        _clearly_above(done[v, t0, t1], j.name, target)
+        for v in covered[j.name] for t0, t1 in spans[j.name])}
+    again = {k: frozenset(j for j in js if j not in risky
+                          and not _settled(done[k], j, target, precision))
+             for k, js in tasks.items()}
+    run({k: js for k, js in again.items() if js}, min_draws, max_draws)
+    # a risky job's worst volume, picked among noisy figures, is scored again on fresh
+    # draws (the largest of many estimates is biased up; a re-estimate is not)
+    final: dict[tuple, frozenset[str]] = {}
+    picked: dict[str, tuple[str, ...]] = {}
+    for j in mine:
+        if j.name in risky:
+            fig = _figures(j.name, covered[j.name], spans[j.name], done)[0]
+            picked[j.name] = tuple(sorted(fig, key=lambda v: (-fig[v].mean, v))
+                                   [:WORST_RESCORED])
+            for v in picked[j.name]:
+                for t0, t1 in spans[j.name]:
+                    final[v, t0, t1] = final.get((v, t0, t1), frozenset()) | {j.name}
+    if final:
+        seed += 1  # (fresh draws, so the re-estimate is independent of the pick)
+        run(final, WORST_DRAWS, WORST_DRAWS)
+    out = {}
+    for j in mine:
+        p, skip, draws = _figures(j.name, covered[j.name], spans[j.name], done)
+        out[j.name] = JobRisk(j.name, tuple(covered[j.name]), p, skip, draws,
+                              tuple(spans[j.name]),
+                              _runs_per_week(j, default_window(start)[0], tz),
+                              picked.get(j.name, ()))
+    return out
+
+
+def _figures(job: str, volumes: Sequence[str],
+             spans: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+             done: dict[tuple, VolumeRisk]
+             ) -> tuple[dict[str, Estimate], dict[str, Estimate], dict[str, int]]:
+    """``job``'s per-run conflict and skip probabilities per volume, pooled over its
+    spans, and the draws they took (volumes where it does not run are left out)."""
+    p, skip, draws = {}, {}, {}
+    for v in volumes:
+        scored = [done[v, t0, t1] for t0, t1 in spans]
+        runs = [r for r in scored if r.p_conflict_per_run_by_job[job].mean ==
+                r.p_conflict_per_run_by_job[job].mean]  # (NaN: no run)
+        if runs:
+            p[v] = _pooled([r.p_conflict_per_run_by_job[job] for r in runs])
+            skip[v] = _pooled([r.p_skip_per_slot[job] for r in runs])
+            draws[v] = sum(r.draws for r in runs)
+    return p, skip, draws

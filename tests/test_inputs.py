@@ -1,0 +1,62 @@
+"""The model's inputs from a real store: duration fits fitted once per collection, kept in
+the store, and read back into the same fleet."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from advisor import HistoryStore, load_sample
+from advisor.inputs import FITS, model_inputs
+from advisor.model.durations import DurationFits, fit_durations
+from advisor.model.risk import fleet_from_history
+
+
+def test_fits_are_kept_and_read_back_into_the_same_fleet(tmp_path):
+    store = HistoryStore(tmp_path)
+    frames = load_sample().frames
+    store.append(frames)
+    first = model_inputs(store)
+    assert not first.reused and first.kept
+    again = model_inputs(store)
+    assert again.reused and not again.kept
+    pd.testing.assert_frame_equal(again.fits.table, first.fits.table, check_dtype=False)
+    assert [str(p) for p in again.fits.problems] == [str(p) for p in first.fits.problems]
+    # the fleet the model scores is the same either way, DR sources included
+    a, notes_a = fleet_from_history(first.frames, first.fits)
+    b, notes_b = fleet_from_history(again.frames, again.fits)
+    assert a == b and notes_a == notes_b
+    assert any(v.standby for v in b.volumes)
+    # and the same as fitting the whole history by hand
+    full = store.read_all()
+    by_hand = fit_durations(full["backups"], full["volumes"], full["backup_volumes"],
+                            jobs=full["jobs"])
+    assert fleet_from_history(full, by_hand)[0] == a
+
+
+def test_a_new_collection_fits_again(tmp_path):
+    store = HistoryStore(tmp_path)
+    frames = load_sample().frames
+    half = frames["backups"].iloc[: len(frames["backups"]) // 2]
+    store.append({**frames, "backups": half})
+    assert model_inputs(store).kept
+    store.append(frames)
+    later = model_inputs(store, backup_columns=["volume", "backup"])
+    assert not later.reused and later.kept
+    assert list(later.frames["backups"].columns) == ["volume", "backup"]
+    assert len(later.frames["backups"]) == len(store.read("backups", columns=["backup"]))
+    assert len(list((tmp_path / "derived" / FITS).iterdir())) == 1
+
+
+def test_fits_read_back_say_what_they_lack(tmp_path):
+    store = HistoryStore(tmp_path)
+    store.append(load_sample().frames)
+    model_inputs(store)
+    fits = model_inputs(store).fits
+    assert isinstance(fits, DurationFits) and fits.observations.empty
+    volume = fits.table["volume"].iloc[0]
+    try:
+        fits.kaplan_meier(volume)
+    except ValueError as e:
+        assert "without their observations" in str(e)
+    else:
+        raise AssertionError("kaplan_meier on fits without observations must refuse")
