@@ -15,10 +15,10 @@ D = Duration.parse
 START = "2026-03-02"  # a Monday
 
 
-def fleet(backup: str = "20m", n: int = 4) -> Fleet:
+def fleet(backup: str = "20m", n: int = 4, lanes: int = 2) -> Fleet:
     vols = tuple(VolumeSpec(f"v{i}", 50 * GIB, D(backup), D("3m"), groups=("g",))
                  for i in range(n))
-    return Fleet(vols, (JobSpec("hourly", "0 * * * *", retain=24, concurrency=2,
+    return Fleet(vols, (JobSpec("hourly", "0 * * * *", retain=24, concurrency=lanes,
                                 groups=("g",)),))
 
 
@@ -69,8 +69,8 @@ def test_a_safe_job_gets_the_draws_its_verdict_needs_and_a_risky_one_does_not():
     for v, p in r.p_conflict_per_run.items():
         assert p.mean + 2 * p.se <= 0.01, v
         assert r.draws[v] > 32
-    f = fleet(backup="20m", n=8)
-    risky = JobSpec("weekly", "55 2 * * 0", retain=4, concurrency=2, groups=("g",))
+    f = fleet(backup="20m", n=8, lanes=8)  # (an hourly run of 20 minutes)
+    risky = JobSpec("weekly", "55 2 * * 0", retain=4, concurrency=8, groups=("g",))
     r = assess_proposal(f, [risky], start=START, version="1.10", target=0.01)["weekly"]
     # just before the hourly job: clearly over; only its likeliest volumes are drawn
     # again (fresh draws), and the worst is one of them
