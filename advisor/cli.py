@@ -21,13 +21,12 @@ from advisor.inputs import model_inputs
 from advisor.longhorn import LATEST, TASKS, behaviour
 from advisor.model.collisions import structural_findings
 from advisor.model.durations import (
-    MODEL_BACKUP_COLUMNS,
     BackupPrior,
     DurationFits,
     fit_durations,
     size_prior,
 )
-from advisor.model.observed import observed_vs_predicted
+from advisor.model.observed import OBSERVED_BACKUP_COLUMNS, observed_vs_predicted
 from advisor.model.proposal import assess_proposal
 from advisor.model.recommend import kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
@@ -239,47 +238,33 @@ def simulate_command(
     print(json.dumps(summary, indent=2) if output == "json" else format_text(summary))
 
 
-def _history(store: Path | None, from_file: list[Path] | None, sample: bool
-             ) -> dict:
-    """The frames of the one data option set: --sample, --from-file or --store (of
-    whose backups only the columns the model reads)."""
+def _fitted(store: Path | None, sample: bool, from_file: list[Path] | None = None,
+            backup_columns: tuple[str, ...] | None = None) -> tuple[dict, DurationFits]:
+    """The frames and duration fits of the one data option set: --sample, --from-file
+    or --store. From a store, the fits it keeps from its present collections (fitted
+    and kept on the first run after a collection, see
+    :func:`advisor.inputs.model_inputs`), and of its Backups only ``backup_columns``."""
     if sum(bool(x) for x in (store, from_file, sample)) > 1:
         raise _fail("give one of --store, --from-file, --sample", 2)
-    if sample:
-        return load_sample().frames
-    if from_file:
+    if not (sample or from_file):  # (no --store: the default store)
         try:
-            result = load_files(from_file)
+            inputs = model_inputs(HistoryStore(store), backup_columns=backup_columns)
+        except StoreError as e:
+            raise _fail(str(e), 1) from None
+        return inputs.frames, inputs.fits
+    if sample:
+        frames = load_sample().frames
+    else:
+        try:
+            result = load_files(from_file or [])
         except InputError as e:
             raise _fail(str(e), 2) from None
         _print_load(result, False)
         if result.usable_rows == 0:
             raise _fail("no usable record in the input", 2)
-        return result.frames
-    try:
-        hs = HistoryStore(store)
-        return {"backups": hs.read("backups", columns=MODEL_BACKUP_COLUMNS),
-                **{name: hs.read(name) for name in ("jobs", "volumes", "backup_volumes",
-                                                    "settings")}}
-    except StoreError as e:
-        raise _fail(str(e), 1) from None
-
-
-def _fitted(store: Path | None, sample: bool) -> tuple[dict, DurationFits]:
-    """The history's small frames and duration fits: from a store, the fits it keeps
-    from its present collections (fitted and kept on the first run after a collection;
-    see :func:`advisor.inputs.model_inputs`)."""
-    if store is None:
-        frames = _history(None, None, sample)
-        return frames, fit_durations(frames["backups"], frames.get("volumes"),
-                                     frames.get("backup_volumes"), jobs=frames.get("jobs"))
-    if sample:
-        raise _fail("give one of --store, --sample", 2)
-    try:
-        inputs = model_inputs(HistoryStore(store))
-    except StoreError as e:
-        raise _fail(str(e), 1) from None
-    return inputs.frames, inputs.fits
+        frames = result.frames
+    return frames, fit_durations(frames["backups"], frames.get("volumes"),
+                                 frames.get("backup_volumes"), jobs=frames.get("jobs"))
 
 
 @app.command("recommend")
@@ -311,9 +296,9 @@ def recommend_command(
     Prints changes (YAML, kubectl patch); never applies them."""
     if output not in ("table", "json", "yaml", "patch"):
         raise _fail(f"--output must be table, json, yaml or patch, not {output!r}", 2)
-    frames = _history(store, from_file, sample)
-    fits = fit_durations(frames["backups"], frames.get("volumes"),
-                         frames.get("backup_volumes"), jobs=frames.get("jobs"))
+    # (of a store's Backups, what comparing with the history and finding DR sources read)
+    frames, fits = _fitted(store, sample, from_file,
+                           backup_columns=(*OBSERVED_BACKUP_COLUMNS, "backup"))
     try:
         fleet, notes = fleet_from_history(frames, fits, cluster)
         behaviour(version)

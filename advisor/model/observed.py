@@ -30,19 +30,21 @@ from scipy import stats
 
 from advisor.model.risk import RiskAssessment
 
-__all__ = ["OBSERVED_KINDS", "observed_vs_predicted"]
+__all__ = ["OBSERVED_BACKUP_COLUMNS", "OBSERVED_KINDS", "observed_vs_predicted"]
 
 OBSERVED_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion")
 """Lock conflicts a Backup's messages can show, and the model predicts for its volume."""
 
+OBSERVED_BACKUP_COLUMNS = ("cluster", "volume", "requested_at", "started_at",
+                           "collected_at", "lock_conflict")
+"""The Backup columns :func:`observed_vs_predicted` reads."""
 _WEEK = pd.Timedelta(weeks=1)
 _TAIL = 0.025
 
 
 def _span(backups: pd.DataFrame) -> pd.DataFrame:
     """Per (cluster, volume): observed conflicts and the weeks the history covers."""
-    b = backups[["cluster", "volume", "requested_at", "started_at", "collected_at",
-                 "lock_conflict"]]
+    b = backups[list(OBSERVED_BACKUP_COLUMNS)]
     first = b["requested_at"].fillna(b["started_at"]).fillna(b["collected_at"])
     last = b.groupby("cluster")["collected_at"].transform("max")
     df = pd.DataFrame({"cluster": b["cluster"].astype(str), "volume": b["volume"].astype(str),
