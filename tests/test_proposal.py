@@ -7,7 +7,13 @@ from __future__ import annotations
 import pandas as pd
 
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.proposal import _windows, assess_proposal, merge_jobs
+from advisor.model.proposal import (
+    FIRST_DRAWS,
+    WORST_DRAWS,
+    _windows,
+    assess_proposal,
+    merge_jobs,
+)
 from advisor.model.risk import assess_volume, default_window, plans_from_fleet
 
 GIB = 2**30
@@ -68,7 +74,7 @@ def test_a_safe_job_gets_the_draws_its_verdict_needs_and_a_risky_one_does_not():
     # figure is clearly under 1 % (hundreds of runs), never left at the first pass
     for v, p in r.p_conflict_per_run.items():
         assert p.mean + 2 * p.se <= 0.01, v
-        assert r.draws[v] > 32
+        assert r.draws[v] > FIRST_DRAWS
     f = fleet(backup="20m", n=8, lanes=8)  # (an hourly run of 20 minutes)
     risky = JobSpec("weekly", "55 2 * * 0", retain=4, concurrency=8, groups=("g",))
     r = assess_proposal(f, [risky], start=START, version="1.10", target=0.01)["weekly"]
@@ -76,4 +82,4 @@ def test_a_safe_job_gets_the_draws_its_verdict_needs_and_a_risky_one_does_not():
     # again (fresh draws), and the worst is one of them
     assert r.worst()[1].mean - 2 * r.worst()[1].se > 0.01
     assert r.worst()[0] in r.rescored and len(r.rescored) <= 4
-    assert sorted(set(r.draws.values())) == [32, 256]
+    assert sorted(set(r.draws.values())) == [FIRST_DRAWS, WORST_DRAWS]
