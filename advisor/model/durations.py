@@ -69,13 +69,16 @@ import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special  # (scipy.stats is imported where used: it takes 0.5 s)
 
 from advisor.cron import CronError, EverySchedule, parse
+
+if TYPE_CHECKING:
+    from scipy import stats
 from advisor.model.fleet import Duration
 from advisor.schedules import fire_times
 from advisor.schema import utc
@@ -220,7 +223,7 @@ class DurationFit:
 
     def quantile(self, p: float) -> float:
         """The fitted ``p`` quantile in seconds (0 < p < 1)."""
-        return float(np.exp(self.mu_log + self.sigma_log * stats.norm.ppf(p)))
+        return float(np.exp(self.mu_log + self.sigma_log * special.ndtri(p)))
 
     def as_duration(self) -> Duration:
         """The fit as the simulator's lognormal :class:`Duration` (median, p95)."""
@@ -243,6 +246,7 @@ def _crossing(significant: bool, slope: float, level: float, sigma: float,
     return ref + pd.Timedelta(weeks=weeks) if abs(weeks) < 5200 else None
 
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _LIGHT = ("table", "regression", "deletions", "queue_delay", "queue_delay_by_volume")
 
 
@@ -330,6 +334,8 @@ class DurationFits:
         if cluster is not None:
             m &= o["cluster"] == cluster
         d, c = o.loc[m, "duration_s"].to_numpy(), o.loc[m, "censored"].to_numpy(bool)
+        from scipy import stats
+
         return stats.ecdf(stats.CensoredData(uncensored=d[~c], right=d[c]))
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
@@ -525,7 +531,7 @@ def _censored_mle(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, gc: np.ndarray,
 
     def hessian(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
         w = a[gc] - b[gc] * yc
-        h = np.exp(stats.norm.logpdf(w) - special.log_ndtr(w))  # inverse Mills ratio
+        h = np.exp((-0.5 * w * w - _HALF_LOG_2PI) - special.log_ndtr(w))  # inverse Mills ratio
         k = h * (w + h)
         return (b * s1 - n * a + np.bincount(gc, h, G),
                 n / b - (b * s2 - a * s1) - np.bincount(gc, yc * h, G),
@@ -626,6 +632,8 @@ def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame, start: np.n
                log_act_cv: np.ndarray, min_obs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (cluster, volume, mode): own-history or fleet-prior fit, KM check, trend.
     ``cv`` indexes ``keys``; every key gets a row per mode seen in the fleet."""
+    from scipy import stats
+
     modes = np.unique((~full).astype(np.int64))  # 0: full, 1: incremental
     present = np.zeros(2 * len(keys), bool)
     present[cv * 2 + ~full] = True

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from advisor.model.risk import RiskAssessment
 
@@ -65,6 +64,8 @@ def observed_vs_predicted(backups: pd.DataFrame, risk: RiskAssessment, *,
     ``history_weeks``), ``p_more``/``p_fewer`` (the tails at the observed count) and
     ``fit``: ``fits``, ``more than predicted``, ``fewer than predicted`` or ``no
     history``. ``seed`` fixes the draws of the interval."""
+    from scipy import stats  # (here: it takes half a second to import)
+
     span = _span(backups)
     # a plan made without a cluster name matches the volume in the one cluster it is in
     alone = span[~span["volume"].duplicated(keep=False)].assign(cluster="")
