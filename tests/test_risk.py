@@ -3,6 +3,7 @@ predictions against the simulator's long-run rates."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -252,3 +253,22 @@ def test_a_target_is_decided_on_the_focus_jobs_own_figure():
     monthly = r.p_conflict_per_run_by_job["monthly"]
     assert monthly.mean == 0.0 and monthly.mean + 2 * monthly.se <= 0.01
     assert r.draws > 256  # (the overall figure alone would have stopped at 256)
+
+
+def test_map_volumes_forks_and_keeps_order_and_errors():
+    from advisor.model.risk import FORK_CHUNK, map_volumes
+
+    base = 1000  # (a closure: forked workers inherit it, nothing is pickled)
+    items = list(range(5 * FORK_CHUNK))
+    pids = map_volumes(lambda i: (base + i, os.getpid()), items)
+    assert [v for v, _ in pids] == [base + i for i in items]
+    if len(os.sched_getaffinity(0)) > 1:  # two cores: the work left this process
+        assert os.getpid() not in {p for _, p in pids}
+
+    def bad(i: int) -> int:
+        if i == 70:
+            raise ValueError("volume 70")
+        return i
+
+    with pytest.raises(ValueError, match="volume 70"):
+        map_volumes(bad, items)

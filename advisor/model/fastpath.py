@@ -267,6 +267,27 @@ def _fires(cron: str, after: pd.Timestamp, until: pd.Timestamp, tz: str | None
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _slots(crons: tuple[str, ...], t0: float, t_end: float, tz: str | None
+           ) -> tuple[np.ndarray, ...]:
+    """The slots of jobs with these crons in [t0, t_end), as the simulator asks for
+    them (equal times in job order): times, job indices, and per job its count and
+    offset (a backup per slot of its job). Cached: the volumes of a fleet share a few
+    sets of jobs; the arrays are read-only."""
+    before = pd.Timestamp(t0 - 1, unit="s", tz="UTC")
+    stop = pd.Timestamp(t_end, unit="s", tz="UTC")
+    per_job = [_fires(c, before, stop, tz) for c in crons]
+    slot_t = np.concatenate(per_job) if per_job else np.zeros(0)
+    slot_j = np.concatenate([np.full(len(f), i, np.int64) for i, f in enumerate(per_job)])
+    order = np.lexsort((slot_j, slot_t))
+    n_backup = np.array([len(f) for f in per_job], np.int64)
+    out = (slot_t[order], slot_j[order], n_backup,
+           np.concatenate([[0], np.cumsum(n_backup)]).astype(np.int64))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 def _unix(t: str | pd.Timestamp) -> float:
     return utc(t).value / 1e9
 
@@ -324,19 +345,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     poll_s = restore[0] if restore else rules.default_poll_interval_s
     ttl_s = rules.failed_backup_ttl_s if failed_backup_ttl_s is None else failed_backup_ttl_s
     n_polls = int((t_end - t0) // poll_s)
-    # Slots in [t0, end), as the simulator asks for them; equal times in job order.
-    before = pd.Timestamp(t0 - 1, unit="s", tz="UTC")
-    stop = pd.Timestamp(t_end, unit="s", tz="UTC")
-    per_job = [_fires(j.cron, before, stop, tz) for j, _ in jobs]
-    slot_t = np.concatenate(per_job) if per_job else np.zeros(0)
-    slot_j = np.concatenate([np.full(len(f), i, np.int64) for i, f in enumerate(per_job)])
-    order = np.lexsort((slot_j, slot_t))
-    slot_t, slot_j = slot_t[order], slot_j[order]
-    # How many durations a draw can need: a backup per slot of its job, a deletion per
-    # slot (retention of a completed backup or the TTL of a failed one), a restore per
-    # poll.
-    n_backup = np.array([len(f) for f in per_job], np.int64)
-    boff = np.concatenate([[0], np.cumsum(n_backup)]).astype(np.int64)
+    slot_t, slot_j, n_backup, boff = _slots(tuple(j.cron for j, _ in jobs), t0, t_end, tz)
     n_del, n_restore = len(slot_t), (n_polls if restore else 0)
     retain = np.array([np.inf if j.task == "system-backup" else float(j.retain)
                        for j, _ in jobs])

@@ -22,9 +22,7 @@ target takes stay affordable.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -45,6 +43,7 @@ from advisor.model.risk import (
     assess_volume,
     default_window,
     learn_waits,
+    map_volumes,
     plans_from_fleet,
     weeks_to_run,
 )
@@ -222,12 +221,8 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
 
     def run(todo: dict[tuple, frozenset[str]], least: int, most: int) -> None:
         order = sorted(todo, key=lambda k: (k[0], k[1]))
-        if min(2, len(os.sched_getaffinity(0))) > 1 and len(order) > 1:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                done.update(zip(order, pool.map(lambda k: one(k, todo[k], least, most),
-                                                order), strict=True))
-        else:
-            done.update((k, one(k, todo[k], least, most)) for k in order)
+        done.update(zip(order, map_volumes(lambda k: one(k, todo[k], least, most), order),
+                        strict=True))
 
     # first every volume at min_draws; then more only where the verdict needs them
     done: dict[tuple, VolumeRisk] = {}

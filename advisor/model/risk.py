@@ -26,12 +26,14 @@ probability is at most ``precision`` (default: a quarter of 1 %) and, if asked (
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -294,15 +296,51 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
                              target=target, focus=focus, threads=threads,
                              week_precision=week_precision)
 
-    # volumes side by side, one core each (the kernel releases the GIL); a volume's
-    # result does not depend on how many threads score it
-    cores = min(2, len(os.sched_getaffinity(0)))
-    if cores > 1 and len(plans) > 1:
-        with ThreadPoolExecutor(max_workers=cores) as pool:
-            out = tuple(pool.map(lambda p: one(p, 1), plans))
+    # volumes side by side, one core each; a volume's result does not depend on where
+    # it is scored
+    if len(plans) > 1 and _cores() > 1:
+        out = tuple(map_volumes(lambda p: one(p, 1), plans))
     else:
         out = tuple(one(p) for p in plans)
     return RiskAssessment(out, version, t0, t1, precision)
+
+
+def _cores() -> int:
+    return min(2, len(os.sched_getaffinity(0)))
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+_FORKED: list[tuple[Callable, Sequence]] = []
+"""The map in progress (:func:`map_volumes`), as forked workers inherit it."""
+FORK_CHUNK = 16
+"""Volumes a forked worker scores per message."""
+
+
+def _forked(span: tuple[int, int]) -> list:
+    fn, items = _FORKED[-1]
+    return [fn(items[i]) for i in range(*span)]
+
+
+def map_volumes(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``fn`` over ``items`` on up to two cores, in order. Scoring a volume holds the
+    GIL for more than half its time (drawing durations, the figures), so threads gain
+    little: with enough items, two forked worker processes score them (they inherit
+    ``fn`` and ``items``, plans and run pools included, without copying them; results
+    come back pickled). Otherwise, or where fork is not available, threads."""
+    n = len(items)
+    if n >= 4 * FORK_CHUNK and _cores() > 1 and \
+            "fork" in multiprocessing.get_all_start_methods():
+        _FORKED.append((fn, items))
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=_cores(), mp_context=ctx) as pool:
+                spans = [(lo, min(lo + FORK_CHUNK, n)) for lo in range(0, n, FORK_CHUNK)]
+                return [r for part in pool.map(_forked, spans) for r in part]
+        finally:
+            _FORKED.pop()
+    with ThreadPoolExecutor(max_workers=_cores()) as pool:
+        return list(pool.map(fn, items))
 
 
 Waits = Mapping[str, tuple[float, Duration]]
