@@ -423,20 +423,26 @@ def _deletion_meets(a: _Job, b: _Job, scope: dict, sizes: Mapping,
     vols = [v for v in scope["volumes"] if (a.cluster, v) in sizes]
     if not vols or not len(a.fires) or not len(b.fires):
         return None
+    distinct = sorted({sizes[(a.cluster, v)] for v in vols})
+    durations = [prior(s) for s in distinct]
+    # B's slots near each of A's, within the largest volume's reach (beyond p99.99)
+    reach = max(d.median_s * math.exp(4 * d.sigma) for d in durations)
+    lo = np.searchsorted(b.fires, a.fires - reach, "left")
+    hi = np.searchsorted(b.fires, a.fires + reach, "right")
+    owner = np.repeat(np.arange(len(a.fires)), hi - lo)
+    pos = np.arange(len(owner)) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)
+    x = (b.fires[lo[owner] + pos] - a.fires[owner]).astype(float)
+    ux, inv = np.unique(x, return_inverse=True)
     per_size: dict[int, float] = {}
-    for s in {sizes[(a.cluster, v)] for v in vols}:
-        d = prior(s)
-        reach = d.median_s * math.exp(4 * d.sigma)  # beyond p99.99
-        lo = np.searchsorted(b.fires, a.fires - reach, "left")
-        hi = np.searchsorted(b.fires, a.fires + reach, "right")
-        owner = np.repeat(np.arange(len(a.fires)), hi - lo)
-        pos = np.arange(len(owner)) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)
-        x = (b.fires[lo[owner] + pos] - a.fires[owner]).astype(float)
-        ux, inv = np.unique(x, return_inverse=True)
-        # A's deletion starts at D_A; B's backup runs over [x, x + D_B).
-        p_x = _cdf(d, ux[:, None] + _nodes(d)[None, :]).mean(axis=1) - _cdf(d, ux)
-        p_run = np.minimum(np.bincount(owner, p_x[inv], minlength=len(a.fires)), 1.0)
-        per_size[s] = float(p_run.mean())
+    if not len(ux):
+        per_size = dict.fromkeys(distinct, 0.0)
+    else:
+        starts = np.flatnonzero(np.diff(np.concatenate([[-1], owner])))
+        for s, d in zip(distinct, durations, strict=True):
+            # A's deletion starts at D_A; B's backup runs over [x, x + D_B).
+            p_x = _cdf(d, ux[:, None] + _nodes(d)[None, :]).mean(axis=1) - _cdf(d, ux)
+            p_run = np.minimum(np.add.reduceat(p_x[inv], starts), 1.0)
+            per_size[s] = float(p_run.sum() / len(a.fires))
     p = max(per_size.values())
     if p < MIN_P_PER_RUN:
         return None

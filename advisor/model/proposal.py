@@ -56,8 +56,13 @@ DAY_S = 86400.0
 WAITS_POOL_RUNS = 1024
 WAITS_DRAWS = 8
 """The first pass that learns the waits (:func:`~advisor.model.risk.learn_waits`):
-realisations per run pool and draws per volume. It only needs, per volume, how often a
-backup waits behind its own deletion: a week of hourly runs in 8 draws is 1,344 runs."""
+realisations per run pool and draws per volume (fixed). It only needs, per volume, how
+often a backup waits behind its own deletion: a week of hourly runs in 8 draws is 1,344
+runs."""
+POOL_RUNS = 2048
+"""Realisations of each job's run (:class:`~advisor.model.fastpath.RunPool`) the
+volumes' draws are taken from: a gate's draws are few (a daily run's 1 % needs a few
+hundred), and laying runs out on lanes is much of a check's time."""
 FIRST_DRAWS = 16
 """Draws of every volume in the first pass: enough to see a job clearly over a 1 %
 target (a week of hourly runs is 2,688 runs); a volume whose verdict is still open gets
@@ -196,8 +201,10 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
         return {}
     if waits is None:  # (coarse: a probability per volume and run, for the lanes)
         waits = learn_waits(merged, start=start, version=version, seed=seed,
-                            pool_runs=WAITS_POOL_RUNS, min_draws=WAITS_DRAWS)
-    plans = {p.volume: p for p in plans_from_fleet(merged, seed=seed, waits=waits)}
+                            pool_runs=WAITS_POOL_RUNS, min_draws=WAITS_DRAWS,
+                            max_draws=WAITS_DRAWS)
+    plans = {p.volume: p for p in plans_from_fleet(merged, seed=seed, waits=waits,
+                                                   pool_runs=POOL_RUNS)}
     covered = {j.name: [v for v in members[j.name] if v in plans] for j in mine}
     spans: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
     for j in mine:

@@ -419,17 +419,17 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
 
 def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
                 version: str = LATEST, seed: int = 0, pool_runs: int = 4096,
-                min_draws: int = 50) -> Waits:
-    """A first, coarse pass (``min_draws``-1,000 draws) over the volumes that share job runs with
-    others: how often each one's backups wait Pending behind its own deletions (per run
-    of its jobs), each wait taken as a whole deletion (an upper bound: a backup meets a
-    deletion part-way through). Empty under Longhorn <= 1.7, where such a backup fails
-    at once and frees its lane."""
+                min_draws: int = 50, max_draws: int = 1000) -> Waits:
+    """A first, coarse pass (``min_draws`` to ``max_draws`` draws) over the volumes that
+    share job runs with others: how often each one's backups wait Pending behind its
+    own deletions (per run of its jobs), each wait taken as a whole deletion (an upper
+    bound: a backup meets a deletion part-way through). Empty under Longhorn <= 1.7,
+    where such a backup fails at once and frees its lane."""
     if behaviour(version).backup_meets_deletion != "wait":
         return {}
     plans = [p for p in plans_from_fleet(fleet, pool_runs=pool_runs, seed=seed) if p.queues]
     risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=0.01, min_draws=min_draws, max_draws=1000)
+                  precision=0.01, min_draws=min_draws, max_draws=max_draws)
     out = {}
     for plan, r in zip(plans, risk.volumes, strict=True):
         runs = sum(r.score.runs[j.name].mean() for j, _ in plan.jobs)
