@@ -239,6 +239,8 @@ class RunPool:
         waits, which :func:`score_volume` draws for it (its start does not depend on
         them: the volumes before it decide it). Only the runs where it waited are laid
         out again."""
+        if self._hold is self.own:  # (no volume waits)
+            return self.span
         if position in self._spans:
             return self._spans[position]
         own = np.ascontiguousarray(self.own[:, position])

@@ -5,9 +5,15 @@ The proposal replaces the fleet's jobs of the same names and adds the others; ev
 volume a proposed backupstore job covers is scored with the fast path
 (:func:`advisor.model.risk.assess_volume`), with the feedback between the volumes of a
 run (:func:`advisor.model.risk.learn_waits`). Only the proposed jobs' own figures are
-asked for, and only as precisely as the gate needs: a volume gets draws until each
-proposed job's per-run conflict and skip probabilities on it are clearly on one side of
-the target (``p + 2 se``, ``p - 2 se``) or known to within the precision.
+asked for, and only as precisely as the gate needs. Every volume gets a first pass of
+:data:`FIRST_DRAWS` draws. A job then clearly over the target on some volume
+(``p - 2 se > target``) is risky whatever its other volumes show, so they are drawn no
+further; its likeliest volumes are scored again on fresh draws (:data:`WORST_DRAWS`),
+and the worst of those is reported: the largest of many noisy first-pass figures would
+be biased up. For the other jobs, each volume is drawn until the job's per-run conflict
+and skip probabilities on it are clearly on one side of the target (``p + 2 se``,
+``p - 2 se``) or known to within the precision. Volumes are scored in two forked
+processes (:func:`advisor.model.risk.map_volumes`).
 
 A job that fires rarely (weekly, monthly: at least :data:`~advisor.model.risk.WARMUP_S`
 plus its horizon between fire times) is scored in a window around each of its fire
@@ -45,6 +51,7 @@ from advisor.model.risk import (
     learn_waits,
     map_volumes,
     plans_from_fleet,
+    warm_spans,
     weeks_to_run,
 )
 from advisor.model.simulate import run_members
@@ -228,6 +235,7 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
 
     def run(todo: dict[tuple, frozenset[str]], least: int, most: int) -> None:
         order = sorted(todo, key=lambda k: (k[0], k[1]))
+        warm_spans(plans[k[0]] for k in order)
         done.update(zip(order, map_volumes(lambda k: one(k, todo[k], least, most), order),
                         strict=True))
 

@@ -299,10 +299,23 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
     # volumes side by side, one core each; a volume's result does not depend on where
     # it is scored
     if len(plans) > 1 and _cores() > 1:
+        warm_spans(plans)
         out = tuple(map_volumes(lambda p: one(p, 1), plans))
     else:
         out = tuple(one(p) for p in plans)
     return RiskAssessment(out, version, t0, t1, precision)
+
+
+def warm_spans(plans: Iterable[VolumePlan]) -> None:
+    """Lay out, here and on two threads, the runs each planned volume sees
+    (:meth:`RunPool.span_for`) before the volumes are scored in forked processes: the
+    pools keep them, so the next scoring of the same volumes (every interval a
+    recommendation tries) finds them, where a forked worker's would be lost."""
+    todo = list({(id(pool), at): (pool, at) for p in plans
+                 for pool, at in p.queues.values()}.values())
+    if todo:
+        with ThreadPoolExecutor(max_workers=_cores()) as pool:
+            list(pool.map(lambda x: x[0].span_for(x[1]), todo))
 
 
 def _cores() -> int:
