@@ -507,39 +507,53 @@ def _refresh_attempts(ev, sc, sq, df, di, I):  # noqa: E741
     ev[att], sc[att], sq[att] = df[k, NEXT], df[k, SCHED], di[k, DSEQ]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _take_lane(free, lanes, hold):
+    """The lane that frees first (``free`` is a min-heap of the lanes' free times) is
+    taken for ``hold``: returns when it starts. Which of several lanes free at the same
+    time is taken does not change any start or end time."""
+    start = free[0]
+    value = start + hold
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= lanes:
+            break
+        if c + 1 < lanes and free[c + 1] < free[c]:
+            c += 1
+        if free[c] < value:
+            free[i] = free[c]
+            i = c
+        else:
+            break
+    free[i] = value
+    return start
+
+
 @njit(cache=True, nogil=True)
 def lay_lanes(hold, lanes, min_hold, start, span):
     """Job runs on ``lanes`` lanes (:class:`advisor.model.fastpath.RunPool`): in each run
-    (row of ``hold``), volume ``i`` (column) starts on the lane that frees first (the
-    lowest-numbered on a tie) and holds it for ``max(hold[r, i], min_hold)``. Fills
-    ``start`` (runs x volumes) and ``span`` (per run: when its last lane frees)."""
+    (row of ``hold``), volume ``i`` (column) starts on the lane that frees first and
+    holds it for ``max(hold[r, i], min_hold)``. Fills ``start`` (runs x volumes) and
+    ``span`` (per run: when its last lane frees)."""
     free = np.zeros(lanes)
     for r in range(hold.shape[0]):
         free[:] = 0.0
         for i in range(hold.shape[1]):
-            lane = 0
-            for k in range(1, lanes):
-                if free[k] < free[lane]:
-                    lane = k
-            start[r, i] = free[lane]
-            free[lane] += max(hold[r, i], min_hold)
+            start[r, i] = _take_lane(free, lanes, max(hold[r, i], min_hold))
         span[r] = free.max()
 
 
 @njit(cache=True, nogil=True)
 def lanes_span(hold, rows, position, own, lanes, min_hold, span):
     """:func:`lay_lanes`' ``span`` alone, for the runs ``rows`` of ``hold``, with the
-    volume at ``position`` holding its lane for ``own[r]`` instead of ``hold[r,
+    volume at ``position`` holding its lane for ``own[k]`` instead of ``hold[rows[k],
     position]`` (``span[k]`` is run ``rows[k]``'s). Reads ``hold`` in place."""
     free = np.zeros(lanes)
     for k in range(rows.shape[0]):
         r = rows[k]
         free[:] = 0.0
         for i in range(hold.shape[1]):
-            lane = 0
-            for m in range(1, lanes):
-                if free[m] < free[lane]:
-                    lane = m
-            h = own[r] if i == position else hold[r, i]
-            free[lane] += max(h, min_hold)
+            h = own[k] if i == position else hold[r, i]
+            _take_lane(free, lanes, max(h, min_hold))
         span[k] = free.max()

@@ -228,6 +228,12 @@ class RunPool:
         self.start, self.span = self._lanes(hold, lanes)
         self._hold, self._lanes_n = np.ascontiguousarray(hold), lanes
         self._spans: dict[int, np.ndarray] = {}
+        # per volume, the runs where it waited (found once, a row per volume)
+        self._waited: dict[int, np.ndarray] = {}
+        if hold is not self.own:
+            by_volume = np.ascontiguousarray((hold != self.own).T)
+            self._waited = {int(i): np.flatnonzero(by_volume[i])
+                            for i in np.flatnonzero(by_volume.any(axis=1))}
 
     def _lanes(self, hold: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
         start, span = np.empty_like(hold), np.empty(hold.shape[0])
@@ -239,18 +245,15 @@ class RunPool:
         waits, which :func:`score_volume` draws for it (its start does not depend on
         them: the volumes before it decide it). Only the runs where it waited are laid
         out again."""
-        if self._hold is self.own:  # (no volume waits)
+        waited = self._waited.get(position)
+        if waited is None:
             return self.span
         if position in self._spans:
             return self._spans[position]
-        own = np.ascontiguousarray(self.own[:, position])
-        waited = np.flatnonzero(self._hold[:, position] != own)
-        if not len(waited):
-            return self.span
         span = self.span.copy()
         again = np.empty(len(waited))
-        K.lanes_span(self._hold, waited, position, own, self._lanes_n,
-                     LOCK_ACQUIRE_WAIT_S, again)
+        K.lanes_span(self._hold, waited, position, self.own[waited, position],
+                     self._lanes_n, LOCK_ACQUIRE_WAIT_S, again)
         span[waited] = again
         self._spans[position] = span
         return span

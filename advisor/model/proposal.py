@@ -182,7 +182,18 @@ def _pooled(parts: Sequence[Estimate]) -> Estimate:
                     math.sqrt(sum(e.se ** 2 for e in parts)) / k)
 
 
-def _clearly_above(risk: VolumeRisk, job: str, target: float) -> bool:
+@dataclass(frozen=True)
+class _Figures:
+    """The figures of a scored volume the gate reads (a :class:`VolumeRisk` without its
+    per-draw counts, which would only be pickled back from the workers)."""
+
+    p_conflict_per_run: Estimate
+    p_conflict_per_run_by_job: dict[str, Estimate]
+    p_skip_per_slot: dict[str, Estimate]
+    draws: int
+
+
+def _clearly_above(risk: VolumeRisk | _Figures, job: str, target: float) -> bool:
     if job not in risk.p_skip_per_slot:
         return False
     p, se = _against(risk, job)
@@ -227,11 +238,13 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
                 tasks.setdefault((v, t0, t1), set()).add(j.name)
 
     def one(task: tuple[str, pd.Timestamp, pd.Timestamp], focus: frozenset[str],
-            least: int, most: int) -> VolumeRisk:
+            least: int, most: int) -> _Figures:
         v, t0, t1 = task
-        return assess_volume(plans[v], t0, t1, version=version, seed=seed,
-                             precision=precision, min_draws=least, max_draws=most,
-                             tz=tz, threads=1, target=target, focus=focus)
+        r = assess_volume(plans[v], t0, t1, version=version, seed=seed,
+                          precision=precision, min_draws=least, max_draws=most,
+                          tz=tz, threads=1, target=target, focus=focus)
+        return _Figures(r.p_conflict_per_run, r.p_conflict_per_run_by_job,
+                        r.p_skip_per_slot, r.draws)
 
     def run(todo: dict[tuple, frozenset[str]], least: int, most: int) -> None:
         order = sorted(todo, key=lambda k: (k[0], k[1]))
@@ -240,7 +253,7 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
                         strict=True))
 
     # first every volume at min_draws; then more only where the verdict needs them
-    done: dict[tuple, VolumeRisk] = {}
+    done: dict[tuple, _Figures] = {}
     run({k: frozenset(js) for k, js in tasks.items()}, min_draws, min_draws)
     def above() -> set[str]:
         return {j.name for j in mine if any(
@@ -280,7 +293,7 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
 
 def _figures(job: str, volumes: Sequence[str],
              spans: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
-             done: dict[tuple, VolumeRisk]
+             done: dict[tuple, _Figures]
              ) -> tuple[dict[str, Estimate], dict[str, Estimate], dict[str, int]]:
     """``job``'s per-run conflict and skip probabilities per volume, pooled over its
     spans, and the draws they took (volumes where it does not run are left out)."""

@@ -340,9 +340,12 @@ def map_volumes(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     GIL for more than half its time (drawing durations, the figures), so threads gain
     little: with enough items, two forked worker processes score them (they inherit
     ``fn`` and ``items``, plans and run pools included, without copying them; results
-    come back pickled). Otherwise, or where fork is not available, threads."""
+    come back pickled). Otherwise, or where fork is not available, threads; with one
+    core or one item, here."""
     n = len(items)
-    if n >= 4 * FORK_CHUNK and _cores() > 1 and \
+    if n < 2 or _cores() < 2:
+        return [fn(x) for x in items]
+    if n >= 4 * FORK_CHUNK and \
             "fork" in multiprocessing.get_all_start_methods():
         _FORKED.append((fn, items))
         try:
@@ -441,12 +444,16 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
     if behaviour(version).backup_meets_deletion != "wait":
         return {}
     plans = [p for p in plans_from_fleet(fleet, pool_runs=pool_runs, seed=seed) if p.queues]
-    risk = assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=0.01, min_draws=min_draws, max_draws=max_draws)
+    t0, t1 = default_window(start, weeks)
+
+    def one(plan: VolumePlan) -> tuple[float, float]:  # (runs, backups pending), means
+        r = assess_volume(plan, t0, t1, version=version, seed=seed, precision=0.01,
+                          min_draws=min_draws, max_draws=max_draws, threads=1)
+        return (sum(float(r.score.runs[j.name].mean()) for j, _ in plan.jobs),
+                float(r.score.pending_behind_deletion.mean()))
+
     out = {}
-    for plan, r in zip(plans, risk.volumes, strict=True):
-        runs = sum(r.score.runs[j.name].mean() for j, _ in plan.jobs)
-        pending = r.score.pending_behind_deletion.mean()
+    for plan, (runs, pending) in zip(plans, map_volumes(one, plans), strict=True):
         if runs > 0 and pending > 0:
             out[plan.volume] = (min(pending / runs, 1.0), plan.deletion)
     return out
