@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.longhorn import LATEST
-from advisor.model.fastpath import Estimate
+from advisor.model.fastpath import Estimate, VolumeScore, proportion
 from advisor.model.fleet import Fleet, JobSpec
 from advisor.model.risk import (
     DEFAULT_PRECISION,
@@ -51,6 +51,7 @@ from advisor.model.risk import (
     learn_waits,
     map_volumes,
     plans_from_fleet,
+    score_plan,
     warm_spans,
     weeks_to_run,
 )
@@ -60,7 +61,7 @@ from advisor.schedules import fire_times
 __all__ = ["JobRisk", "assess_proposal", "merge_jobs"]
 
 DAY_S = 86400.0
-WAITS_POOL_RUNS = 1024
+WAITS_POOL_RUNS = 512
 WAITS_DRAWS = 8
 """The first pass that learns the waits (:func:`~advisor.model.risk.learn_waits`):
 realisations per run pool and draws per volume (fixed). It only needs, per volume, how
@@ -138,14 +139,13 @@ def _horizon(job: str, plans: Sequence[VolumePlan]) -> float:
     """How long after a fire time the job's run and its retention deletions take, with
     room: twice the p99 of the run (the slowest lane of its pool, else its volume's
     backup) plus the p99 deletion, at least a day."""
-    run = 0.0
+    pools = {id(p.queues[job][0]): p.queues[job][0] for p in plans if job in p.queues}
+    run = max((float(np.quantile(pool.span, 0.99)) for pool in pools.values()),
+              default=0.0)
     for p in plans:
-        if job in p.queues:
-            pool = p.queues[job][0]
-            run = max(run, float(np.quantile(pool.span, 0.99)))
-        else:
+        if job not in p.queues:
             run = max(run, max(_p99(d) for j, d in p.jobs if j.name == job))
-    deletion = max(_p99(p.deletion) for p in plans)
+    deletion = max(_p99(d) for d in {p.deletion for p in plans})
     return max(DAY_S, 2.0 * (run + deletion))
 
 
@@ -191,6 +191,15 @@ class _Figures:
     p_conflict_per_run_by_job: dict[str, Estimate]
     p_skip_per_slot: dict[str, Estimate]
     draws: int
+
+    @classmethod
+    def of(cls, score: VolumeScore) -> _Figures:
+        """The figures of one batch (as :func:`~advisor.model.risk.assess_volume`
+        computes them)."""
+        skip = {j: proportion(s, s + score.runs[j]) for j, s in score.skipped_slots.items()}
+        return cls(score.p_any_conflict_per_run(),
+                   {j: score.p_any_conflict_per_run(j) for j in score.runs}, skip,
+                   score.draws)
 
 
 def _clearly_above(risk: VolumeRisk | _Figures, job: str, target: float) -> bool:
@@ -240,6 +249,9 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
     def one(task: tuple[str, pd.Timestamp, pd.Timestamp], focus: frozenset[str],
             least: int, most: int) -> _Figures:
         v, t0, t1 = task
+        if least == most:  # one batch: only the figures the gate reads
+            return _Figures.of(score_plan(plans[v], t0, t1, draws=least, version=version,
+                                          seed=seed, tz=tz, threads=1))
         r = assess_volume(plans[v], t0, t1, version=version, seed=seed,
                           precision=precision, min_draws=least, max_draws=most,
                           tz=tz, threads=1, target=target, focus=focus)

@@ -64,7 +64,8 @@ from advisor.schema import utc
 
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
            "assess_volume", "fleet_from_history", "fleet_scorer", "job_specs",
-           "learn_waits", "plans_from_fleet", "recommend_intervals", "weeks_to_run"]
+           "learn_waits", "plans_from_fleet", "recommend_intervals", "score_plan",
+           "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -235,6 +236,21 @@ def _settled(risk: VolumeRisk, focus: Focus, target: float, precision: float) ->
     return _decided(risk, focus, target) or not _against(risk, focus)[1] > precision
 
 
+def score_plan(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
+               draws: int, version: str = LATEST, seed: int = 0, tz: str | None = None,
+               threads: int | None = None) -> VolumeScore:
+    """One batch of ``draws`` draws of a plan (:func:`score_volume` with the plan's
+    jobs, queues, restores and kept backups, from :data:`WARMUP_S` before ``start``):
+    what :func:`assess_volume` adds up, for a caller that needs only some figures."""
+    return score_volume(
+        plan.jobs, plan.deletion, start, end, draws=draws, version=version, seed=seed,
+        tz=tz, restore=plan.restore, failed_backup_ttl_s=plan.failed_backup_ttl_s,
+        queues=plan.queues,
+        kept=plan.kept if plan.kept is not None else {j.name: j.retain
+                                                      for j, _ in plan.jobs},
+        threads=threads, warmup_s=WARMUP_S)
+
+
 def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp,
                   *, version: str = LATEST, seed: int = 0,
                   precision: float = DEFAULT_PRECISION, min_draws: int = 500,
@@ -257,13 +273,8 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
     scores: list[VolumeScore] = []
     draws, batch = 0, min_draws
     while True:
-        scores.append(score_volume(
-            plan.jobs, plan.deletion, start, end, draws=batch, version=version,
-            seed=seed + 7919 * len(scores), tz=tz, restore=plan.restore,
-            failed_backup_ttl_s=plan.failed_backup_ttl_s, queues=plan.queues,
-            kept=plan.kept if plan.kept is not None else {j.name: j.retain
-                                                          for j, _ in plan.jobs},
-            threads=threads, warmup_s=WARMUP_S))
+        scores.append(score_plan(plan, start, end, draws=batch, version=version,
+                                 seed=seed + 7919 * len(scores), tz=tz, threads=threads))
         draws += batch
         score = _concat(scores)
         if target is not None:  # the figure checked against the target decides
@@ -447,10 +458,15 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
     t0, t1 = default_window(start, weeks)
 
     def one(plan: VolumePlan) -> tuple[float, float]:  # (runs, backups pending), means
-        r = assess_volume(plan, t0, t1, version=version, seed=seed, precision=0.01,
-                          min_draws=min_draws, max_draws=max_draws, threads=1)
-        return (sum(float(r.score.runs[j.name].mean()) for j, _ in plan.jobs),
-                float(r.score.pending_behind_deletion.mean()))
+        if min_draws == max_draws:  # (one batch: no figure decides when to stop)
+            score = score_plan(plan, t0, t1, draws=min_draws, version=version, seed=seed,
+                               threads=1)
+        else:
+            score = assess_volume(plan, t0, t1, version=version, seed=seed,
+                                  precision=0.01, min_draws=min_draws,
+                                  max_draws=max_draws, threads=1).score
+        return (sum(float(score.runs[j.name].mean()) for j, _ in plan.jobs),
+                float(score.pending_behind_deletion.mean()))
 
     out = {}
     for plan, (runs, pending) in zip(plans, map_volumes(one, plans), strict=True):
