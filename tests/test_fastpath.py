@@ -383,14 +383,20 @@ def test_lanes_are_laid_as_lane_by_lane_greedy_assignment_does():
                 free[lane] += max(hold[r, i], 2.0)
             want_span[r] = free.max()
         start, span = np.empty_like(hold), np.empty(len(hold))
-        K.lay_lanes(hold, lanes, 2.0, start, span)
+        every = 8
+        marks = np.zeros((len(hold), -(-hold.shape[1] // every), lanes))
+        K.lay_lanes(hold, lanes, 2.0, start, span, marks, every)
         assert np.array_equal(start, want_start) and np.array_equal(span, want_span)
-        # one volume's own hold in place of its wait: the same as laying that out
-        own = hold[:, 9] * 0.5
-        rows = np.arange(0, len(hold), 3)
-        again = np.empty(len(rows))
-        K.lanes_span(hold, rows, 9, own[rows], lanes, 2.0, again)
-        changed = hold.copy()
-        changed[:, 9] = own
-        K.lay_lanes(changed, lanes, 2.0, start, span)
-        assert np.array_equal(again, span[rows])
+        # one volume's own hold in place of its wait, resumed from the marks: the same
+        # as laying the changed runs out from the start
+        for position in (0, 7, 8, 9, 56):
+            own = hold[:, position] * 0.5
+            rows = np.arange(0, len(hold), 3)
+            again = np.empty(len(rows))
+            K.lanes_span(hold, np.array([position]), np.array([0, len(rows)]), rows,
+                         own[rows], lanes, 2.0, marks, every, again)
+            changed = hold.copy()
+            changed[:, position] = own
+            K.lay_lanes(changed, lanes, 2.0, start, span, np.zeros((len(hold), 0, lanes)),
+                        every)
+            assert np.array_equal(again, span[rows])

@@ -531,29 +531,40 @@ def _take_lane(free, lanes, hold):
 
 
 @njit(cache=True, nogil=True)
-def lay_lanes(hold, lanes, min_hold, start, span):
+def lay_lanes(hold, lanes, min_hold, start, span, marks, every):
     """Job runs on ``lanes`` lanes (:class:`advisor.model.fastpath.RunPool`): in each run
     (row of ``hold``), volume ``i`` (column) starts on the lane that frees first and
     holds it for ``max(hold[r, i], min_hold)``. Fills ``start`` (runs x volumes) and
-    ``span`` (per run: when its last lane frees)."""
+    ``span`` (per run: when its last lane frees), and, when ``marks`` has room (runs x
+    ceil(volumes / every) x lanes), the lanes' state before every ``every``-th volume,
+    from which :func:`lanes_span` lays a run out again."""
     free = np.zeros(lanes)
+    keep = marks.shape[1] > 0
     for r in range(hold.shape[0]):
         free[:] = 0.0
         for i in range(hold.shape[1]):
+            if keep and i % every == 0:
+                marks[r, i // every, :] = free
             start[r, i] = _take_lane(free, lanes, max(hold[r, i], min_hold))
         span[r] = free.max()
 
 
 @njit(cache=True, nogil=True)
-def lanes_span(hold, rows, position, own, lanes, min_hold, span):
-    """:func:`lay_lanes`' ``span`` alone, for the runs ``rows`` of ``hold``, with the
-    volume at ``position`` holding its lane for ``own[k]`` instead of ``hold[rows[k],
-    position]`` (``span[k]`` is run ``rows[k]``'s). Reads ``hold`` in place."""
+def lanes_span(hold, positions, bounds, rows, own, lanes, min_hold, marks, every, span):
+    """:func:`lay_lanes`' ``span`` alone, laid out again for each volume
+    ``positions[p]`` in the runs ``rows[bounds[p]:bounds[p + 1]]`` of ``hold``, with
+    that volume holding its lane for ``own[k]`` instead of ``hold[rows[k], position]``
+    (``span[k]`` is for ``rows[k]``). The volumes before the last mark at or before the
+    position are laid out as they were: each run resumes from that mark's lanes. Reads
+    ``hold`` in place."""
     free = np.zeros(lanes)
-    for k in range(rows.shape[0]):
-        r = rows[k]
-        free[:] = 0.0
-        for i in range(hold.shape[1]):
-            h = own[k] if i == position else hold[r, i]
-            _take_lane(free, lanes, max(h, min_hold))
-        span[k] = free.max()
+    for p in range(positions.shape[0]):
+        position = positions[p]
+        m = position // every
+        for k in range(bounds[p], bounds[p + 1]):
+            r = rows[k]
+            free[:] = marks[r, m, :]
+            for i in range(m * every, hold.shape[1]):
+                h = own[k] if i == position else hold[r, i]
+                _take_lane(free, lanes, max(h, min_hold))
+            span[k] = free.max()

@@ -62,6 +62,10 @@ WEEK_S = 7 * 86400.0
 CONFLICT_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion",
                   "restore_blocked")
 _JOB_KINDS = ("skipped_slots", "late_starts", "runs")
+_MARK_EVERY = 32
+"""A run pool with waits keeps its lanes' state every this many volumes (or every as many
+as it has lanes, if more), so that laying a run out again for one volume
+(:meth:`RunPool.span_for`) starts near it."""
 _BLOCK_VALUES = 250_000
 """Pre-drawn durations per block of draws (2 MB): blocks bound the memory, and several
 blocks keep both cores busy."""
@@ -225,8 +229,12 @@ class RunPool:
                 wrng = np.random.default_rng((seed, i))
                 hit = wrng.random(runs) < min(w[0], 1.0)
                 hold[hit, i] += np.asarray(w[1].sample(wrng, int(hit.sum())), dtype=float)
+        self._lanes_n = lanes
+        self._every = max(_MARK_EVERY, lanes)  # (the marks take no more room than hold)
+        self._marks = np.zeros((runs, 0 if hold is self.own else
+                                -(-hold.shape[1] // self._every), lanes))
         self.start, self.span = self._lanes(hold, lanes)
-        self._hold, self._lanes_n = np.ascontiguousarray(hold), lanes
+        self._hold = np.ascontiguousarray(hold)
         self._spans: dict[int, np.ndarray] = {}
         # per volume, the runs where it waited (found once, a row per volume)
         self._waited: dict[int, np.ndarray] = {}
@@ -237,26 +245,39 @@ class RunPool:
 
     def _lanes(self, hold: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
         start, span = np.empty_like(hold), np.empty(hold.shape[0])
-        K.lay_lanes(np.ascontiguousarray(hold), lanes, LOCK_ACQUIRE_WAIT_S, start, span)
+        K.lay_lanes(np.ascontiguousarray(hold), lanes, LOCK_ACQUIRE_WAIT_S, start, span,
+                    self._marks, self._every)
         return start, span
 
     def span_for(self, position: int) -> np.ndarray:
         """The runs' spans as the volume at ``position`` sees them: without its own
         waits, which :func:`score_volume` draws for it (its start does not depend on
         them: the volumes before it decide it). Only the runs where it waited are laid
-        out again."""
-        waited = self._waited.get(position)
-        if waited is None:
+        out again (kept: :meth:`lay_out`)."""
+        if position not in self._waited:
             return self.span
-        if position in self._spans:
-            return self._spans[position]
-        span = self.span.copy()
-        again = np.empty(len(waited))
-        K.lanes_span(self._hold, waited, position, self.own[waited, position],
-                     self._lanes_n, LOCK_ACQUIRE_WAIT_S, again)
-        span[waited] = again
-        self._spans[position] = span
-        return span
+        if position not in self._spans:
+            self.lay_out([position])
+        return self._spans[position]
+
+    def lay_out(self, positions: Sequence[int]) -> None:
+        """Find :meth:`span_for` of these volumes at once (one call of compiled code,
+        which releases the GIL) and keep them."""
+        todo = np.array(sorted({int(p) for p in positions if p in self._waited
+                                and p not in self._spans}), np.int64)
+        if not len(todo):
+            return
+        rows = [self._waited[int(p)] for p in todo]
+        bounds = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+        flat = np.concatenate(rows)
+        own = self.own[flat, np.repeat(todo, np.diff(bounds))]
+        again = np.empty(len(flat))
+        K.lanes_span(self._hold, todo, bounds, flat, own, self._lanes_n,
+                     LOCK_ACQUIRE_WAIT_S, self._marks, self._every, again)
+        for k, p in enumerate(todo):
+            span = self.span.copy()
+            span[rows[k]] = again[bounds[k]:bounds[k + 1]]
+            self._spans[int(p)] = span
 
     def __len__(self) -> int:
         return len(self.span)

@@ -322,11 +322,16 @@ def warm_spans(plans: Iterable[VolumePlan]) -> None:
     (:meth:`RunPool.span_for`) before the volumes are scored in forked processes: the
     pools keep them, so the next scoring of the same volumes (every interval a
     recommendation tries) finds them, where a forked worker's would be lost."""
-    todo = list({(id(pool), at): (pool, at) for p in plans
-                 for pool, at in p.queues.values()}.values())
+    wanted: dict[int, tuple[RunPool, set[int]]] = {}
+    for p in plans:
+        for pool, at in p.queues.values():
+            wanted.setdefault(id(pool), (pool, set()))[1].add(at)
+    # each pool's volumes in two halves, so that both threads have work
+    todo = [(pool, part) for pool, ats in wanted.values()
+            for part in (sorted(ats)[0::2], sorted(ats)[1::2]) if part]
     if todo:
-        with ThreadPoolExecutor(max_workers=_cores()) as pool:
-            list(pool.map(lambda x: x[0].span_for(x[1]), todo))
+        with ThreadPoolExecutor(max_workers=_cores()) as ex:
+            list(ex.map(lambda x: x[0].lay_out(x[1]), todo))
 
 
 def _cores() -> int:
