@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -106,6 +107,9 @@ def collect(
     store: StoreOpt = None,
     all_problems: Annotated[bool, typer.Option(
         "--all-problems", help="Print every warning, not the first 200.")] = False,
+    fit: Annotated[bool, typer.Option(
+        "--fit/--no-fit", help="After a new collection, fit the backup durations and keep "
+        "the fits in the store, so the next recommend or check need not.")] = True,
 ) -> None:
     """Read backup history into the local history store."""
     inputs = [*(from_file or []), *(paths or [])]
@@ -131,6 +135,16 @@ def collect(
              else "nothing new")
     print(f"store: {hs.path} ({where}); {len(result.warnings)} warning(s), "
           f"{len(result.skipped)} skipped")
+    if fit and appended.collection_id:
+        t = time.perf_counter()
+        try:
+            kept = model_inputs(hs)
+        except StoreError as e:
+            raise _fail(str(e), 1) from None
+        print(f"duration fits of {len(kept.fits.table):,} volume/mode(s) "
+              + ("kept in the store" if kept.kept or kept.reused else
+                 "not kept (another advisor was writing the store)")
+              + f" for the next recommend and check ({time.perf_counter() - t:.1f} s)")
 
 
 @app.command()

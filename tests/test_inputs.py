@@ -9,6 +9,7 @@ from advisor import HistoryStore, load_sample
 from advisor.inputs import FITS, model_inputs
 from advisor.model.durations import DurationFits, fit_durations
 from advisor.model.risk import fleet_from_history
+from tests.conftest import run_cli
 
 
 def test_fits_are_kept_and_read_back_into_the_same_fleet(tmp_path):
@@ -60,3 +61,15 @@ def test_fits_read_back_say_what_they_lack(tmp_path):
         assert "without their observations" in str(e)
     else:
         raise AssertionError("kaplan_meier on fits without observations must refuse")
+
+
+def test_collect_keeps_the_fits_for_the_next_check(tmp_path):
+    store = tmp_path / "store"
+    r = run_cli("collect", "--sample", "--store", str(store))
+    assert r.returncode == 0 and "duration fits of 60 volume/mode(s) kept" in r.stdout
+    assert model_inputs(HistoryStore(store)).reused  # the check after it reads them back
+    again = run_cli("collect", "--sample", "--store", str(store))  # nothing new: no fit
+    assert again.returncode == 0 and "duration fits" not in again.stdout
+    other = tmp_path / "other"
+    r = run_cli("collect", "--sample", "--no-fit", "--store", str(other))
+    assert r.returncode == 0 and not (other / "derived").exists()
