@@ -14,9 +14,10 @@ InProgress (censored).
 
 Then ``advisor recommend --store DIR -o json`` and ``advisor check MANIFEST --store DIR
 -o json`` (a 5-job RecurringJob manifest) run in fresh processes pinned to --cores CPUs.
-Each command runs first as after a new collection (the store keeps no duration fits yet:
-it reads and fits every Backup and keeps the fits), then --repeat times as every later
-run does (the fits read back); prints the first run, and the median wall time, CPU time
+Each command runs first with no duration fits kept in the store (it reads and fits every
+Backup and keeps the fits, as `advisor collect` does after a collection unless
+``--no-fit``), then --repeat times with the fits read back; prints the first run, and the
+median wall time, CPU time
 and peak memory (max RSS, from ``os.wait4``) of the repeated runs, and per run the CPU
 time the hypervisor gave other guests (on a shared virtual machine the same run varies
 by a fifth with it). Goals on 2 cores: recommend <= 60 s and <= 4 GB peak; check <= 5 s.
@@ -400,11 +401,12 @@ def main() -> None:
         for what in args.commands:
             cmd = commands[what]
             print(f"$ {' '.join(cmd)}", flush=True)
-            # the first run after a collection fits the durations and keeps them in the
-            # store; the runs after it read them back (the goals are judged on those)
+            # with no fits kept (a collection written without `advisor collect`'s fit,
+            # or `collect --no-fit`) the first run fits the durations and keeps them; the
+            # runs after it read them back, as after a `collect` (the goals: on those)
             shutil.rmtree(store / "derived", ignore_errors=True)
             r = run(cmd, args.cores, tmp / f"{what}-first.json", args.timeout)
-            print(f"  first run after a collection (fits the history, keeps the fits): "
+            print(f"  first run with no fits kept (fits the history, keeps the fits): "
                   f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, peak "
                   f"{r['peak_mb']:.0f} MB (exit {r['code']})", flush=True)
             results[what] = []
