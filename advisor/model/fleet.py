@@ -117,7 +117,10 @@ class VolumeSpec:
 
     def backup_duration_for(self, job: str) -> Duration:
         """The backup duration distribution of this volume in ``job``."""
-        return dict(self.job_backup_durations).get(job, self.backup_duration)
+        for name, d in reversed(self.job_backup_durations):  # (the last one given wins)
+            if name == job:
+                return d
+        return self.backup_duration
 
 
 @dataclass(frozen=True)
