@@ -9,6 +9,7 @@ import pandas as pd
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.proposal import (
     FIRST_DRAWS,
+    POOL_RUNS,
     WORST_DRAWS,
     _windows,
     assess_proposal,
@@ -82,4 +83,7 @@ def test_a_safe_job_gets_the_draws_its_verdict_needs_and_a_risky_one_does_not():
     # again (fresh draws), and the worst is one of them
     assert r.worst()[1].mean - 2 * r.worst()[1].se > 0.01
     assert r.worst()[0] in r.rescored and len(r.rescored) <= 4
+    # its standard error counts the run pool's realisations, which every draw reuses
+    p = r.worst()[1]
+    assert p.se >= (p.mean * (1 - p.mean) / POOL_RUNS) ** 0.5
     assert sorted(set(r.draws.values())) == [FIRST_DRAWS, WORST_DRAWS]

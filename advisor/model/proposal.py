@@ -67,10 +67,11 @@ WAITS_DRAWS = 8
 realisations per run pool and draws per volume (fixed). It only needs, per volume, how
 often a backup waits behind its own deletion: a week of hourly runs in 8 draws is 1,344
 runs."""
-POOL_RUNS = 2048
+POOL_RUNS = 1024
 """Realisations of each job's run (:class:`~advisor.model.fastpath.RunPool`) the
-volumes' draws are taken from: a gate's draws are few (a daily run's 1 % needs a few
-hundred), and laying runs out on lanes is much of a check's time."""
+volumes' draws are taken from (``advisor recommend``: 4,096): a gate's draws are few (a
+daily run's 1 % needs a few hundred), and laying runs out on lanes is much of a check's
+time. The reported standard errors include the pool's own (:func:`_with_pool`)."""
 FIRST_DRAWS = 16
 """Draws of every volume in the first pass: enough to see a job clearly over a 1 %
 target (a week of hourly runs is 2,688 runs); a volume whose verdict is still open gets
@@ -173,6 +174,15 @@ def _runs_per_week(job: JobSpec, t0: pd.Timestamp, tz: str | None) -> float:
     n = len(fire_times(job.cron, t0 - pd.Timedelta(seconds=1),
                        t0 + pd.Timedelta(weeks=WEEKS_FOR_RATE), tz))
     return n / WEEKS_FOR_RATE
+
+
+def _with_pool(e: Estimate) -> Estimate:
+    """``e`` with the error of the run pool its draws came from: an average over
+    :data:`POOL_RUNS` fixed realisations of the job's runs errs at most as that many
+    independent runs would, ``sqrt(p (1 - p) / POOL_RUNS)`` (the draws' own standard
+    error does not see it)."""
+    p = min(max(e.mean, 0.0), 1.0)
+    return Estimate(e.mean, math.sqrt(e.se ** 2 + p * (1.0 - p) / POOL_RUNS))
 
 
 def _pooled(parts: Sequence[Estimate]) -> Estimate:
@@ -296,6 +306,10 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
     out = {}
     for j in mine:
         p, skip, draws = _figures(j.name, covered[j.name], spans[j.name], done)
+        # a volume whose runs come from a pool: its draws reuse the pool's realisations
+        pooled = {v for v in p if j.name in plans[v].queues}
+        p = {v: _with_pool(e) if v in pooled else e for v, e in p.items()}
+        skip = {v: _with_pool(e) if v in pooled else e for v, e in skip.items()}
         out[j.name] = JobRisk(j.name, tuple(covered[j.name]), p, skip, draws,
                               tuple(spans[j.name]),
                               _runs_per_week(j, default_window(start)[0], tz),
