@@ -102,6 +102,20 @@ def collect(
     sample: Annotated[bool, typer.Option(
         "--sample", help="Collect the sample fleet (made by the simulator; cluster "
         "'sample').")] = False,
+    kube: Annotated[bool, typer.Option(
+        "--kube", help="Read the clusters of the kubeconfig's contexts (read-only), each "
+        "tagged with its context's name.")] = False,
+    context: Annotated[list[str] | None, typer.Option(
+        "--context", help="With --kube: this kubeconfig context (repeatable; default "
+        "the current one).", show_default=False)] = None,
+    namespace: Annotated[str, typer.Option(
+        "--namespace", help="With --kube: Longhorn's namespace.")] = "longhorn-system",
+    kubeconfig: Annotated[str | None, typer.Option(
+        "--kubeconfig", help="With --kube: the kubeconfig (default $KUBECONFIG, else "
+        "~/.kube/config).", show_default=False)] = None,
+    in_cluster: Annotated[bool, typer.Option(
+        "--in-cluster", help="With --kube: the cluster the advisor runs in (its service "
+        "account), tagged --cluster.")] = False,
     cluster: Annotated[str, typer.Option(
         "--cluster", help="Name to tag these records with.")] = "default",
     store: StoreOpt = None,
@@ -113,14 +127,31 @@ def collect(
 ) -> None:
     """Read backup history into the local history store."""
     inputs = [*(from_file or []), *(paths or [])]
-    if not inputs and not sample:
-        raise _fail("nothing to collect: give --from-file PATH... or --sample", 2)
+    if not inputs and not sample and not kube:
+        raise _fail("nothing to collect: give --from-file PATH..., --kube or --sample", 2)
+    if (context or in_cluster) and not kube:
+        raise _fail("--context and --in-cluster go with --kube", 2)
     try:
         result = load_files(inputs, cluster=cluster) if inputs else empty_result()
     except InputError as e:
         raise _fail(str(e), 2) from None
     if sample:  # tagged cluster "sample", so it never mixes with a real cluster's history
         result = result.merge(load_sample())
+    if kube:
+        from advisor.sources.kube import KubeError, load_kube
+
+        try:
+            live, stats = load_kube(context or [None], namespace=namespace,
+                                    kubeconfig=kubeconfig, in_cluster=in_cluster,
+                                    cluster=cluster if in_cluster else None)
+        except KubeError as e:
+            raise _fail(str(e), 2) from None
+        for name, st in stats.items():
+            print(f"cluster {name}: {st.objects:,} objects in {st.pages} page(s)"
+                  + (f", {st.retries} page(s) retried" if st.retries else "")
+                  + (f", {st.relists} list(s) started again (410 Gone)" if st.relists
+                     else ""))
+        result = result.merge(live)
     _print_load(result, all_problems)
     if result.usable_rows == 0:
         raise _fail("no usable record in the input; nothing stored", 2)

@@ -1,0 +1,217 @@
+"""Backup history read from live clusters through the Kubernetes API (read-only).
+
+Lists backups, backupvolumes, recurringjobs, volumes, settings and backuptargets of
+``longhorn.io`` (``v1beta2``, else ``v1beta1``) in one namespace, through the
+``kubernetes`` client with pagination (``limit`` / ``continue``) and the responses
+decoded as raw JSON (the client's model deserialisation is far too slow for 100,000
+objects). The lists are read as :mod:`advisor.sources.files` reads ``kubectl get -o
+json``; each kubeconfig context is one cluster, tagged with the context's name.
+
+Errors, as the API server gives them: a 410 Gone on an expired ``continue`` token lists
+the resource again from the start; 429 and 5xx are retried with backoff (``Retry-After``
+when given); 401 and 403 say which verbs and resources are missing; 404 means the
+Longhorn CRDs are not installed (or at another version); time-outs are bounded and
+reported. Nothing is ever written to a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from advisor.sources.base import LoadResult
+from advisor.sources.files import load_document
+
+__all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "ListStats", "list_resource",
+           "load_kube"]
+
+GROUP = "longhorn.io"
+VERSIONS = ("v1beta2", "v1beta1")
+RESOURCES = ("backups", "backupvolumes", "recurringjobs", "volumes", "settings",
+             "backuptargets")
+PAGE = 500
+"""Objects per page (``limit``)."""
+RETRIES = 5
+"""Attempts after the first for a page answered 429 or 5xx, or timing out."""
+RELISTS = 3
+"""Fresh lists after an expired ``continue`` token (410 Gone)."""
+TIMEOUT_S = 60.0
+"""Seconds a page may take."""
+
+
+class KubeError(Exception):
+    """A cluster could not be read as asked (what, where, and what to do)."""
+
+
+@dataclass
+class ListStats:
+    """What listing took: objects, pages, fresh lists after a 410, retried pages."""
+
+    objects: int = 0
+    pages: int = 0
+    relists: int = 0
+    retries: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    try:
+        if retry_after is not None:
+            return min(float(retry_after), 30.0)
+    except ValueError:
+        pass
+    return min(0.5 * 2 ** attempt, 8.0)
+
+
+def _page(api: object, version: str, plural: str, namespace: str, limit: int,
+          token: str | None, stats: ListStats, sleep: Callable[[float], None],
+          timeout_s: float) -> dict:
+    """One page as a dict, retrying 429, 5xx and time-outs (raises ApiException for
+    the other statuses)."""
+    from kubernetes.client import CustomObjectsApi
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    kw = {"limit": limit, "_preload_content": False, "_request_timeout": timeout_s}
+    if token:
+        kw["_continue"] = token
+    for attempt in range(RETRIES + 1):
+        try:
+            resp = CustomObjectsApi(api).list_namespaced_custom_object(
+                GROUP, version, namespace, plural, **kw)
+            return json.loads(resp.data)
+        except ApiException as e:
+            if (e.status == 429 or e.status >= 500) and attempt < RETRIES:
+                stats.retries += 1
+                sleep(_backoff(attempt, (e.headers or {}).get("Retry-After")))
+                continue
+            raise
+        except HTTPError as e:  # a time-out, a refused or dropped connection
+            if attempt < RETRIES:
+                stats.retries += 1
+                sleep(_backoff(attempt, None))
+                continue
+            raise KubeError(f"{plural}.{GROUP}/{version} in {namespace}: no answer after "
+                            f"{RETRIES + 1} attempts of at most {timeout_s:g} s each "
+                            f"({type(e).__name__}: {e})") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _status_message(e: object) -> str:
+    try:
+        return json.loads(e.body).get("message") or e.reason  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(e, "reason", "") or "")
+
+
+def list_resource(api: object, plural: str, namespace: str = "longhorn-system", *,
+                  limit: int = PAGE, stats: ListStats | None = None,
+                  sleep: Callable[[float], None] = time.sleep,
+                  timeout_s: float = TIMEOUT_S) -> dict:
+    """Every object of ``plural``.longhorn.io in ``namespace``, as one List (``kind``,
+    ``apiVersion``, ``items``, and the ``resourceVersion`` it was read at), read page by
+    page through ``api`` (a ``kubernetes.client.ApiClient``) at the first version of
+    :data:`VERSIONS` the server serves."""
+    from kubernetes.client.rest import ApiException
+
+    stats = stats if stats is not None else ListStats()
+    for version in VERSIONS:
+        items: list = []
+        token, relists = None, 0
+        try:
+            while True:
+                try:
+                    page = _page(api, version, plural, namespace, limit, token, stats,
+                                 sleep, timeout_s)
+                except ApiException as e:
+                    if e.status == 410 and token and relists < RELISTS:
+                        relists += 1
+                        stats.relists += 1
+                        items, token = [], None  # the token expired: list again
+                        continue
+                    raise
+                stats.pages += 1
+                items.extend(page.get("items") or [])
+                meta = page.get("metadata") or {}
+                token = meta.get("continue")
+                if not token:
+                    stats.objects += len(items)
+                    stats.versions[plural] = version
+                    return {"apiVersion": page.get("apiVersion", f"{GROUP}/{version}"),
+                            "kind": page.get("kind") or "List", "items": items,
+                            "metadata": {"resourceVersion": meta.get("resourceVersion")}}
+        except ApiException as e:
+            where = f"{plural}.{GROUP}/{version} in namespace {namespace}"
+            if e.status == 404:
+                continue  # (not served at this version: try the next)
+            if e.status == 401:
+                raise KubeError(f"{where}: 401 Unauthorized: the credentials of the "
+                                f"kubeconfig were refused ({_status_message(e)})") from None
+            if e.status == 403:
+                raise KubeError(f"{where}: 403 Forbidden: the advisor needs the verbs get "
+                                f"and list on {plural}.{GROUP} in namespace {namespace} "
+                                f"(and watch for advisor watch): {_status_message(e)}"
+                                ) from None
+            if e.status == 410:
+                raise KubeError(f"{where}: 410 Gone {relists + 1} times in a row while "
+                                "paging (the list changes faster than it can be read); "
+                                "try a larger page") from None
+            raise KubeError(f"{where}: {e.status} {e.reason}: {_status_message(e)}"
+                            ) from None
+    raise KubeError(f"{plural}.{GROUP} is served at none of {', '.join(VERSIONS)} "
+                    f"(404 in namespace {namespace}): the Longhorn CRDs are not installed "
+                    "in this cluster, or at another version")
+
+
+def load_kube(contexts: Sequence[str | None] = (None,), *,
+              namespace: str = "longhorn-system", kubeconfig: str | None = None,
+              in_cluster: bool = False, cluster: str | None = None,
+              resources: Sequence[str] = RESOURCES, limit: int = PAGE,
+              sleep: Callable[[float], None] = time.sleep,
+              timeout_s: float = TIMEOUT_S) -> tuple[LoadResult, dict[str, ListStats]]:
+    """The frames of every cluster named by ``contexts`` (kubeconfig contexts, None: the
+    current one; or, ``in_cluster``, the cluster the advisor runs in), each tagged with
+    its context's name (or ``cluster``), and per cluster what listing took."""
+    from kubernetes import client, config
+
+    result: LoadResult | None = None
+    stats: dict[str, ListStats] = {}
+    targets: list[tuple[str, object]] = []
+    def api_client(cfg: client.Configuration) -> client.ApiClient:
+        cfg.retries = False  # (retrying is this module's: urllib3's would hide it)
+        return client.ApiClient(cfg)
+
+    if in_cluster:
+        cfg = client.Configuration()
+        config.load_incluster_config(client_configuration=cfg)
+        targets.append((cluster or "default", api_client(cfg)))
+    else:
+        try:
+            _, current = config.list_kube_config_contexts(config_file=kubeconfig)
+        except config.ConfigException as e:
+            raise KubeError(f"kubeconfig {kubeconfig or '(default)'}: {e}") from None
+        for ctx in contexts:
+            name = ctx or current["name"]
+            cfg = client.Configuration()
+            try:
+                config.load_kube_config(config_file=kubeconfig, context=name,
+                                        client_configuration=cfg)
+            except config.ConfigException as e:
+                raise KubeError(f"kubeconfig context {name!r}: {e}") from None
+            targets.append((cluster if cluster and len(contexts) == 1 else name,
+                            api_client(cfg)))
+    for tag, api in targets:
+        st = stats[tag] = ListStats()
+        now = pd.Timestamp.now(tz="UTC")
+        for plural in resources:
+            doc = list_resource(api, plural, namespace, limit=limit, stats=st, sleep=sleep,
+                                timeout_s=timeout_s)
+            part = load_document(doc, source=f"kube:{tag}/{namespace}/{plural}",
+                                 cluster=tag, collected_at=now)
+            result = part if result is None else result.merge(part)
+    assert result is not None
+    return result, stats
