@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from advisor.sources.base import LoadResult
-from advisor.sources.files import load_document
+from advisor.sources.files import _no_cycle_collection, load_document
 
 __all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "ListStats", "list_resource",
            "load_kube"]
@@ -116,9 +116,16 @@ def list_resource(api: object, plural: str, namespace: str = "longhorn-system", 
     ``apiVersion``, ``items``, and the ``resourceVersion`` it was read at), read page by
     page through ``api`` (a ``kubernetes.client.ApiClient``) at the first version of
     :data:`VERSIONS` the server serves."""
-    from kubernetes.client.rest import ApiException
 
     stats = stats if stats is not None else ListStats()
+    with _no_cycle_collection():  # (100,000 parsed objects: see files.py)
+        return _list(api, plural, namespace, limit, stats, sleep, timeout_s)
+
+
+def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats,
+          sleep: Callable[[float], None], timeout_s: float) -> dict:
+    from kubernetes.client.rest import ApiException
+
     for version in VERSIONS:
         items: list = []
         token, relists = None, 0
