@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -327,22 +329,29 @@ time.sleep(60)
 """
 
 
+@contextmanager
+def another_writer(store_path: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding the store's writer lock for the block."""
+    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER,
+                             str(store_path / ".writer.lock")], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"locked\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 def test_a_second_writer_is_refused_with_the_other_pid(tmp_path):
     s = HistoryStore(tmp_path)
     s.append({"backups": backups(backup("b1"))})
-    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / ".writer.lock")],
-                            stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout.readline() == b"locked\n"
+    with another_writer(tmp_path) as proc:
         with pytest.raises(StoreBusyError) as err:
             s.append({"backups": backups(backup("b2"))})
         assert str(tmp_path) in str(err.value) and f"pid {proc.pid}" in str(err.value)
         assert isinstance(err.value, StoreError)
         assert s.read("backups")["backup"].tolist() == ["b1"]  # readers take no lock
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
     assert s.append({"backups": backups(backup("b2"))}).counts["backups"].added == 1
 
 
@@ -493,16 +502,9 @@ def test_derived_frames_are_kept_for_the_collections_they_came_from(tmp_path):
 def test_derived_frames_are_not_kept_while_another_process_writes(tmp_path):
     s = HistoryStore(tmp_path)
     s.append({"backups": backups(backup("b1"))})
-    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / ".writer.lock")],
-                            stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout.readline() == b"locked\n"
+    with another_writer(tmp_path):
         assert not s.keep_derived("fits", "v1", {"t": pd.DataFrame({"x": [1]})},
                                   s.collection_ids())
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
     assert s.derived("fits", "v1") is None
     with pytest.raises(ValueError, match="derived name"):
         s.keep_derived("../x", "v1", {}, s.collection_ids())

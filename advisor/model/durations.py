@@ -76,12 +76,12 @@ import pandas as pd
 from scipy import special  # (scipy.stats is imported where used: it takes 0.5 s)
 
 from advisor.cron import CronError, EverySchedule, parse
-
-if TYPE_CHECKING:
-    from scipy import stats
 from advisor.model.fleet import Duration
 from advisor.schedules import fire_times
 from advisor.schema import utc
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 __all__ = ["FULL_UPLOAD_RATIO", "MODEL_BACKUP_COLUMNS", "BackupPrior", "DeletionPrior",
            "DurationFit", "DurationFits", "FitProblem", "fit_durations", "size_prior"]

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.longhorn import LATEST
-from advisor.model.fastpath import Estimate, VolumeScore, proportion
+from advisor.model.fastpath import Estimate, VolumeScore
 from advisor.model.fleet import Fleet, JobSpec
 from advisor.model.risk import (
     DEFAULT_PRECISION,
@@ -51,6 +51,7 @@ from advisor.model.risk import (
     learn_waits,
     map_volumes,
     plans_from_fleet,
+    run_figures,
     score_plan,
     warm_spans,
     weeks_to_run,
@@ -204,12 +205,8 @@ class _Figures:
 
     @classmethod
     def of(cls, score: VolumeScore) -> _Figures:
-        """The figures of one batch (as :func:`~advisor.model.risk.assess_volume`
-        computes them)."""
-        skip = {j: proportion(s, s + score.runs[j]) for j, s in score.skipped_slots.items()}
-        return cls(score.p_any_conflict_per_run(),
-                   {j: score.p_any_conflict_per_run(j) for j in score.runs}, skip,
-                   score.draws)
+        """The figures of one batch (:func:`~advisor.model.risk.run_figures`)."""
+        return cls(*run_figures(score), score.draws)
 
 
 def _clearly_above(risk: VolumeRisk | _Figures, job: str, target: float) -> bool:
@@ -277,6 +274,7 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
     # first every volume at min_draws; then more only where the verdict needs them
     done: dict[tuple, _Figures] = {}
     run({k: frozenset(js) for k, js in tasks.items()}, min_draws, min_draws)
+
     def above() -> set[str]:
         return {j.name for j in mine if any(
             _clearly_above(done[v, t0, t1], j.name, target)

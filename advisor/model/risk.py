@@ -64,8 +64,8 @@ from advisor.schema import utc
 
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
            "assess_volume", "fleet_from_history", "fleet_scorer", "job_specs",
-           "learn_waits", "plans_from_fleet", "recommend_intervals", "score_plan",
-           "weeks_to_run"]
+           "learn_waits", "plans_from_fleet", "recommend_intervals", "run_figures",
+           "score_plan", "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -174,20 +174,27 @@ def _concat(scores: Sequence[VolumeScore]) -> VolumeScore:
     return replace(first, **cat, **per_job)
 
 
+def run_figures(score: VolumeScore) -> tuple[Estimate, dict[str, Estimate],
+                                              dict[str, Estimate]]:
+    """The per-run figures a target is checked on: the probability that a run meets a
+    lock conflict (any job's, and per job) and, per job, that a slot is skipped."""
+    return (score.p_any_conflict_per_run(),
+            {j: score.p_any_conflict_per_run(j) for j in score.runs},
+            {j: proportion(s, s + score.runs[j]) for j, s in score.skipped_slots.items()})
+
+
 def _risk(plan: VolumePlan, score: VolumeScore) -> VolumeRisk:
     scale = WEEK_S / score.window_s
-    skipped, p_skip, interval = {}, {}, {}
+    p_run, p_run_by_job, p_skip = run_figures(score)
+    skipped, interval = {}, {}
     for job, _ in plan.jobs:
         s, r = score.skipped_slots[job.name], score.runs[job.name]
         skipped[job.name] = estimate(s * scale)
-        p_skip[job.name] = proportion(s, s + r)
         has = r > 0
         interval[job.name] = estimate(score.window_s / r[has]) if has.any() else \
             Estimate(math.inf, 0.0)
-    return VolumeRisk(plan.cluster, plan.volume, score.p_any_conflict_per_run(),
-                      score.p_any_conflict_per_week(),
-                      {j.name: score.p_any_conflict_per_run(j.name) for j, _ in plan.jobs},
-                      {k: score.expected_per_week(k) for k in CONFLICT_KINDS},
+    return VolumeRisk(plan.cluster, plan.volume, p_run, score.p_any_conflict_per_week(),
+                      p_run_by_job, {k: score.expected_per_week(k) for k in CONFLICT_KINDS},
                       skipped, p_skip, interval, score.draws, score, plan.notes)
 
 
@@ -425,7 +432,7 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
     # laid by compiled code that releases the GIL); each has its own seed, so the
     # order does not matter
     new = [k for k in keys.values() if k not in _POOLS]
-    if len(new) > 1 and min(2, len(os.sched_getaffinity(0))) > 1:
+    if len(new) > 1 and _cores() > 1:
         with ThreadPoolExecutor(max_workers=2) as ex:
             made = list(ex.map(lambda k: RunPool(k[5], k[1], runs=pool_runs, seed=seed,
                                                  waits=k[6]), new))

@@ -79,26 +79,25 @@ def _page(api: object, version: str, plural: str, namespace: str, limit: int,
     kw = {"limit": limit, "_preload_content": False, "_request_timeout": timeout_s}
     if token:
         kw["_continue"] = token
-    for attempt in range(RETRIES + 1):
+    attempt = 0
+    while True:
         try:
             resp = CustomObjectsApi(api).list_namespaced_custom_object(
                 GROUP, version, namespace, plural, **kw)
             return json.loads(resp.data)
         except ApiException as e:
-            if (e.status == 429 or e.status >= 500) and attempt < RETRIES:
-                stats.retries += 1
-                sleep(_backoff(attempt, (e.headers or {}).get("Retry-After")))
-                continue
-            raise
+            if not (e.status == 429 or e.status >= 500) or attempt == RETRIES:
+                raise
+            delay = _backoff(attempt, (e.headers or {}).get("Retry-After"))
         except HTTPError as e:  # a time-out, a refused or dropped connection
-            if attempt < RETRIES:
-                stats.retries += 1
-                sleep(_backoff(attempt, None))
-                continue
-            raise KubeError(f"{plural}.{GROUP}/{version} in {namespace}: no answer after "
-                            f"{RETRIES + 1} attempts of at most {timeout_s:g} s each "
-                            f"({type(e).__name__}: {e})") from None
-    raise AssertionError("unreachable")  # pragma: no cover
+            if attempt == RETRIES:
+                raise KubeError(f"{plural}.{GROUP}/{version} in {namespace}: no answer "
+                                f"after {RETRIES + 1} attempts of at most {timeout_s:g} s "
+                                f"each ({type(e).__name__}: {e})") from None
+            delay = _backoff(attempt, None)
+        stats.retries += 1
+        sleep(delay)
+        attempt += 1
 
 
 def _status_message(e: object) -> str:
@@ -116,7 +115,6 @@ def list_resource(api: object, plural: str, namespace: str = "longhorn-system", 
     ``apiVersion``, ``items``, and the ``resourceVersion`` it was read at), read page by
     page through ``api`` (a ``kubernetes.client.ApiClient``) at the first version of
     :data:`VERSIONS` the server serves."""
-
     stats = stats if stats is not None else ListStats()
     with _no_cycle_collection():  # (100,000 parsed objects: see files.py)
         return _list(api, plural, namespace, limit, stats, sleep, timeout_s)
@@ -174,6 +172,15 @@ def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats
                     "in this cluster, or at another version")
 
 
+def _api_client(cfg: object) -> object:
+    """A client of ``cfg`` (a ``kubernetes.client.Configuration``) without urllib3's own
+    retries: retrying is :func:`_page`'s, which counts and reports it."""
+    from kubernetes import client
+
+    cfg.retries = False  # type: ignore[attr-defined]
+    return client.ApiClient(cfg)
+
+
 def load_kube(contexts: Sequence[str | None] = (None,), *,
               namespace: str = "longhorn-system", kubeconfig: str | None = None,
               in_cluster: bool = False, cluster: str | None = None,
@@ -188,14 +195,10 @@ def load_kube(contexts: Sequence[str | None] = (None,), *,
     result: LoadResult | None = None
     stats: dict[str, ListStats] = {}
     targets: list[tuple[str, object]] = []
-    def api_client(cfg: client.Configuration) -> client.ApiClient:
-        cfg.retries = False  # (retrying is this module's: urllib3's would hide it)
-        return client.ApiClient(cfg)
-
     if in_cluster:
         cfg = client.Configuration()
         config.load_incluster_config(client_configuration=cfg)
-        targets.append((cluster or "default", api_client(cfg)))
+        targets.append((cluster or "default", _api_client(cfg)))
     else:
         try:
             _, current = config.list_kube_config_contexts(config_file=kubeconfig)
@@ -210,7 +213,7 @@ def load_kube(contexts: Sequence[str | None] = (None,), *,
             except config.ConfigException as e:
                 raise KubeError(f"kubeconfig context {name!r}: {e}") from None
             targets.append((cluster if cluster and len(contexts) == 1 else name,
-                            api_client(cfg)))
+                            _api_client(cfg)))
     for tag, api in targets:
         st = stats[tag] = ListStats()
         now = pd.Timestamp.now(tz="UTC")
