@@ -31,8 +31,9 @@ from typing import Literal
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
-"""Version of the frames' layout. Bumped when a column is added, renamed or retyped."""
+SCHEMA_VERSION = 2
+"""Version of the frames' layout. Bumped when a column is added, renamed or retyped.
+2: backups gained ``deletion_requested_at``, ``deleted_at`` and ``time_resolution_s``."""
 
 Dtype = Literal["string", "Int64", "float64", "boolean", "datetime"]
 
@@ -102,6 +103,13 @@ BACKUPS: tuple[Column, ...] = (
            "blocks were uploaded", "UTC"),
     Column("last_synced_at", "datetime", "status.lastSyncedAt (about the failure time for "
            "Error backups)", "UTC"),
+    Column("deletion_requested_at", "datetime", "metadata.deletionTimestamp: when the "
+           "Backup's deletion was asked for (its backupstore deletion starts then)", "UTC"),
+    Column("deleted_at", "datetime", "when a watch saw the Backup removed (its DELETED "
+           "event): the end of its deletion; empty from lists and files", "UTC"),
+    Column("time_resolution_s", "float64", "for times derived from samples (Prometheus): "
+           "the interval between samples, within which started_at and finished_at are "
+           "each known; NaN for times read from the CR (1 s, replica clock)", "s"),
     Column("duration_s", "float64", "finished_at - started_at for Completed backups; NaN "
            "otherwise", "s"),
     Column("censored", "boolean", "true when the backup has no end (in progress, failed): a "

@@ -7,7 +7,7 @@ Layout (plain files, so DuckDB, Spark, Dask and pandas read them directly, e.g.
                                                 "schema_version": N, ...}
     <store>/collections/<id>/<frame>.parquet   one file per non-empty frame of a collection
     <store>/collections/<id>/manifest.json     per-frame rows and sources, written_at,
-                                               schema_version
+                                               schema_version, supersedes, meta
     <store>/derived/<name>/<digest>/           frames derived from all collections (a
                                                model's fits), kept for the next reader
     <store>/.staging/                          in-flight writes (ignored by readers)
@@ -28,6 +28,12 @@ not history: they are what a caller computed from every collection present, kept
 the next run need not compute them again. ``<digest>`` hashes the caller's key and the
 collection ids, so a new collection (or another advisor) makes them unused; they are
 written like a collection (staged, fsynced, renamed) and may be deleted at any time.
+
+A collection may *supersede* earlier ones (``append(..., supersede=[ids])``): it holds
+their rows and its own, and readers no longer see the ones it names; they are deleted
+after it is in place (a writer that dies first leaves them hidden, and the next writer
+deletes them). ``advisor watch`` uses this to write every minute into one collection per
+hour, rather than a store of thousands of one-minute collections.
 
 Rows are stored once: a row whose key and content (every column but ``source`` and
 ``collected_at``) are already in the store is not written again. Reading with
@@ -132,6 +138,8 @@ class CollectionInfo:
     schema_version: int
     rows: dict[str, int]
     sources: dict[str, list[str]]
+    supersedes: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict)
 
 
 def default_store_path() -> Path:
@@ -151,15 +159,21 @@ class HistoryStore:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self._supersedes: dict[str, tuple[str, ...]] = {}  # (manifests never change)
         self._check()
 
     def __repr__(self) -> str:
         return f"HistoryStore({str(self.path)!r})"
 
-    def append(self, frames: dict[str, pd.DataFrame]) -> AppendResult:
+    def append(self, frames: dict[str, pd.DataFrame], *, supersede: Sequence[str] = (),
+               meta: dict | None = None) -> AppendResult:
         """Store the new rows of ``frames`` (name -> rows) as one collection. Frames are
         coerced to the schema; key and provenance columns must not be null (SchemaError).
-        Raises :class:`StoreBusyError` when another process is writing."""
+        ``supersede``: collections (visible now) whose rows the new collection carries
+        over and hides; ``meta``: JSON kept in its manifest (:attr:`CollectionInfo.meta`).
+        Nothing is written when no row is new. Raises :class:`StoreBusyError` when
+        another process is writing."""
+        extra = json.loads(json.dumps(meta or {}))  # (JSON, and the caller's own copy)
         incoming = {}
         for name, df in frames.items():
             df = schema.coerce(name, df)
@@ -173,14 +187,27 @@ class HistoryStore:
         with self._writer_lock():
             meta = self._check()  # again: the last writer may have been a newer advisor
             self._clean_staging()
+            self._drop_hidden()
             counts, new = {}, {}
             for name, df in incoming.items():
                 counts[name], rows = self._new_rows(name, df)
                 if len(rows):
                     new[name] = rows
+            if not new:
+                return AppendResult(None, counts)
+            missing = sorted(set(supersede) - set(self._collection_ids()))
+            if missing:
+                raise StoreError(f"cannot supersede {', '.join(missing)}: not a visible "
+                                 f"collection of {self.path}")
+            if supersede:
+                new = self._carried(supersede, new)
+                for name in new:
+                    counts.setdefault(name, FrameCounts())
             if meta is None or meta["schema_version"] < schema.SCHEMA_VERSION:
                 self._write_store_json(meta)
-            return AppendResult(self._write_collection(new, counts) if new else None, counts)
+            cid = self._write_collection(new, counts, tuple(supersede), extra)
+            self._drop_hidden()
+            return AppendResult(cid, counts)
 
     def read(self, frame: str, *, latest: bool = True,
              columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -218,7 +245,8 @@ class HistoryStore:
                 out.append(CollectionInfo(
                     cid, pd.Timestamp(m["written_at"]), int(m["schema_version"]),
                     {n: int(f["rows"]) for n, f in m["frames"].items()},
-                    {n: list(f.get("sources", [])) for n, f in m["frames"].items()}))
+                    {n: list(f.get("sources", [])) for n, f in m["frames"].items()},
+                    tuple(m.get("supersedes", ())), dict(m.get("meta", {}))))
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
                 raise StoreError(f"cannot read the manifest {path}: {e}") from e
         return out
@@ -324,13 +352,45 @@ class HistoryStore:
                 "longhorn-backup-advisor")
         return meta
 
-    def _collection_ids(self) -> list[str]:
+    def _collection_ids(self, hidden: bool = False) -> list[str]:
+        """The visible collections (``hidden``: the superseded ones instead), oldest
+        first."""
         base = self.path / "collections"
-        return sorted(n for n in os.listdir(base) if _ID.match(n)) if base.is_dir() else []
+        ids = sorted(n for n in os.listdir(base) if _ID.match(n)) if base.is_dir() else []
+        gone: set[str] = set()
+        for cid in ids:
+            if cid not in self._supersedes:
+                try:
+                    m = json.loads((base / cid / "manifest.json").read_text())
+                    self._supersedes[cid] = tuple(m.get("supersedes", ()))
+                except (OSError, ValueError, AttributeError):
+                    # (collections() reports an unreadable manifest; a read goes on)
+                    self._supersedes[cid] = ()
+            gone.update(self._supersedes[cid])
+        return [c for c in ids if (c in gone) == hidden]
 
-    def _read_all(self, frame: str, only: list[str] | None = None) -> pd.DataFrame:
-        """Every part of ``frame`` in collection order, migrated and coerced (to the
-        columns ``only``, if given)."""
+    def _drop_hidden(self) -> None:
+        """Delete superseded collections (under the writer lock): no reader sees them."""
+        for cid in self._collection_ids(hidden=True):
+            shutil.rmtree(self.path / "collections" / cid, ignore_errors=True)
+        if (self.path / "collections").is_dir():
+            _fsync(self.path / "collections")
+
+    def _carried(self, ids: Sequence[str], new: dict[str, pd.DataFrame]
+                 ) -> dict[str, pd.DataFrame]:
+        """``new`` after the rows of the collections ``ids``, frame by frame, in order."""
+        out = {}
+        for name in {*new, *(f for c in ids for f in schema.FRAMES
+                             if (self.path / "collections" / c / f"{f}.parquet").exists())}:
+            parts = [self._read_all(name, ids=[c]) for c in ids]
+            parts = [p for p in parts if len(p)] + ([new[name]] if name in new else [])
+            out[name] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return {name: out[name] for name in schema.FRAMES if name in out}
+
+    def _read_all(self, frame: str, only: list[str] | None = None,
+                  ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every part of ``frame`` in collection order (of the collections ``ids``, if
+        given), migrated and coerced (to the columns ``only``, if given)."""
         self._check()
         base = self.path / "collections"
         parts: list[pd.DataFrame] = []
@@ -343,7 +403,7 @@ class HistoryStore:
                     frame, table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get), only))
                 run.clear()
 
-        for cid in self._collection_ids():
+        for cid in self._collection_ids() if ids is None else ids:
             path = base / cid / f"{frame}.parquet"
             if not os.path.exists(path):
                 continue
@@ -411,9 +471,10 @@ class HistoryStore:
         _fsync(self.path)
 
     def _write_collection(self, frames: dict[str, pd.DataFrame],
-                          counts: dict[str, FrameCounts]) -> str:
+                          counts: dict[str, FrameCounts], supersedes: tuple[str, ...] = (),
+                          meta: dict | None = None) -> str:
         now = datetime.now(UTC)
-        ids = self._collection_ids()
+        ids = sorted(self._collection_ids() + self._collection_ids(hidden=True))
         if ids:
             # A clock stepped back must not sort this collection before an earlier one:
             # the collection order breaks ties on read.
@@ -424,6 +485,10 @@ class HistoryStore:
         staging.mkdir()
         manifest: dict = {"id": cid, "written_at": now.isoformat(),
                           "schema_version": schema.SCHEMA_VERSION, "frames": {}}
+        if supersedes:
+            manifest["supersedes"] = list(supersedes)
+        if meta:
+            manifest["meta"] = meta
         for name, df in frames.items():
             table = pa.Table.from_pandas(df, preserve_index=False)
             table = table.replace_schema_metadata({

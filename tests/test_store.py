@@ -109,7 +109,8 @@ def test_round_trip_keeps_dtypes_and_values(tmp_path):
     assert info.rows == {name: len(df) for name, df in frames.items()}
     assert info.sources["backups"] == ["file:/tmp/export.yaml", "test"]
     part = tmp_path / "s" / "collections" / info.id / "backups.parquet"
-    assert pq.read_schema(part).metadata[b"advisor.schema_version"] == b"1"
+    assert pq.read_schema(part).metadata[b"advisor.schema_version"] == str(
+        schema.SCHEMA_VERSION).encode()
     assert reopened.observations()["jobs"] == 2
 
 
@@ -517,3 +518,41 @@ def test_a_damaged_derived_file_reads_as_none(tmp_path):
     (part,) = (tmp_path / "derived" / "fits").glob("*/t.parquet")
     part.write_bytes(b"not parquet")
     assert s.derived("fits", "v1") is None
+
+
+def test_a_collection_superseding_another_carries_its_rows_and_hides_it(tmp_path):
+    s = HistoryStore(tmp_path)
+    first = s.append({"backups": backups(backup("b1", "Pending"))}, meta={"n": 1})
+    s.append({"jobs": job("0 2 * * *")})
+    then = s.append({"backups": backups(backup("b1", "InProgress", T0 + pd.Timedelta(1, "m")))},
+                    supersede=[first.collection_id], meta={"n": 2})
+    assert then.counts["backups"].updated == 1 and then.written == 1
+    ids = s.collection_ids()
+    assert first.collection_id not in ids and ids[-1] == then.collection_id and len(ids) == 2
+    assert not (tmp_path / "collections" / first.collection_id).exists()
+    # both observations, once each, in order; the manifest says what was superseded
+    assert s.read("backups", latest=False)["state"].tolist() == ["Pending", "InProgress"]
+    info = s.collections()[-1]
+    assert info.supersedes == (first.collection_id,) and info.meta == {"n": 2}
+    assert info.rows == {"backups": 2} and s.observations()["backups"] == 2
+    # nothing new: nothing written, nothing superseded
+    assert s.append({"backups": backups(backup("b1", "InProgress"))},
+                    supersede=[then.collection_id]).collection_id is None
+    assert s.collection_ids() == ids
+    with pytest.raises(StoreError, match="cannot supersede"):
+        s.append({"backups": backups(backup("b2"))}, supersede=[first.collection_id])
+
+
+def test_a_superseded_collection_left_by_a_dead_writer_stays_hidden(tmp_path, monkeypatch):
+    s = HistoryStore(tmp_path)
+    first = s.append({"backups": backups(backup("b1", "Pending"))})
+    monkeypatch.setattr(HistoryStore, "_drop_hidden", lambda self: None)  # dies before
+    then = s.append({"backups": backups(backup("b1", "Completed"))},
+                    supersede=[first.collection_id])
+    monkeypatch.undo()
+    assert (tmp_path / "collections" / first.collection_id).is_dir()
+    fresh = HistoryStore(tmp_path)  # (another process: nothing cached)
+    assert fresh.collection_ids() == [then.collection_id]
+    assert fresh.read("backups", latest=False)["state"].tolist() == ["Pending", "Completed"]
+    fresh.append({"backups": backups(backup("b2"))})  # the next writer deletes it
+    assert not (tmp_path / "collections" / first.collection_id).exists()

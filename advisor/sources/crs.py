@@ -144,6 +144,7 @@ def _backup(obj: dict) -> dict:
         "started_at": _text(status.get("snapshotCreatedAt")),
         "finished_at": _text(status.get("backupCreatedAt")),
         "last_synced_at": _text(status.get("lastSyncedAt")),
+        "deletion_requested_at": _text(meta.get("deletionTimestamp")),
         "progress": status.get("progress"),
         "size_bytes": status.get("size"),
         "volume_size_bytes": status.get("volumeSize"),
@@ -349,10 +350,12 @@ class FrameBuilder:
             self.rows[frame].append(row)
             self.origins[frame].append((file, place, source))
 
-    def finish(self) -> LoadResult:
-        """The frames, with every conversion problem and duplicate reported."""
+    def finish(self, dedupe: bool = True) -> LoadResult:
+        """The frames, with every conversion problem and duplicate reported (``dedupe``:
+        one row per object; else every observation added, in order, as a watch adds
+        them)."""
         for frame in schema.FRAMES:
-            self.result.frames[frame] = self._convert(frame)
+            self.result.frames[frame] = self._convert(frame, dedupe)
         return self.result
 
     def _warn(self, frame: str, i: int, column: str, reason: str) -> None:
@@ -361,7 +364,7 @@ class FrameBuilder:
         field = column if source.startswith("csv:") else FIELD_OF[frame].get(column, column)
         self.result.problems.append(Problem(file, oid, field, reason, "warning"))
 
-    def _convert(self, frame: str) -> pd.DataFrame:
+    def _convert(self, frame: str, dedupe: bool = True) -> pd.DataFrame:
         rows = self.rows[frame]
         if not rows:
             return schema.empty(frame)
@@ -385,7 +388,7 @@ class FrameBuilder:
         df = pd.DataFrame(out)
         if frame == "backups":
             df = self._backup_durations(df)
-        return self._dedupe(frame, df)
+        return self._dedupe(frame, df) if dedupe else df
 
     def _times(self, frame: str, column: str, values: list) -> pd.Series:
         if column == "collected_at":

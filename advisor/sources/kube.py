@@ -26,8 +26,8 @@ import pandas as pd
 from advisor.sources.base import LoadResult
 from advisor.sources.files import _no_cycle_collection, load_document
 
-__all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "ListStats", "list_resource",
-           "load_kube"]
+__all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "ListStats", "clients",
+           "list_resource", "load_kube"]
 
 GROUP = "longhorn.io"
 VERSIONS = ("v1beta2", "v1beta1")
@@ -181,6 +181,39 @@ def _api_client(cfg: object) -> object:
     return client.ApiClient(cfg)
 
 
+def clients(contexts: Sequence[str | None] = (None,), *, kubeconfig: str | None = None,
+            in_cluster: bool = False, cluster: str | None = None
+            ) -> list[tuple[str, object]]:
+    """``(cluster name, kubernetes.client.ApiClient)`` for each kubeconfig context in
+    ``contexts`` (None: the current one), named after the context (or ``cluster`` when
+    there is one); ``in_cluster``: the cluster the advisor runs in, named ``cluster``."""
+    from kubernetes import client, config
+
+    if in_cluster:
+        cfg = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except config.ConfigException as e:
+            raise KubeError(f"in-cluster configuration: {e} (is the advisor running in "
+                            "a pod with a service account?)") from None
+        return [(cluster or "default", _api_client(cfg))]
+    try:
+        _, current = config.list_kube_config_contexts(config_file=kubeconfig)
+    except config.ConfigException as e:
+        raise KubeError(f"kubeconfig {kubeconfig or '(default)'}: {e}") from None
+    out = []
+    for ctx in contexts:
+        name = ctx or current["name"]
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(config_file=kubeconfig, context=name,
+                                    client_configuration=cfg)
+        except config.ConfigException as e:
+            raise KubeError(f"kubeconfig context {name!r}: {e}") from None
+        out.append((cluster if cluster and len(contexts) == 1 else name, _api_client(cfg)))
+    return out
+
+
 def load_kube(contexts: Sequence[str | None] = (None,), *,
               namespace: str = "longhorn-system", kubeconfig: str | None = None,
               in_cluster: bool = False, cluster: str | None = None,
@@ -190,31 +223,10 @@ def load_kube(contexts: Sequence[str | None] = (None,), *,
     """The frames of every cluster named by ``contexts`` (kubeconfig contexts, None: the
     current one; or, ``in_cluster``, the cluster the advisor runs in), each tagged with
     its context's name (or ``cluster``), and per cluster what listing took."""
-    from kubernetes import client, config
-
     result: LoadResult | None = None
     stats: dict[str, ListStats] = {}
-    targets: list[tuple[str, object]] = []
-    if in_cluster:
-        cfg = client.Configuration()
-        config.load_incluster_config(client_configuration=cfg)
-        targets.append((cluster or "default", _api_client(cfg)))
-    else:
-        try:
-            _, current = config.list_kube_config_contexts(config_file=kubeconfig)
-        except config.ConfigException as e:
-            raise KubeError(f"kubeconfig {kubeconfig or '(default)'}: {e}") from None
-        for ctx in contexts:
-            name = ctx or current["name"]
-            cfg = client.Configuration()
-            try:
-                config.load_kube_config(config_file=kubeconfig, context=name,
-                                        client_configuration=cfg)
-            except config.ConfigException as e:
-                raise KubeError(f"kubeconfig context {name!r}: {e}") from None
-            targets.append((cluster if cluster and len(contexts) == 1 else name,
-                            _api_client(cfg)))
-    for tag, api in targets:
+    for tag, api in clients(contexts, kubeconfig=kubeconfig, in_cluster=in_cluster,
+                            cluster=cluster):
         st = stats[tag] = ListStats()
         now = pd.Timestamp.now(tz="UTC")
         for plural in resources:
