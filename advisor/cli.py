@@ -178,6 +178,104 @@ def collect(
               + f" for the next recommend and check ({time.perf_counter() - t:.1f} s)")
 
 
+@app.command("watch")
+def watch_command(
+    context: Annotated[str | None, typer.Option(
+        "--context", help="The kubeconfig context to watch (default the current one); "
+        "one cluster per watch.", show_default=False)] = None,
+    namespace: Annotated[str, typer.Option(
+        "--namespace", help="Longhorn's namespace.")] = "longhorn-system",
+    kubeconfig: Annotated[str | None, typer.Option(
+        "--kubeconfig", help="The kubeconfig (default $KUBECONFIG, else ~/.kube/config).",
+        show_default=False)] = None,
+    in_cluster: Annotated[bool, typer.Option(
+        "--in-cluster", help="Watch the cluster the advisor runs in (its service "
+        "account), tagged --cluster.")] = False,
+    cluster: Annotated[str, typer.Option(
+        "--cluster", help="With --in-cluster: the name to tag records with.")] = "default",
+    store: StoreOpt = None,
+    flush_every: Annotated[float, typer.Option(
+        "--flush-every", min=1.0, help="Write to the store at least this often (seconds), "
+        "and when stopped.")] = 60.0,
+) -> None:
+    """Watch Backups and record every state transition, with its time, into the store
+    (Pending, InProgress and Deleting spans; deletion durations). Runs until SIGTERM or
+    Ctrl-C, then writes what is pending. Read-only."""
+    import signal
+    import threading
+
+    from advisor.sources.kube import KubeError, clients
+    from advisor.sources.watch import BackupWatch
+
+    try:
+        [(name, api)] = clients([context], kubeconfig=kubeconfig, in_cluster=in_cluster,
+                                cluster=cluster if in_cluster else None)
+        hs = HistoryStore(store)
+    except KubeError as e:
+        raise _fail(str(e), 2) from None
+    except StoreError as e:
+        raise _fail(str(e), 1) from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"watching backups.longhorn.io in {namespace} of cluster {name} into {hs.path} "
+          f"(written at least every {flush_every:g} s; SIGTERM stops)", flush=True)
+    watch = BackupWatch(api, hs, cluster=name, namespace=namespace,
+                        flush_every_s=flush_every,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        stats = watch.run(stop)
+    except KubeError as e:
+        raise _fail(f"{e} (what was seen before is in the store)", 2) from None
+    except StoreError as e:
+        raise _fail(str(e), 1) from None
+    print(f"stopped: {sum(stats.events.values())} event(s), {stats.rows_written} rows "
+          f"written in {stats.writes} write(s), {stats.lists} list(s), "
+          f"{stats.reconnects} reconnection(s)"
+          + (f", {stats.unseen_deletions} Backup(s) removed while not watched (their "
+             "deletion's end is unknown)" if stats.unseen_deletions else "")
+          + (f", {stats.problems} record(s) skipped" if stats.problems else ""))
+
+
+def _from_prometheus(url: str, *, cluster: str, since: str, step: str, selector: str,
+                     bearer_token_file: str | None, basic_auth: str | None,
+                     basic_auth_password_file: str | None, **tls: object) -> LoadResult:
+    """``collect --prometheus``: the secrets from their files or the environment, the
+    window, the load, and what it took; exit 2 on any error (nothing is stored)."""
+    from advisor.sources import prometheus as prom
+
+    try:
+        start = prom.parse_since(since)
+    except ValueError as e:
+        raise _fail(f"--since: {e}", 2) from None
+    try:
+        prom.parse_duration(step)
+    except ValueError as e:
+        raise _fail(f"--step: {e}", 2) from None
+    try:
+        token = prom.read_secret(bearer_token_file, prom.TOKEN_ENV)
+        auth = None
+        if basic_auth:
+            password = prom.read_secret(basic_auth_password_file, prom.PASSWORD_ENV)
+            if password is None:
+                raise _fail("--basic-auth needs a password: --basic-auth-password-file "
+                            f"or ${prom.PASSWORD_ENV}", 2)
+            auth = (basic_auth, password)
+        live, st = prom.load_prometheus(url, since=start, step=step, cluster=cluster,
+                                        selector=selector, bearer_token=token,
+                                        basic_auth=auth, **tls)  # type: ignore[arg-type]
+    except prom.PrometheusError as e:
+        raise _fail(str(e), 2) from None
+    print(f"prometheus {st.url}: {st.backups:,} backup(s) from {st.series:,} series, "
+          f"{st.samples:,} samples in {st.queries} queries"
+          + (f" ({st.retries} retried)" if st.retries else "")
+          + f", {st.start:%Y-%m-%d %H:%M} to {st.end:%Y-%m-%d %H:%M} UTC every {step}")
+    if st.series == 0:
+        print(f"  no {prom.STATE_METRIC} series in that window: does this Prometheus scrape "
+              "longhorn-manager (its ServiceMonitor, port 9500)?")
+    return live
+
+
 @app.command()
 def history(
     store: StoreOpt = None,
