@@ -22,7 +22,9 @@ class HistorySummary:
     whose conditions show one (a DR volume's blocked restore).
 
     Times are UTC; ``first_backup_at`` / ``last_backup_at`` span the backups' start times
-    (request time where a backup never started).
+    (request time where a backup never started). ``deletions_measured``: backups whose
+    deletion was seen from its request to its removal (``advisor watch``), and
+    ``deletion_median_s`` the median of those durations in seconds.
     """
 
     clusters: list[str]
@@ -38,6 +40,8 @@ class HistorySummary:
     last_backup_at: str | None
     volumes_with_backups: int = 0
     observations: dict[str, int] = field(default_factory=dict)
+    deletions_measured: int = 0
+    deletion_median_s: float | None = None
 
     def to_dict(self) -> dict:
         """The summary as plain JSON-ready data."""
@@ -53,6 +57,9 @@ class HistorySummary:
             ("recurring jobs", ", ".join(self.jobs) or "-"),
             ("backups", f"{self.backups} ({states or 'none'})"),
             ("censored (no end)", str(self.censored_backups)),
+            ("deletions measured (watch)", f"{self.deletions_measured}" + (
+                f", median {self.deletion_median_s:.0f} s" if self.deletions_measured
+                else "")),
             ("time range (UTC)", f"{self.first_backup_at or '-'} .. {self.last_backup_at or '-'}"),
             ("lock conflicts", conflicts),
             ("lock paths not matching their volume", str(self.lock_paths_not_matching)),
@@ -87,6 +94,7 @@ def summarize(frames: dict[str, pd.DataFrame],
     conflicts = pd.concat([b.loc[b["lock_conflict"] != "none", "lock_conflict"],
                            v.loc[v["lock_conflict"] != "none", "lock_conflict"]]
                           ).value_counts().sort_index()
+    deletion_s = (b["deleted_at"] - b["deletion_requested_at"]).dt.total_seconds().dropna()
     volumes = set(zip(v["cluster"], v["volume"], strict=True)) | set(
         zip(b["cluster"], b["volume"], strict=True))
     return HistorySummary(
@@ -103,4 +111,6 @@ def summarize(frames: dict[str, pd.DataFrame],
         first_backup_at=_iso(times.min()) if len(times) else None,
         last_backup_at=_iso(times.max()) if len(times) else None,
         observations=dict(observations or {}),
+        deletions_measured=len(deletion_s),
+        deletion_median_s=float(deletion_s.median()) if len(deletion_s) else None,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from advisor.history import summarize
 from advisor.sources import synthetic as syn
 from advisor.sources.kube import KubeError, clients
 from advisor.sources.watch import BackupWatch, WatchStats
@@ -138,6 +139,9 @@ def test_every_transition_is_recorded_with_its_time_and_deletions_are_measured(t
     [c] = store.collections()
     assert c.meta["watch"]["resource_version"] == str(api.resource_version)
     assert len(store.read("backups", latest=False)) == 8
+    summary = summarize(store.read_all())
+    assert summary.deletions_measured == 1
+    assert summary.deletion_median_s == pytest.approx(deletion_s)
 
 
 def test_a_restarted_watch_resumes_from_the_stored_resource_version(tmp_path):
@@ -224,12 +228,16 @@ def test_server_errors_are_retried_and_refusals_end_the_watch(tmp_path):
         w.thread.join(10)
         with pytest.raises(KubeError, match=r"get and list on backups\.longhorn\.io"):
             w.stop()
-    api = start_api()
-    api.watch_fail = {1: 403}
-    with watching(api, tmp_path, HistoryStore(tmp_path / "third")) as w:
-        w.thread.join(10)
-        with pytest.raises(KubeError, match="verbs get, list and watch"):
-            w.stop()
+    for code, says in [(403, "verbs get, list and watch"), (401, "credentials were refused"),
+                       (404, "Longhorn CRDs are not installed")]:
+        api = start_api()
+        api.watch_fail = {1: code}
+        with watching(api, tmp_path, HistoryStore(tmp_path / f"s{code}")) as w:
+            w.thread.join(10)
+            with pytest.raises(KubeError, match=says):
+                w.stop()
+        # what was listed before the refusal is in the store
+        assert len(HistoryStore(tmp_path / f"s{code}").read("backups")) == 1
 
 
 def test_rows_wait_while_another_advisor_writes_the_store(tmp_path):
