@@ -22,6 +22,7 @@ import base64
 import copy
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ class FakeApi:
         self.expire_as_status = False
         self.watch_fail: dict[int, int] = {}  # n-th watch request -> HTTP status
         self.watches = 0
+        self.url = ""
         self._expired = 0  # bumped: open streams get an ERROR 410 event
         self._ended = 0  # bumped: open streams end, as at timeoutSeconds
 
@@ -142,6 +144,12 @@ class FakeApi:
                     raise TimeoutError(f"{self.watches} watch request(s), not {n}")
                 self.changed.wait(left)
 
+    def authorized(self, headers: dict) -> bool:
+        """A bearer token as the API server reads it (the scheme in any case: the client's
+        in-cluster configuration sends ``bearer``)."""
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and token == self.token
+
     def watch(self, path: str, query: dict, headers: dict
               ) -> tuple[int, dict, dict] | object:
         """A watch request: an error answer, or an iterator of event lines."""
@@ -152,7 +160,7 @@ class FakeApi:
             n = self.watches
             marks = (self._expired, self._ended)  # (what happens from now on counts)
             self.changed.notify_all()
-        if self.token and headers.get("authorization") != f"Bearer {self.token}":
+        if self.token and not self.authorized(headers):
             return 401, status(401, "Unauthorized"), {}
         if not m or m.group(1) not in self.versions:
             return 404, status(404, "the server could not find the requested resource"), {}
@@ -201,7 +209,7 @@ class FakeApi:
         m = _PATH.match(path)
         with self.lock:
             self.requests.append((path, json.dumps(query, sort_keys=True), dict(headers)))
-        if self.token and headers.get("authorization") != f"Bearer {self.token}":
+        if self.token and not self.authorized(headers):
             return 401, status(401, "Unauthorized"), {}
         if not m:
             return 404, status(404, "the server could not find the requested resource"), {}
@@ -247,9 +255,11 @@ class FakeApi:
 
 
 @contextmanager
-def serve(api: FakeApi, tmp_path: Path) -> Iterator[Path]:
+def serve(api: FakeApi, tmp_path: Path, *, tls: tuple[Path, Path] | None = None
+          ) -> Iterator[Path]:
     """Run the server on 127.0.0.1 and yield a kubeconfig for it (contexts ``prod`` and
-    ``staging``, both this server; ``prod`` current)."""
+    ``staging``, both this server; ``prod`` current). ``tls``: (certificate, key) to
+    serve HTTPS with, as the API server does; ``api.url`` is where it listens."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # (chunked watch streams, as the API server sends)
@@ -294,9 +304,14 @@ def serve(api: FakeApi, tmp_path: Path) -> Iterator[Path]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    url = api.url = (f"{'https' if tls else 'http'}://127.0.0.1:"
+                     f"{server.server_address[1]}")
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "prod",

@@ -176,3 +176,38 @@ def test_collect_kube_stores_each_context_as_a_cluster(tmp_path):
     assert all(s.startswith("kube:") for s in b["source"])
     # (the loopback server answers GET only: anything else would have failed the run)
     assert {r[0].split("/")[2] for r in api.requests} == {"longhorn.io"}
+
+
+def test_in_cluster_reads_the_service_account_token_and_ca_over_https(tmp_path,
+                                                                      monkeypatch):
+    from kubernetes.config import incluster_config
+
+    from tests.promserver import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    api = FakeApi(fleet_objects(3))
+    api.token = "pod-service-account-token"
+    secrets = tmp_path / "serviceaccount"  # what the kubelet mounts in a pod
+    secrets.mkdir()
+    (secrets / "token").write_text(api.token)
+    (secrets / "ca.crt").write_bytes(pki.ca.read_bytes())
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(secrets / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(secrets / "ca.crt"))
+    with serve(api, tmp_path, tls=(pki.server_cert, pki.server_key)):
+        host, port = api.url.removeprefix("https://").split(":")
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+        result, stats = load_kube(in_cluster=True, cluster="prod-in-cluster", sleep=no_sleep)
+        assert set(result.frames["backups"]["cluster"]) == {"prod-in-cluster"}
+        assert list(stats) == ["prod-in-cluster"] and stats["prod-in-cluster"].objects == 10
+        # the pod's token file, sent as the client's in-cluster loader does
+        assert {r[2]["authorization"] for r in api.requests} == {
+            "bearer pod-service-account-token"}
+        # a CA that did not sign the server's certificate: refused, not read
+        other = make_pki(tmp_path / "other")
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(other.ca))
+        with pytest.raises(KubeError, match=r"TLS connection failed .*CERTIFICATE_VERIFY"):
+            load_kube(in_cluster=True, cluster="x", sleep=no_sleep)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(KubeError, match=r"in-cluster configuration: .*service account"):
+        load_kube(in_cluster=True)

@@ -153,9 +153,12 @@ def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats
             where = f"{plural}.{GROUP}/{version} in namespace {namespace}"
             if e.status == 404:
                 continue  # (not served at this version: try the next)
+            if e.status == 0:  # (the client's way of saying: TLS failed, no HTTP answer)
+                raise KubeError(f"{where}: {tls_failure(e.reason)}") from None
             if e.status == 401:
-                raise KubeError(f"{where}: 401 Unauthorized: the credentials of the "
-                                f"kubeconfig were refused ({_status_message(e)})") from None
+                raise KubeError(f"{where}: 401 Unauthorized: the credentials (the "
+                                "kubeconfig's, or the pod's service account token) were "
+                                f"refused ({_status_message(e)})") from None
             if e.status == 403:
                 raise KubeError(f"{where}: 403 Forbidden: the advisor needs the verbs get "
                                 f"and list on {plural}.{GROUP} in namespace {namespace} "
@@ -170,6 +173,14 @@ def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats
     raise KubeError(f"{plural}.{GROUP} is served at none of {', '.join(VERSIONS)} "
                     f"(404 in namespace {namespace}): the Longhorn CRDs are not installed "
                     "in this cluster, or at another version")
+
+
+def tls_failure(reason: object) -> str:
+    """What to do when the TLS handshake with the API server failed."""
+    text = str(reason or "").strip().replace("\n", " ")
+    return (f"the TLS connection failed ({text}): the server's certificate must be signed "
+            "by the kubeconfig's certificate-authority (in a pod: the service account's "
+            "ca.crt)")
 
 
 def _api_client(cfg: object) -> object:

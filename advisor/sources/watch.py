@@ -35,7 +35,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from advisor.sources.crs import FrameBuilder, Origin
-from advisor.sources.kube import GROUP, KubeError, ListStats, _backoff, list_resource
+from advisor.sources.kube import (
+    GROUP,
+    KubeError,
+    ListStats,
+    _backoff,
+    list_resource,
+    tls_failure,
+)
 from advisor.store import HistoryStore, StoreBusyError
 
 __all__ = ["BackupWatch", "WatchStats"]
@@ -336,6 +343,8 @@ def _raise_status(code: int, reason: object, message: object, headers: object,
     where = f"watch of backups.{GROUP}/{w._version} in namespace {w.namespace}"
     if code == 410:
         raise _Gone()
+    if code == 0:
+        raise _Fatal(KubeError(f"{where}: {tls_failure(reason)}"))
     if code == 429 or code >= 500:
         raise _Retry(f"{code} {reason}: {message}",
                      (headers or {}).get("Retry-After"))  # type: ignore[attr-defined]
