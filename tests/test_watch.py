@@ -240,6 +240,22 @@ def test_server_errors_are_retried_and_refusals_end_the_watch(tmp_path):
         assert len(HistoryStore(tmp_path / f"s{code}").read("backups")) == 1
 
 
+def test_a_list_the_server_cannot_answer_is_tried_again_not_the_end(tmp_path):
+    api, store = start_api(), HistoryStore(tmp_path / "store")
+    # the list after the first: 503 on its first attempt and on all 5 retries
+    api.fail = {("backups", n): 503 for n in range(2, 8)}
+    with watching(api, tmp_path, store, sleep=lambda _: None) as w:
+        api.wait_for_watches(1)
+        api.expire_watches()
+        api.wait_for_watches(2)
+        api.change("backups", fresh("backup-1"))
+        until(lambda: len(observations(store, "backup-1")) == 1)
+        stats = w.stop()
+    assert stats.lists == 2 and stats.reconnects == 1
+    assert any("no answer" in line or "503" in line
+               for line in w.logs)  # type: ignore[attr-defined]
+
+
 def test_rows_wait_while_another_advisor_writes_the_store(tmp_path):
     from tests.test_store import another_writer
 

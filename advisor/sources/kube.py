@@ -26,7 +26,8 @@ import pandas as pd
 from advisor.sources.base import LoadResult
 from advisor.sources.files import _no_cycle_collection, load_document
 
-__all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "ListStats", "clients",
+__all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "KubeUnavailable", "ListStats",
+           "clients",
            "list_resource", "load_kube"]
 
 GROUP = "longhorn.io"
@@ -45,6 +46,11 @@ TIMEOUT_S = 60.0
 
 class KubeError(Exception):
     """A cluster could not be read as asked (what, where, and what to do)."""
+
+
+class KubeUnavailable(KubeError):
+    """The API server gave no usable answer in the attempts allowed (time-outs, lost
+    connections, 429 or 5xx every time): worth trying again later, unlike a refusal."""
 
 
 @dataclass
@@ -91,7 +97,7 @@ def _page(api: object, version: str, plural: str, namespace: str, limit: int,
             delay = _backoff(attempt, (e.headers or {}).get("Retry-After"))
         except HTTPError as e:  # a time-out, a refused or dropped connection
             if attempt == RETRIES:
-                raise KubeError(f"{plural}.{GROUP}/{version} in {namespace}: no answer "
+                raise KubeUnavailable(f"{plural}.{GROUP}/{version} in {namespace}: no answer "
                                 f"after {RETRIES + 1} attempts of at most {timeout_s:g} s "
                                 f"each ({type(e).__name__}: {e})") from None
             delay = _backoff(attempt, None)
@@ -168,8 +174,8 @@ def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats
                 raise KubeError(f"{where}: 410 Gone {relists + 1} times in a row while "
                                 "paging (the list changes faster than it can be read); "
                                 "try a larger page") from None
-            raise KubeError(f"{where}: {e.status} {e.reason}: {_status_message(e)}"
-                            ) from None
+            error = (KubeUnavailable if e.status == 429 or e.status >= 500 else KubeError)
+            raise error(f"{where}: {e.status} {e.reason}: {_status_message(e)}") from None
     raise KubeError(f"{plural}.{GROUP} is served at none of {', '.join(VERSIONS)} "
                     f"(404 in namespace {namespace}): the Longhorn CRDs are not installed "
                     "in this cluster, or at another version")

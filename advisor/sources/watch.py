@@ -38,6 +38,7 @@ from advisor.sources.crs import FrameBuilder, Origin
 from advisor.sources.kube import (
     GROUP,
     KubeError,
+    KubeUnavailable,
     ListStats,
     _backoff,
     list_resource,
@@ -102,10 +103,11 @@ class BackupWatch:
     def __init__(self, api: object, store: HistoryStore, *, cluster: str,
                  namespace: str = "longhorn-system", flush_every_s: float = FLUSH_EVERY_S,
                  roll_every_s: float = ROLL_EVERY_S, timeout_s: int = WATCH_TIMEOUT_S,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print,
+                 sleep: Callable[[float], None] = time.sleep):
         self.api, self.store, self.cluster, self.namespace = api, store, cluster, namespace
         self.flush_every_s, self.roll_every_s = flush_every_s, roll_every_s
-        self.timeout_s, self.log = timeout_s, log
+        self.timeout_s, self.log, self.sleep = timeout_s, log, sleep
         self.source = f"watch:{cluster}/{namespace}"
         self.stats = WatchStats()
         self._events: queue.Queue = queue.Queue()
@@ -214,9 +216,16 @@ class BackupWatch:
                 break
         if rv is None:
             return None
-        b = self.store.read("backups", columns=["cluster", "backup", "state", "message",
+        # the Backups this watch saw and did not see removed (not those a list collected
+        # long ago: their removal was never the watch's to see)
+        seen = self.store.read("backups", latest=False, columns=["cluster", "backup",
+                                                                  "source"])
+        mine = set(seen.loc[(seen["cluster"] == self.cluster)
+                            & (seen["source"] == self.source), "backup"])
+        del seen
+        b = self.store.read("backups", columns=["cluster", "backup", "state",
                                                 "deletion_requested_at", "deleted_at"])
-        b = b[(b["cluster"] == self.cluster) & b["deleted_at"].isna()]
+        b = b[(b["cluster"] == self.cluster) & b["deleted_at"].isna() & b["backup"].isin(mine)]
         # (only the state and deletion are compared: a message change is recorded again)
         for name, state, deleting in zip(b["backup"], b["state"],
                                          b["deletion_requested_at"].notna(), strict=True):
@@ -252,7 +261,10 @@ class BackupWatch:
     def _list(self) -> str:
         stats = ListStats()
         try:
-            doc = list_resource(self.api, "backups", self.namespace, stats=stats)
+            doc = list_resource(self.api, "backups", self.namespace, stats=stats,
+                                sleep=self.sleep)
+        except KubeUnavailable:
+            raise  # (retried, as a lost watch is)
         except KubeError as e:
             raise _Fatal(e) from None
         at = pd.Timestamp.now(tz="UTC")
