@@ -38,13 +38,29 @@ report: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check advisor tests bench
 
-# Go and robfig/cron's source, for tests/test_cron_differential.py, when missing.
+# What the tests need from Debian, when missing: Go and robfig/cron's source for
+# tests/test_cron_differential.py, Prometheus and promtool for tests/test_prometheus.py.
+# The prometheus package's postinst starts a system-wide server on port 9090: for the
+# install, a policy-rc.d that refuses service starts is put in place when there is none
+# (Docker images have one), and on a systemd host the unit is disabled and stopped.
 deps-test:
 	@if ! command -v go >/dev/null 2>&1 || [ ! -d $(ROBFIG_SRC) ]; then \
 	  echo "installing golang-go and golang-github-robfig-cron-dev"; \
 	  $(SUDO) apt-get update && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
 	    --no-install-recommends golang-go golang-github-robfig-cron-dev; \
+	fi
+	@if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ]; then \
+	  echo "installing prometheus (its service is not started)"; \
+	  $(SUDO) sh -c 'set -e; policy=/usr/sbin/policy-rc.d; \
+	    if [ ! -e $$policy ]; then \
+	      trap "rm -f $$policy" EXIT; printf "#!/bin/sh\nexit 101\n" > $$policy; \
+	      chmod 755 $$policy; \
+	    fi; \
+	    apt-get update; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	      prometheus; \
+	    if [ -d /run/systemd/system ]; then systemctl disable --now prometheus; fi'; \
 	fi
 
 # Everything the tests need is installed here, so a fresh clone passes as it is.

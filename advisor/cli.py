@@ -116,6 +116,43 @@ def collect(
     in_cluster: Annotated[bool, typer.Option(
         "--in-cluster", help="With --kube: the cluster the advisor runs in (its service "
         "account), tagged --cluster.")] = False,
+    prometheus: Annotated[str | None, typer.Option(
+        "--prometheus", metavar="URL", help="Read backups from the samples of Longhorn's "
+        "backup metrics in this Prometheus (its base URL, e.g. http://prometheus:9090), "
+        "tagged --cluster.", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="With --prometheus: from this long ago (30d, 12h, 90m) or this "
+        "RFC 3339 time.  [default: 30d]", show_default=False)] = None,
+    step: Annotated[str | None, typer.Option(
+        "--step", help="With --prometheus: the sampling interval (30s, 1m); times are "
+        "known within max(step, scrape interval).  [default: 30s]",
+        show_default=False)] = None,
+    selector: Annotated[str | None, typer.Option(
+        "--selector", help="With --prometheus: label matchers added to the queries, e.g. "
+        "'cluster=\"prod\"' when one Prometheus holds several clusters.",
+        show_default=False)] = None,
+    bearer_token_file: Annotated[str | None, typer.Option(
+        "--bearer-token-file", help="With --prometheus: a file holding a bearer token "
+        "(else $ADVISOR_PROMETHEUS_TOKEN).", show_default=False)] = None,
+    basic_auth: Annotated[str | None, typer.Option(
+        "--basic-auth", metavar="USER", help="With --prometheus: basic auth as USER, with "
+        "the password in --basic-auth-password-file or $ADVISOR_PROMETHEUS_PASSWORD.",
+        show_default=False)] = None,
+    basic_auth_password_file: Annotated[str | None, typer.Option(
+        "--basic-auth-password-file", help="With --basic-auth: a file holding the "
+        "password.", show_default=False)] = None,
+    ca_file: Annotated[str | None, typer.Option(
+        "--ca-file", help="With --prometheus: CA certificates (PEM) to verify the server "
+        "with.", show_default=False)] = None,
+    client_cert: Annotated[str | None, typer.Option(
+        "--client-cert", help="With --prometheus: a client certificate (PEM).",
+        show_default=False)] = None,
+    client_key: Annotated[str | None, typer.Option(
+        "--client-key", help="With --client-cert: its private key (PEM).",
+        show_default=False)] = None,
+    insecure_skip_tls_verify: Annotated[bool, typer.Option(
+        "--insecure-skip-tls-verify", help="With --prometheus: do not verify the server's "
+        "certificate.")] = False,
     cluster: Annotated[str, typer.Option(
         "--cluster", help="Name to tag these records with.")] = "default",
     store: StoreOpt = None,
@@ -127,10 +164,20 @@ def collect(
 ) -> None:
     """Read backup history into the local history store."""
     inputs = [*(from_file or []), *(paths or [])]
-    if not inputs and not sample and not kube:
-        raise _fail("nothing to collect: give --from-file PATH..., --kube or --sample", 2)
+    if not inputs and not sample and not kube and not prometheus:
+        raise _fail("nothing to collect: give --from-file PATH..., --kube, --prometheus URL "
+                    "or --sample", 2)
     if (context or in_cluster) and not kube:
         raise _fail("--context and --in-cluster go with --kube", 2)
+    prom_options = {"--since": since, "--step": step, "--selector": selector,
+                    "--bearer-token-file": bearer_token_file, "--basic-auth": basic_auth,
+                    "--basic-auth-password-file": basic_auth_password_file,
+                    "--ca-file": ca_file, "--client-cert": client_cert,
+                    "--client-key": client_key,
+                    "--insecure-skip-tls-verify": insecure_skip_tls_verify}
+    if not prometheus and any(prom_options.values()):
+        raise _fail(f"{', '.join(k for k, v in prom_options.items() if v)} go with "
+                    "--prometheus", 2)
     try:
         result = load_files(inputs, cluster=cluster) if inputs else empty_result()
     except InputError as e:
@@ -152,6 +199,13 @@ def collect(
                   + (f", {st.relists} list(s) started again (410 Gone)" if st.relists
                      else ""))
         result = result.merge(live)
+    if prometheus:
+        result = result.merge(_from_prometheus(
+            prometheus, cluster=cluster, since=since or "30d", step=step or "30s",
+            selector=selector or "", bearer_token_file=bearer_token_file,
+            basic_auth=basic_auth, basic_auth_password_file=basic_auth_password_file,
+            ca_file=ca_file, client_cert=client_cert, client_key=client_key,
+            insecure_skip_tls_verify=insecure_skip_tls_verify))
     _print_load(result, all_problems)
     if result.usable_rows == 0:
         raise _fail("no usable record in the input; nothing stored", 2)
@@ -252,8 +306,13 @@ def _from_prometheus(url: str, *, cluster: str, since: str, step: str, selector:
         prom.parse_duration(step)
     except ValueError as e:
         raise _fail(f"--step: {e}", 2) from None
+    if basic_auth and bearer_token_file:
+        raise _fail("give one of --bearer-token-file and --basic-auth", 2)
+    if tls.get("client_key") and not tls.get("client_cert"):
+        raise _fail("--client-key goes with --client-cert", 2)
     try:
-        token = prom.read_secret(bearer_token_file, prom.TOKEN_ENV)
+        # an explicit --basic-auth wins over a token in the environment
+        token = None if basic_auth else prom.read_secret(bearer_token_file, prom.TOKEN_ENV)
         auth = None
         if basic_auth:
             password = prom.read_secret(basic_auth_password_file, prom.PASSWORD_ENV)
@@ -264,7 +323,7 @@ def _from_prometheus(url: str, *, cluster: str, since: str, step: str, selector:
         live, st = prom.load_prometheus(url, since=start, step=step, cluster=cluster,
                                         selector=selector, bearer_token=token,
                                         basic_auth=auth, **tls)  # type: ignore[arg-type]
-    except prom.PrometheusError as e:
+    except (prom.PrometheusError, ValueError) as e:  # (ValueError: --since in the future)
         raise _fail(str(e), 2) from None
     print(f"prometheus {st.url}: {st.backups:,} backup(s) from {st.series:,} series, "
           f"{st.samples:,} samples in {st.queries} queries"
