@@ -144,6 +144,25 @@ def test_every_transition_is_recorded_with_its_time_and_deletions_are_measured(t
     assert summary.deletion_median_s == pytest.approx(deletion_s)
 
 
+def test_a_steady_stream_of_events_is_still_written_every_flush_interval(tmp_path):
+    api, store = start_api(), HistoryStore(tmp_path / "store")
+    with watching(api, tmp_path, store, flush_every_s=0.3) as w:
+        api.wait_for_watches(1)
+        deadline, i, stored_while_busy = time.monotonic() + 3.0, 0, 0
+        while time.monotonic() < deadline:  # an event every 20 ms, never a pause
+            api.change("backups", fresh(f"backup-{i}"))
+            i += 1
+            time.sleep(0.02)
+            if i % 25 == 0:
+                b = store.read("backups")
+                stored_while_busy = max(stored_while_busy,
+                                        int(b["backup"].str.fullmatch(r"backup-\d+").sum()))
+        stats = w.stop()
+    assert stored_while_busy > 0  # written during the stream, not only at its end
+    assert stats.writes >= 3
+    assert len(store.read("backups")) == i + 1  # and at the stop, every one of them
+
+
 def test_a_restarted_watch_resumes_from_the_stored_resource_version(tmp_path):
     api, store = start_api(), HistoryStore(tmp_path / "store")
     with watching(api, tmp_path, store) as w:

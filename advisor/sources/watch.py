@@ -54,6 +54,8 @@ then goes on from the last resourceVersion."""
 FLUSH_EVERY_S = 60.0
 ROLL_EVERY_S = 3600.0
 MAX_BACKOFF_S = 30.0
+BUSY_RETRY_S = 5.0
+"""Seconds before writing again when another advisor holds the store."""
 
 
 @dataclass
@@ -126,37 +128,44 @@ class BackupWatch:
         reader.start()
         pending: list[tuple[dict, pd.Timestamp, bool]] = []
         open_id, opened = None, 0.0
-        last_write = time.monotonic()
+        next_write = time.monotonic() + self.flush_every_s
         fatal: KubeError | None = None
         while True:
             stopping = stop.is_set()
+            if stopping:
+                self._stop.set()  # (the reader adds nothing more: what is queued is all)
             try:
                 item = self._events.get(timeout=0.0 if stopping else 0.2)
             except queue.Empty:
                 item = None
             if item is not None:
-                kind, payload = item
-                if kind == "row":
-                    pending.append(payload)
-                elif kind == "rv":
-                    self.stats.resource_version = payload
-                elif kind == "fatal":
-                    fatal = payload
-                continue  # (drain what has arrived before writing)
-            due = time.monotonic() - last_write >= self.flush_every_s
+                # ("event", row or None, rv): a row and the rv that covers it arrive together,
+                # so a write never records an rv past a row it does not hold
+                kind, row, rv = item
+                if kind == "fatal":
+                    fatal = row
+                elif row is not None:
+                    pending.append(row)
+                if rv is not None:
+                    self.stats.resource_version = rv
+            due = time.monotonic() >= next_write
+            if item is not None and (stopping or fatal or not due):
+                continue  # (drain what has arrived; a steady stream still writes when due)
             if pending and (due or stopping or fatal):
                 if time.monotonic() - opened >= self.roll_every_s:
                     open_id = None
                 written = self._write(pending, open_id)
-                if written is not False:
+                if written is False:  # the store is busy: try again soon, losing nothing
+                    next_write = time.monotonic() + min(BUSY_RETRY_S, self.flush_every_s)
+                else:
                     pending = []
-                    last_write = time.monotonic()
+                    next_write = time.monotonic() + self.flush_every_s
                     if written is not None:
                         if open_id is None:
                             opened = time.monotonic()
                         open_id = written
-                elif stopping or fatal:
-                    time.sleep(0.5)  # the store is busy: try again, losing nothing
+                if written is False and (stopping or fatal):
+                    time.sleep(0.5)
                     continue
             if stopping or (fatal and not pending):
                 break
@@ -245,7 +254,7 @@ class BackupWatch:
             except _Gone:
                 rv = None  # the resourceVersion expired: list again
             except _Fatal as e:
-                self._events.put(("fatal", e.args[0]))
+                self._events.put(("fatal", e.args[0], None))
                 return
             except Exception as e:  # (5xx, 429, lost connections: retried)
                 if self._stop.is_set():
@@ -273,28 +282,30 @@ class BackupWatch:
         listed = set()
         for obj in doc["items"]:
             listed.add(_name(obj))
-            self._observe(obj, at)
+            self._events.put(("event", self._observe(obj, at), None))
         for name in set(self._known) - listed:
             del self._known[name]  # removed while not watching: when, nobody saw
             self.stats.unseen_deletions += 1
         rv = str(doc["metadata"]["resourceVersion"])
-        self._events.put(("rv", rv))
+        self._events.put(("event", None, rv))
         return rv
 
-    def _observe(self, obj: dict, at: pd.Timestamp, gone: bool = False) -> None:
+    def _observe(self, obj: dict, at: pd.Timestamp, gone: bool = False
+                 ) -> tuple[dict, pd.Timestamp, bool] | None:
+        """The row to record for ``obj`` (None: nothing changed that is recorded)."""
         name = _name(obj)
         seen = _seen(obj)
         if gone:
             self._known.pop(name, None)
         elif self._known.get(name) == seen:
-            return
+            return None
         else:
             before = self._known.get(name)
             self._known[name] = seen
             if before is not None and before.messages == "" and (
                     before.state, before.deleting) == (seen.state, seen.deleting):
-                return  # (known from the store, where messages are not compared)
-        self._events.put(("row", (obj, at, gone)))
+                return None  # (known from the store, where messages are not compared)
+        return obj, at, gone
 
     def _watch(self, rv: str) -> str:
         """Events from ``rv`` until the server ends the request; the last rv."""
@@ -323,11 +334,10 @@ class BackupWatch:
                     _raise_status(obj.get("code") or 500, obj.get("reason"),
                                   obj.get("message"), None, self)
                 new_rv = (obj.get("metadata") or {}).get("resourceVersion")
-                if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    self._observe(obj, pd.Timestamp.now(tz="UTC"), kind == "DELETED")
-                if new_rv:
-                    rv = str(new_rv)
-                    self._events.put(("rv", rv))
+                row = (self._observe(obj, pd.Timestamp.now(tz="UTC"), kind == "DELETED")
+                       if kind in ("ADDED", "MODIFIED", "DELETED") else None)
+                rv = str(new_rv) if new_rv else rv
+                self._events.put(("event", row, rv))
         finally:
             resp.release_conn()
         return rv
