@@ -388,9 +388,12 @@ class HistoryStore:
         return {name: out[name] for name in schema.FRAMES if name in out}
 
     def _read_all(self, frame: str, only: list[str] | None = None,
-                  ids: Sequence[str] | None = None) -> pd.DataFrame:
+                  ids: Sequence[str] | None = None,
+                  where: tuple[str, pa.Array] | None = None) -> pd.DataFrame:
         """Every part of ``frame`` in collection order (of the collections ``ids``, if
-        given), migrated and coerced (to the columns ``only``, if given)."""
+        given), migrated and coerced (to the columns ``only``, if given); ``where``:
+        only the rows whose column holds one of the values (a part is then read whole
+        only if its column holds one)."""
         self._check()
         base = self.path / "collections"
         parts: list[pd.DataFrame] = []
@@ -407,7 +410,12 @@ class HistoryStore:
             path = base / cid / f"{frame}.parquet"
             if not os.path.exists(path):
                 continue
+            mask = _matching(path, *where) if where is not None else None
+            if mask is not None and not pc.any(mask).as_py():
+                continue
             table, version = _read_part(path, only)
+            if mask is not None:
+                table = table.filter(mask)
             if version == schema.SCHEMA_VERSION:
                 run.append(table)
                 continue
@@ -425,7 +433,12 @@ class HistoryStore:
 
     def _new_rows(self, frame: str, df: pd.DataFrame) -> tuple[FrameCounts, pd.DataFrame]:
         """Counts for ``df`` against the store, and the rows of ``df`` worth writing."""
-        stored = self._read_all(frame)
+        # Only stored rows of the same objects can match: read those, found by the most
+        # telling key column (a watch's minute of rows against millions of stored ones
+        # reads one column of the store, not all of it)
+        col = schema.KEYS[frame][-1]
+        stored = self._read_all(frame, where=(col, pa.array(df[col].dropna().unique(),
+                                                            type=pa.string())))
         fp, stored_fp = _fingerprint(df), _fingerprint(stored)
         # The fingerprint covers the key columns too, so equal fingerprints mean equal
         # (key, content); a 64-bit hash makes a false match negligible at store sizes.
@@ -530,6 +543,20 @@ def _read_part(path: Path, only: list[str] | None = None) -> tuple[pa.Table, int
         raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
                          "collection directory out of the store to read the rest") from e
     return table, version
+
+
+def _matching(path: Path, column: str, values: pa.Array) -> pa.ChunkedArray | None:
+    """Which rows of a part hold one of ``values`` in ``column`` (None: it has no such
+    column, so every row may match)."""
+    try:
+        with pq.ParquetFile(path) as pf:
+            if column not in pf.schema_arrow.names:
+                return None
+            keys = pf.read(columns=[column]).column(0)
+    except (OSError, pa.ArrowException) as e:
+        raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
+                         "collection directory out of the store to read the rest") from e
+    return pc.fill_null(pc.is_in(keys, value_set=values), False)
 
 
 def _part_version(path: Path, metadata: dict | None) -> int:
