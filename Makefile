@@ -78,6 +78,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/fastpath.py
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/recommend.py
+	$(BIN)/python bench/kube_list.py
+	$(BIN)/python bench/watch_write.py
 
 clean:
 	rm -rf $(VENV) reports/sample reports/sample-store reports/history.json .pytest_cache \

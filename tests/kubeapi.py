@@ -144,6 +144,34 @@ class FakeApi:
                     raise TimeoutError(f"{self.watches} watch request(s), not {n}")
                 self.changed.wait(left)
 
+    def discovery(self, path: str) -> dict | None:
+        """What the API server says of itself and of longhorn.io (what the client's
+        DynamicClient reads before any list)."""
+        group = {"name": "longhorn.io", "versions": [
+            {"groupVersion": f"longhorn.io/{v}", "version": v} for v in self.versions],
+            "preferredVersion": {"groupVersion": f"longhorn.io/{self.versions[0]}",
+                                 "version": self.versions[0]}}
+        if path == "/version":
+            return {"major": "1", "minor": "31", "gitVersion": "v1.31.0"}
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+        if path == "/api/v1":
+            return {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
+        if path == "/apis":
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
+        for v in self.versions:
+            if path == f"/apis/longhorn.io/{v}":
+                return {"kind": "APIResourceList", "apiVersion": "v1",
+                        "groupVersion": f"longhorn.io/{v}", "resources": [
+                            {"name": plural, "singularName": kind.lower(), "namespaced": True,
+                             "kind": kind, "verbs": ["get", "list", "watch"]}
+                            for plural, kind in KINDS.items()]}
+        return None
+
+    def encode(self, body: dict) -> bytes:
+        """An answer's bytes."""
+        return json.dumps(body).encode()
+
     def authorized(self, headers: dict) -> bool:
         """A bearer token as the API server reads it (the scheme in any case: the client's
         in-cluster configuration sends ``bearer``)."""
@@ -212,6 +240,9 @@ class FakeApi:
         if self.token and not self.authorized(headers):
             return 401, status(401, "Unauthorized"), {}
         if not m:
+            found = self.discovery(path)
+            if found is not None:
+                return 200, found, {}
             return 404, status(404, "the server could not find the requested resource"), {}
         version, namespace, plural = m.groups()
         with self.lock:
@@ -276,7 +307,7 @@ def serve(api: FakeApi, tmp_path: Path, *, tls: tuple[Path, Path] | None = None
                 code, body, extra = answer
             else:
                 code, body, extra = api.answer(url.path, query, headers)
-            data = json.dumps(body).encode()
+            data = api.encode(body)
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
