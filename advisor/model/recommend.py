@@ -108,6 +108,9 @@ class Recommendation:
     p_per_run_now: float | None
     p_per_run_after: float | None
     reason: str
+    scored: tuple[tuple[float, float, float], ...] = ()
+    """What the search scored: ``(interval_s, p, se)`` of the worst volume's conflict
+    per run at each interval tried, shortest first (at the recommended phase)."""
 
     @property
     def changed(self) -> bool:
@@ -253,13 +256,18 @@ class IntervalAdvice:
     could_run_cron: str | None
     scorer_calls: int
     reason: str
+    scored: tuple[tuple[float, str, VolumeOutcome], ...] = ()
+    """Every interval scored (``interval_s``, its worst volume, that volume's outcome),
+    shortest first."""
 
     @property
     def recommendation(self) -> Recommendation:
         """The advice as a :class:`Recommendation`."""
         return Recommendation(self.job, "interval", self.current_cron, self.recommended_cron,
                               self.now.p_conflict_per_run, self.after.p_conflict_per_run,
-                              self.reason)
+                              self.reason, tuple(
+                                  (s, o.p_conflict_per_run, o.p_conflict_per_run_se)
+                                  for s, _, o in self.scored))
 
 
 def _first_true(n: int, pred: Callable[[int], bool]) -> int | None:
@@ -320,8 +328,12 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
             cache[cron] = (worst, out[worst])
         return cache[cron]
 
+    interval = {}  # cron -> seconds, of every cron scored
+
     def at(i: int) -> str:
-        return ladder_cron(LADDER[i], job.cron)
+        cron = ladder_cron(LADDER[i], job.cron)
+        interval.setdefault(cron, float(LADDER[i]))
+        return cron
 
     def meets(i: int) -> bool:
         return score(at(i))[1].upper <= target
@@ -331,6 +343,7 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     if current_s is None:
         raise ValueError(f"job {job.name!r}: {job.cron!r} fires less than twice in 400 days")
     gap = _dur(current_s) + ("" if even else " median gap (uneven schedule)")
+    interval[job.cron] = float(current_s)
     vol_now, now = score(job.cron)
     here = _step_index(even)
     if here is not None:  # the ladder's cron for this step fires exactly as the job does
@@ -369,10 +382,12 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
             if allow_shorter:
                 step, cron = float(LADDER[could]), at(could)
     vol_after, after = score(cron)
+    scored = sorted((interval[c], v, o) for c, (v, o) in cache.items() if c in interval)
     return IntervalAdvice(
         job.name, job.cron, cron, current_s, step, vol_now, now, vol_after, after,
         after.upper <= target, target, None if could is None else float(LADDER[could]),
-        None if could is None else at(could), calls, reason)
+        None if could is None else at(could), calls, reason,
+        tuple(dict((s, (s, v, o)) for s, v, o in scored).values()))
 
 
 # --- offsets ----------------------------------------------------------------------------

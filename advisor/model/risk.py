@@ -838,6 +838,7 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
                     j.name, "interval+offset", j.cron, alt.recommended_cron,
                     advice.now.p_conflict_per_run, alt.after.p_conflict_per_run,
                     f"moved away from the fire times of {names} (which share its "
-                    f"volumes) to {moved!r}; then {alt.reason}")
+                    f"volumes) to {moved!r}; then {alt.reason}",
+                    alt.recommendation.scored)
         out.append(rec)
     return out

@@ -1,0 +1,423 @@
+"""The weekly report's one structure: what an SRE reads on Monday, built from the history.
+
+:func:`build_report` runs the model on one cluster's history (durations, risk of the
+current schedules over the reported ISO week, the smallest safe intervals), compares the
+prediction with the week's Backups, and gathers what the renderers show: a summary, each
+job's advice, each volume's figures, what changed since the previous report, the data's
+quality and the assumptions made, and the data behind every chart. No I/O: the
+renderers (:mod:`advisor.report.render`) write files.
+
+The reported week is an ISO week (Monday 00:00 UTC to the next Monday). Observed figures
+count the Backups asked for (else started, else collected) in it; predicted figures are
+the model's for the current schedules over the same week.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from advisor import __version__
+from advisor.longhorn import LATEST
+from advisor.model.durations import DurationFit, DurationFits
+from advisor.model.observed import OBSERVED_KINDS, observed_vs_predicted
+from advisor.model.recommend import (
+    BACKUPSTORE_TASKS,
+    interval_of,
+    kubectl_patch,
+    recurring_job_yaml,
+)
+from advisor.model.risk import (
+    assess_fleet,
+    fleet_from_history,
+    learn_waits,
+    recommend_intervals,
+)
+from advisor.model.simulate import run_members
+from advisor.sources.base import Problem
+
+__all__ = ["REPORT_SCHEMA_VERSION", "JobReport", "Report", "build_report", "iso_week"]
+
+REPORT_SCHEMA_VERSION = 1
+"""Version of the report's JSON layout (``report.schema.json``)."""
+DETAILED = 20
+"""Volumes given their own charts: the riskiest."""
+Progress = Callable[[str], None]
+
+
+def iso_week(week: str | None, latest: pd.Timestamp | None = None
+             ) -> tuple[str, pd.Timestamp, pd.Timestamp]:
+    """``("2026-W47", Monday 00:00 UTC, next Monday)`` of ``week`` (``YYYY-Www``), or,
+    when None, of the last ISO week that ended by ``latest`` (the history's last
+    collection; now when None): a report run on Monday covers the week before."""
+    if week is not None:
+        try:
+            year, w = week.upper().split("-W")
+            monday = dt.date.fromisocalendar(int(year), int(w), 1)
+        except ValueError:
+            raise ValueError(f"--week {week!r}: expected YYYY-Www, e.g. 2026-W47") from None
+    else:
+        now = (latest if latest is not None and pd.notna(latest)
+               else pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
+        this_monday = (now - pd.Timedelta(days=now.weekday())).date()
+        monday = this_monday - dt.timedelta(days=7)
+    start = pd.Timestamp(monday, tz="UTC")
+    y, w, _ = monday.isocalendar()
+    return f"{y}-W{w:02d}", start, start + pd.Timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """One RecurringJob's advice: the recommendation, why, and how to apply it.
+    ``curve``: the worst volume's conflict probability per run at each interval the
+    search scored (``interval_s``, ``p``, ``p_lo``, ``p_hi``: ± 2 se)."""
+
+    job: str
+    kind: str
+    current_cron: str
+    recommended_cron: str
+    changed: bool
+    p_per_run_now: float | None
+    p_per_run_after: float | None
+    reason: str
+    volumes: int
+    current_interval_s: float | None
+    recommended_interval_s: float | None
+    yaml: str | None
+    patch: str | None
+    curve: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {"job": self.job, "kind": self.kind, "current_cron": self.current_cron,
+                "recommended_cron": self.recommended_cron, "changed": self.changed,
+                "p_per_run_now": self.p_per_run_now, "p_per_run_after": self.p_per_run_after,
+                "reason": self.reason, "volumes": self.volumes,
+                "current_interval_s": self.current_interval_s,
+                "recommended_interval_s": self.recommended_interval_s,
+                "yaml": self.yaml, "patch": self.patch, "curve": _records(self.curve)}
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the weekly report shows, as plain data and DataFrames.
+
+    ``volumes``: one row per volume, riskiest first (see :data:`VOLUME_COLUMNS`).
+    ``operations``: the week's observed operations (``volume``, ``backup_target``,
+    ``operation``, ``start``, ``end``, ``conflict``) for the timeline and heatmap charts.
+    ``durations``: the completed and censored backups of the detailed volumes
+    (``volume``, ``started_at``, ``duration_s``, ``censored``). ``detailed``: the volumes
+    given their own charts.
+    """
+
+    meta: dict
+    summary: dict
+    jobs: list[JobReport]
+    volumes: pd.DataFrame
+    changes: dict | None
+    data_quality: dict
+    operations: pd.DataFrame
+    durations: pd.DataFrame
+    detailed: list[str]
+    fits: pd.DataFrame = field(repr=False)
+
+    def to_dict(self) -> dict:
+        """The JSON form: every number the HTML shows (``report.schema.json``)."""
+        return {"schema_version": REPORT_SCHEMA_VERSION, "meta": self.meta,
+                "summary": self.summary, "jobs": [j.to_dict() for j in self.jobs],
+                "volumes": _records(self.volumes), "changes": self.changes,
+                "data_quality": self.data_quality, "detailed": list(self.detailed)}
+
+    def _repr_html_(self) -> str:
+        s = self.summary
+        return (f"<p>Longhorn backup report {html.escape(self.meta['week'])}, cluster "
+                f"{html.escape(self.meta['cluster'])}: {s['volumes_at_risk']} of "
+                f"{s['volumes']} volumes at risk; {s['conflicts_observed']} lock conflicts "
+                f"observed, {s['conflicts_predicted']:.1f} predicted.</p>")
+
+
+VOLUME_COLUMNS = ("volume", "jobs", "at_risk", "p_conflict_per_run", "p_conflict_per_run_se",
+                  "p_conflict_per_week", "expected_conflicts_per_week",
+                  "skipped_runs_per_week", "observed_conflicts_week", "failed_backups_week",
+                  "p95_s", "p99_s", "interval_s", "margin_s", "p99_crosses_at",
+                  "duration_source")
+"""The per-volume table: risk per run (with its standard error) and per week, conflicts
+and skipped runs expected per week, this week's observed conflicts and failed backups,
+p95 / p99 backup duration, the shortest interval of its jobs, the margin (interval - p99;
+negative: backups outlast the interval), when the p99 trend reaches the interval, and
+whether the duration is the volume's own fit or the fleet prior."""
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = df.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].map(lambda t: None if pd.isna(t) else t.isoformat())
+    return [{k: (None if (isinstance(v, float) and not np.isfinite(v)) or v is pd.NA
+                 else v.item() if isinstance(v, np.generic) else v)
+             for k, v in row.items()} for row in out.astype(object).to_dict("records")]
+
+
+def _in_week(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    when = backups["requested_at"].fillna(backups["started_at"]).fillna(
+        backups["collected_at"])
+    return (when >= start) & (when < end)
+
+
+def _operations(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+                ) -> pd.DataFrame:
+    """The week's backups (start to finish; no finish: NaT) and deletions seen (asked for
+    to removed), each with its volume, target and lock conflict."""
+    b = backups
+    run_start = b["started_at"].fillna(b["requested_at"])
+    keep = (run_start < end) & (b["finished_at"].fillna(end) >= start) & run_start.notna()
+    ops = [pd.DataFrame({"volume": b.loc[keep, "volume"].astype(str),
+                         "backup_target": b.loc[keep, "backup_target"].astype(str),
+                         "operation": "backup", "start": run_start[keep],
+                         "end": b.loc[keep, "finished_at"],
+                         "conflict": b.loc[keep, "lock_conflict"].astype(str)})]
+    d = b[b["deletion_requested_at"].notna() & (b["deletion_requested_at"] < end)
+          & (b["deleted_at"].fillna(end) >= start)]
+    if len(d):
+        ops.append(pd.DataFrame({"volume": d["volume"].astype(str),
+                                 "backup_target": d["backup_target"].astype(str),
+                                 "operation": "deletion",
+                                 "start": d["deletion_requested_at"], "end": d["deleted_at"],
+                                 "conflict": "none"}))
+    out = pd.concat(ops, ignore_index=True)
+    return out.sort_values(["volume", "start"], kind="stable").reset_index(drop=True)
+
+
+def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: pd.DataFrame,
+                  week: tuple[pd.Timestamp, pd.Timestamp], target: float,
+                  cluster: str) -> pd.DataFrame:
+    intervals = {j.name: interval_of(j.cron) or interval_of(j.cron, median=True)
+                 for j in fleet.jobs if j.task in BACKUPSTORE_TASKS}
+    jobs_of: dict[str, list[str]] = {}
+    for job, vols in run_members(fleet).items():
+        if job in intervals:
+            for v in vols:
+                jobs_of.setdefault(v, []).append(job)
+    t = fits.table[(fits.table["cluster"] == cluster)]
+    t = t.assign(_pref=(t["mode"] != "incremental").astype(int)).sort_values("_pref")
+    fit = t.drop_duplicates("volume").set_index("volume")
+    b = backups[_in_week(backups, *week)]
+    seen = b[b["lock_conflict"].isin(OBSERVED_KINDS)].groupby("volume").size()
+    failed = b[b["state"] == "Error"].groupby("volume").size()
+    rows = []
+    for r in risk_table.itertuples():
+        vol = str(r.volume)
+        ivs = [intervals[j] for j in jobs_of.get(vol, ()) if intervals.get(j)]
+        interval = min(ivs) if ivs else np.nan
+        p95 = float(fit.at[vol, "p95_s"]) if vol in fit.index else np.nan
+        p99 = float(fit.at[vol, "p99_s"]) if vol in fit.index else np.nan
+        crosses = None
+        if vol in fit.index and np.isfinite(interval):
+            row = fit.loc[vol].copy()
+            row["volume"] = vol
+            crosses = DurationFit.from_row(row).crossing_time(interval)
+        p, se = float(r.p_conflict_per_run), float(r.p_conflict_per_run_se)
+        skipped = float(r.skipped_runs_per_week)
+        rows.append({
+            "volume": vol, "jobs": ", ".join(jobs_of.get(vol, ())),
+            "at_risk": bool(p + 2 * se > target or skipped > 0.05),
+            "p_conflict_per_run": p, "p_conflict_per_run_se": se,
+            "p_conflict_per_week": float(r.p_conflict_per_week),
+            "expected_conflicts_per_week": float(r.expected_conflicts_per_week),
+            "skipped_runs_per_week": skipped,
+            "observed_conflicts_week": int(seen.get(vol, 0)),
+            "failed_backups_week": int(failed.get(vol, 0)),
+            "p95_s": p95, "p99_s": p99, "interval_s": interval,
+            "margin_s": interval - p99,
+            "p99_crosses_at": crosses,
+            "duration_source": str(fit.at[vol, "source"]) if vol in fit.index else "",
+        })
+    df = pd.DataFrame(rows, columns=list(VOLUME_COLUMNS))
+    df["p99_crosses_at"] = pd.to_datetime(df["p99_crosses_at"], utc=True)
+    return df.sort_values(["at_risk", "p_conflict_per_run", "skipped_runs_per_week"],
+                          ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _jobs(recs: Sequence, fleet, members: Mapping[str, int]) -> list[JobReport]:
+    specs = {j.name: j for j in fleet.jobs}
+    out = []
+    for r in recs:
+        curve = pd.DataFrame(list(r.scored), columns=["interval_s", "p", "se"])
+        curve = curve.assign(p_lo=(curve["p"] - 2 * curve["se"]).clip(lower=0),
+                             p_hi=(curve["p"] + 2 * curve["se"]).clip(upper=1)
+                             ).drop(columns="se")
+        out.append(JobReport(
+            r.job, r.kind, r.current_cron, r.recommended_cron, r.changed,
+            r.p_per_run_now, r.p_per_run_after, r.reason, members.get(r.job, 0),
+            interval_of(r.current_cron) or interval_of(r.current_cron, median=True),
+            interval_of(r.recommended_cron) or interval_of(r.recommended_cron, median=True),
+            recurring_job_yaml(specs[r.job], r.recommended_cron) if r.changed else None,
+            kubectl_patch(r.job, r.recommended_cron) if r.changed else None, curve))
+    return out
+
+
+def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame) -> list[str]:
+    """The three changes that remove the most risk: recommended crons first (by how
+    much the worst volume's risk falls), then volumes whose backups outlast their
+    interval."""
+    out = []
+    for j in sorted((j for j in jobs if j.changed),
+                    key=lambda j: -((j.p_per_run_now or 0) - (j.p_per_run_after or 0))):
+        out.append(f"RecurringJob {j.job}: cron {j.current_cron!r} -> {j.recommended_cron!r} "
+                   f"(worst volume's conflict per run {_pct(j.p_per_run_now)} -> "
+                   f"{_pct(j.p_per_run_after)})")
+    slow = volumes[volumes["margin_s"] < 0].sort_values("margin_s")
+    for r in slow.itertuples():
+        out.append(f"volume {r.volume}: p99 backup {_dur(r.p99_s)} outlasts its "
+                   f"{_dur(r.interval_s)} interval ({r.jobs}): runs skip fire times")
+    return out[:3]
+
+
+def _pct(p: float | None) -> str:
+    return "n/a" if p is None or not np.isfinite(p) else f"{100 * p:.2g} %"
+
+
+def _dur(s: float) -> str:
+    if not np.isfinite(s):
+        return "n/a"
+    return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
+
+
+def _changes(previous: Mapping | None, summary: dict, volumes: pd.DataFrame,
+             jobs: list[JobReport]) -> dict | None:
+    """What moved since ``previous`` (the last report's JSON): volumes newly at risk or
+    no longer, the largest moves of risk per run, jobs whose cron changed, and the
+    summary figures then and now."""
+    if not previous:
+        return None
+    before = {v["volume"]: v for v in previous.get("volumes", [])}
+    now = {r.volume: r for r in volumes.itertuples()}
+    risk_then = {k for k, v in before.items() if v.get("at_risk")}
+    risk_now = {k for k, r in now.items() if r.at_risk}
+    moves = []
+    for k, r in now.items():
+        if k in before and before[k].get("p_conflict_per_run") is not None:
+            p0 = float(before[k]["p_conflict_per_run"])
+            se = float(np.hypot(before[k].get("p_conflict_per_run_se") or 0,
+                                r.p_conflict_per_run_se))
+            d = r.p_conflict_per_run - p0
+            if abs(d) > 2 * se and abs(d) > 1e-4:
+                moves.append({"volume": k, "before": p0, "after": r.p_conflict_per_run,
+                              "change": d})
+    moves.sort(key=lambda m: -abs(m["change"]))
+    crons_then = {j["job"]: j["current_cron"] for j in previous.get("jobs", [])}
+    return {
+        "previous_week": previous.get("meta", {}).get("week"),
+        "newly_at_risk": sorted(risk_now - risk_then & set(before) | (risk_now - set(before))),
+        "no_longer_at_risk": sorted(risk_then - risk_now),
+        "new_volumes": sorted(set(now) - set(before)),
+        "gone_volumes": sorted(set(before) - set(now)),
+        "risk_moves": moves[:20],
+        "cron_changes": [{"job": j.job, "before": crons_then[j.job], "after": j.current_cron}
+                         for j in jobs if j.job in crons_then
+                         and crons_then[j.job] != j.current_cron],
+        "summary_before": {k: previous.get("summary", {}).get(k) for k in (
+            "volumes_at_risk", "conflicts_observed", "conflicts_predicted",
+            "failed_backups", "skipped_runs_predicted")},
+        "summary_now": {k: summary[k] for k in (
+            "volumes_at_risk", "conflicts_observed", "conflicts_predicted",
+            "failed_backups", "skipped_runs_predicted")},
+    }
+
+
+def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
+                 week: str | None = None, cluster: str | None = None,
+                 version: str = LATEST, target: float = 0.01,
+                 previous: Mapping | None = None, problems: Sequence[Problem] = (),
+                 detailed: int = DETAILED, progress: Progress | None = None) -> Report:
+    """The report of one cluster's history for one ISO week (default: the last complete
+    week of the history). ``previous``: the previous report's JSON, for what changed.
+    ``problems``: the records a load skipped or kept with warnings (a store keeps only
+    what was usable: its skipped records were reported when collected). ``progress`` is
+    told each stage's name as it starts."""
+    say = progress or (lambda _: None)
+    backups = frames["backups"]
+    latest = backups["collected_at"].max() if len(backups) else None
+    label, start, end = iso_week(week, latest)
+    say("the fleet from the history")
+    fleet, notes = fleet_from_history(frames, fits, cluster)
+    cluster = cluster or next(iter(sorted(set(frames["jobs"]["cluster"].dropna())
+                                          | set(frames["volumes"]["cluster"].dropna()))), "")
+    b = backups[backups["cluster"] == cluster] if len(backups) else backups
+    say("queueing inside runs")
+    waits = learn_waits(fleet, start=start, version=version)
+    say("the risk of the current schedules")
+    risk = assess_fleet(fleet, start=start, version=version, waits=waits)
+    say("the smallest safe intervals")
+    recs = recommend_intervals(fleet, target=target, start=start, version=version,
+                               waits=waits, current=risk)
+    say("the report")
+    seen = observed_vs_predicted(b, risk)
+    volumes = _volume_table(risk.table, fleet, fits, b, (start, end), target, cluster)
+    members = {j: len(v) for j, v in run_members(fleet).items()}
+    jobs = _jobs(recs, fleet, members)
+    week_b = b[_in_week(b, start, end)]
+    observed = int(week_b["lock_conflict"].isin(OBSERVED_KINDS).sum())
+    predicted = float(np.nansum(seen["predicted_per_week"])) if len(seen) else 0.0
+    lo, hi = (stats.poisson.ppf([0.025, 0.975], predicted) if predicted > 0
+              else (0.0, 0.0))
+    summary = {
+        "volumes": len(volumes),
+        "volumes_at_risk": int(volumes["at_risk"].sum()),
+        "conflicts_observed": observed,
+        "conflicts_observed_by_kind": {k: int((week_b["lock_conflict"] == k).sum())
+                                       for k in OBSERVED_KINDS},
+        "conflicts_predicted": predicted,
+        "conflicts_predicted_range": [float(lo), float(hi)],
+        "backups_week": len(week_b),
+        "failed_backups": int((week_b["state"] == "Error").sum()),
+        "skipped_runs_predicted": float(volumes["skipped_runs_per_week"].sum()),
+        "top_changes": _top_changes(jobs, volumes),
+    }
+    fit_t = fits.table[fits.table["cluster"] == cluster]
+    prior = sorted(set(fit_t.loc[fit_t["source"] != "own_history", "volume"].astype(str)))
+    dels = fits.deletions[fits.deletions["cluster"] == cluster]
+    measured = b[b["deleted_at"].notna() & b["deletion_requested_at"].notna()]
+    data_quality = {
+        "backups": len(b),
+        "backups_censored": int(b["censored"].fillna(False).sum()),
+        "history_from": None if b.empty else _iso(b["started_at"].min()),
+        "history_to": None if b.empty else _iso(b["collected_at"].max()),
+        "volumes_on_fleet_prior": prior,
+        "deletion_durations": (
+            f"{len(measured)} deletions measured by advisor watch; the model still uses "
+            "the stated prior" if len(measured) else "no deletion was measured: every "
+            "volume's deletion duration is the stated prior")
+        + (f" ({dels['note'].dropna().iloc[0]})" if len(dels) and dels["note"].notna().any()
+           else ""),
+        "records_skipped": [str(p) for p in problems if p.severity == "skipped"],
+        "records_with_warnings": [str(p) for p in problems if p.severity == "warning"],
+        "fit_problems": [str(p) for p in fits.problems],
+        "assumptions": list(notes),
+        "longhorn_version": version,
+        "schedule_time_zone": "UTC (a RecurringJob's CronJob has no spec.timeZone, so it "
+                              "fires in the kube-controller-manager's time zone: UTC on "
+                              "most clusters)",
+    }
+    meta = {"advisor_version": __version__, "generated_at": _iso(pd.Timestamp.now(tz="UTC")),
+            "week": label, "week_start": _iso(start), "week_end": _iso(end),
+            "cluster": cluster, "longhorn_version": version, "target_risk": target,
+            "model_window": [_iso(risk.start), _iso(risk.end)]}
+    top = volumes["volume"].head(detailed).tolist()
+    d = b[b["volume"].isin(top) & (b["started_at"].notna())]
+    durations = pd.DataFrame({"volume": d["volume"].astype(str), "started_at": d["started_at"],
+                              "duration_s": d["duration_s"],
+                              "censored": d["censored"].fillna(False).astype(bool)})
+    return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
+                  data_quality, _operations(b, start, end), durations.reset_index(drop=True),
+                  top, fit_t.reset_index(drop=True))
+
+
+def _iso(t: pd.Timestamp) -> str | None:
+    return None if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()

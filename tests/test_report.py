@@ -1,0 +1,157 @@
+"""The weekly report's structure and its flavours, on the sample fleet (whose problems are
+known: the simulator made them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pytest
+
+from advisor import load_sample
+from advisor.model.durations import fit_durations
+from advisor.report.build import Report, build_report, iso_week
+from advisor.report.render import (
+    PREFIX,
+    load_previous,
+    md_escape,
+    to_csv,
+    to_html,
+    to_json,
+    to_markdown,
+)
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "advisor" / "report"
+                     / "report.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sample_report() -> Report:
+    frames = load_sample().frames
+    fits = fit_durations(frames["backups"], frames["volumes"], frames["backup_volumes"],
+                         jobs=frames["jobs"])
+    return build_report(frames, fits)
+
+
+def test_the_week_is_the_last_complete_iso_week_of_the_history():
+    label, start, end = iso_week(None, pd.Timestamp("2026-11-23T06:30:00Z"))  # a Monday
+    assert (label, start, end) == ("2026-W47", pd.Timestamp("2026-11-16", tz="UTC"),
+                                   pd.Timestamp("2026-11-23", tz="UTC"))
+    assert iso_week(None, pd.Timestamp("2026-11-29T23:59:00Z"))[0] == "2026-W47"
+    assert iso_week("2026-w01")[1] == pd.Timestamp("2025-12-29", tz="UTC")
+    with pytest.raises(ValueError, match="YYYY-Www"):
+        iso_week("2026-47")
+
+
+def test_the_sample_report_shows_the_sample_fleets_known_problems(sample_report):
+    r = sample_report
+    v = r.volumes.set_index("volume")
+    jobs = {j.job: j for j in r.jobs}
+    # the 00:00 collisions: hourly and daily fire together on the same volumes
+    assert jobs["hourly"].changed and "daily" in jobs["hourly"].reason
+    assert jobs["hourly"].recommended_cron.split()[0] != "0"
+    # the job that skips slots: hourly-db's slow database volumes
+    db = v[v["jobs"].str.contains("hourly-db")]
+    assert (db["skipped_runs_per_week"] > 10).all()
+    # the volume slower than its interval: p99 beyond the hour, a negative margin
+    assert v.at["pvc-db-05", "p99_s"] > 3600 and v.at["pvc-db-05", "margin_s"] < 0
+    assert any("pvc-db-05" in c and "outlasts" in c for c in r.summary["top_changes"])
+    assert len(r.summary["top_changes"]) == 3
+    # observed this week against predicted, and both in a sensible relation
+    s = r.summary
+    assert s["conflicts_observed"] > 0 and s["conflicts_predicted"] > 0
+    assert s["volumes_at_risk"] == int(r.volumes["at_risk"].sum()) > 0
+    assert r.meta["week"] == "2026-W47" and r.meta["cluster"] == "sample"
+    assert r.data_quality["volumes_on_fleet_prior"] == ["pvc-dr-orders"]
+    assert "prior" in r.data_quality["deletion_durations"]
+    # riskiest first; the curve of each job holds its current and recommended intervals
+    assert r.volumes["at_risk"].is_monotonic_decreasing
+    h = jobs["hourly"].curve
+    assert {3600.0} <= set(h["interval_s"]) and (h["p_lo"] <= h["p"]).all()
+
+
+def test_the_json_holds_every_figure_and_validates_against_its_schema(sample_report):
+    doc = json.loads(to_json(sample_report))
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["schema_version"] == 1
+    assert len(doc["volumes"]) == doc["summary"]["volumes"]
+    # a broken document is refused: the schema is not a formality
+    broken = json.loads(to_json(sample_report))
+    broken["volumes"][0]["p_conflict_per_run"] = 1.5
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+def test_the_csv_files_hold_the_volume_table_and_the_job_advice(sample_report, tmp_path):
+    files = to_csv(sample_report)
+    (tmp_path / "v.csv").write_text(files["volumes"])
+    (tmp_path / "j.csv").write_text(files["jobs"])
+    v, j = pd.read_csv(tmp_path / "v.csv"), pd.read_csv(tmp_path / "j.csv")
+    assert len(v) == len(sample_report.volumes) and "margin_s" in v.columns
+    assert set(j["job"]) == {x.job for x in sample_report.jobs}
+    assert j.set_index("job").at["hourly", "changed"]
+
+
+HOSTILE_VOLUME = "pvc-<script>alert(1)</script>"
+PIPE_VOLUME = "pvc-a|b*c_d`e"
+
+
+def hostile(report: Report) -> Report:
+    """The sample report with names no Kubernetes object may have, as a label or a
+    message can: what the renderers do with them is the test."""
+    names = {report.volumes["volume"].iloc[0]: HOSTILE_VOLUME,
+             report.volumes["volume"].iloc[1]: PIPE_VOLUME}
+    vols = report.volumes.assign(volume=report.volumes["volume"].replace(names))
+    jobs = [dataclasses.replace(j, reason=j.reason + " <b>label</b>") for j in report.jobs]
+    return dataclasses.replace(report, volumes=vols, jobs=jobs,
+                               detailed=[names.get(v, v) for v in report.detailed])
+
+
+def test_cluster_strings_render_as_text_in_html_and_markdown(sample_report):
+    r = hostile(sample_report)
+    page = to_html(r, {})
+    assert "<script>alert(1)</script>" not in page and "<b>label</b>" not in page
+    assert "pvc-&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    md = to_markdown(r, {})
+    assert "<script>" not in md
+    row = next(line for line in md.splitlines() if line.startswith("| pvc\\-a\\|b"))
+    # the pipe does not split the cell: the row has as many cells as the header
+    header = next(line for line in md.splitlines() if line.startswith("| volume"))
+    assert row.count(" | ") == header.count(" | ") and "a\\|b" in row
+    assert md_escape("a|b<c>*d_") == "a\\|b\\<c\\>\\*d\\_"
+
+
+def test_what_changed_since_the_previous_report(sample_report, tmp_path):
+    r = sample_report
+    before = json.loads(to_json(r))
+    before["meta"]["week"] = "2026-W46"
+    calm = before["volumes"][0]["volume"]
+    before["volumes"][0]["at_risk"] = False
+    before["volumes"][0]["p_conflict_per_run"] = 0.0
+    before["volumes"][0]["p_conflict_per_run_se"] = 0.0
+    before["volumes"] = [*before["volumes"][:-1],
+                         {**before["volumes"][-1], "volume": "pvc-gone"}]
+    before["jobs"][0]["current_cron"] = "5 * * * *"
+    before["summary"]["conflicts_observed"] = 3
+    (tmp_path / f"{PREFIX}2026-W46.json").write_text(json.dumps(before))
+    (tmp_path / f"{PREFIX}2026-W48.json").write_text("{}")  # a later week: not "previous"
+    (tmp_path / f"{PREFIX}2026-W45.json").write_text("{not json")  # older and broken
+    previous = load_previous(tmp_path, "2026-W47")
+    assert previous["meta"]["week"] == "2026-W46"
+    from advisor.report.build import _changes
+
+    c = _changes(previous, r.summary, r.volumes, r.jobs)
+    assert calm in c["newly_at_risk"] and "pvc-gone" in c["gone_volumes"]
+    assert r.volumes["volume"].iloc[-1] in c["new_volumes"]
+    assert c["risk_moves"][0]["volume"] == calm
+    assert c["cron_changes"] == [{"job": r.jobs[0].job, "before": "5 * * * *",
+                                  "after": r.jobs[0].current_cron}]
+    assert c["summary_before"]["conflicts_observed"] == 3
+    doc = json.loads(to_json(dataclasses.replace(r, changes=c)))
+    jsonschema.validate(doc, SCHEMA)
+    md = to_markdown(dataclasses.replace(r, changes=c), {})
+    assert "Compared with 2026\\-W46" in md and "newly at risk" in md
+    assert load_previous(tmp_path, "2026-W45") is None
