@@ -24,22 +24,24 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 # The main job on the bundled sample fleet: write it (simulated, fixed seed), collect it
-# into a store under reports/ and summarise the history (the weekly report replaces this
-# when it lands).
+# into a store under reports/, then the weekly report of its last complete week into
+# reports/ (HTML, Markdown with its charts, JSON, CSV).
 report: $(VENV)/.installed
 	mkdir -p reports
 	$(BIN)/advisor sample --out reports/sample
 	$(BIN)/advisor collect --from-file reports/sample/sample-fleet.json --cluster sample \
 	  --store $(STORE)
-	$(BIN)/advisor history --store $(STORE)
 	$(BIN)/advisor history --store $(STORE) -o json > reports/history.json
-	@echo "wrote reports/history.json and the store $(STORE)"
+	$(BIN)/advisor report --store $(STORE) --out reports
+	@echo "wrote the weekly report into reports/ (open the .html file)"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check advisor tests bench
 
 # What the tests need from Debian, when missing: Go and robfig/cron's source for
-# tests/test_cron_differential.py, Prometheus and promtool for tests/test_prometheus.py.
+# tests/test_cron_differential.py, Prometheus and promtool for tests/test_prometheus.py,
+# Chromium for tests/test_report_browser.py (driven over its DevTools protocol: no
+# chromedriver, no browser download).
 # The prometheus package's postinst starts a system-wide server on port 9090: for the
 # install, a policy-rc.d that refuses service starts is put in place when there is none
 # (Docker images have one), and on a systemd host the unit is disabled and stopped.
@@ -62,6 +64,12 @@ deps-test:
 	      prometheus; \
 	    if [ -d /run/systemd/system ]; then systemctl disable --now prometheus; fi'; \
 	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing chromium (tests/test_report_browser.py opens the HTML report in it)"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	    --no-install-recommends chromium; \
+	fi
 
 # Everything the tests need is installed here, so a fresh clone passes as it is.
 # pytest exits 5 when it collected no test: that is a failure, said plainly.
@@ -80,6 +88,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/recommend.py
 	$(BIN)/python bench/kube_list.py
 	$(BIN)/python bench/watch_write.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) reports/sample reports/sample-store reports/history.json .pytest_cache \

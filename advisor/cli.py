@@ -557,6 +557,81 @@ def recommend_command(
             print(f"assumed: {n}")
 
 
+@app.command("report")
+def report_command(
+    store: StoreOpt = None,
+    from_file: Annotated[list[Path] | None, typer.Option(
+        "--from-file", "-f", help="Read the history from files instead of the store.",
+        show_default=False)] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Use the sample fleet.")] = False,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder to write into (the previous week's JSON there is what "
+        "'changed since' compares with).")] = Path("reports"),
+    formats: Annotated[str, typer.Option(
+        "--format", help="Comma-separated: html, md, json, csv.")] = "html,md,json,csv",
+    week: Annotated[str | None, typer.Option(
+        "--week", help="The ISO week to report, YYYY-Www (default: the last complete week "
+        "of the history).", show_default=False)] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", help="The cluster, when the history holds several.",
+        show_default=False)] = None,
+    target_risk: Annotated[float, typer.Option(
+        "--target-risk", help="Largest acceptable P(conflict) and P(skip) per run.",
+        min=1e-6, max=0.5)] = 0.01,
+    version: Annotated[str, typer.Option(
+        "--longhorn-version", help="Longhorn's rules to apply.")] = LATEST,
+    detailed: Annotated[int, typer.Option(
+        "--detailed", min=0, help="The riskiest volumes given their own charts (duration "
+        "distribution and trend).")] = 20,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (there is none when stderr is not a "
+        "terminal).")] = False,
+) -> None:
+    """The weekly report: which volumes contend for the backupstore lock, why, and what
+    to change (HTML, Markdown, JSON, CSV and charts). Prints patches; never applies them."""
+    from advisor.report.build import REPORT_BACKUP_COLUMNS, build_report, iso_week
+    from advisor.report.progress import stages
+    from advisor.report.render import FORMATS, load_previous, write_report
+
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    if not wanted or set(wanted) - set(FORMATS):
+        raise _fail(f"--format: choose from {', '.join(FORMATS)}, not {formats!r}", 2)
+    try:
+        iso_week(week)
+        behaviour(version)
+    except ValueError as e:
+        raise _fail(str(e), 2) from None
+    with stages(enabled=not quiet) as step:
+        step("reading the history")
+        frames, fits = _fitted(store, sample, from_file,
+                               backup_columns=REPORT_BACKUP_COLUMNS)
+        latest = frames["backups"]["collected_at"].max() if len(frames["backups"]) else None
+        label = iso_week(week, latest)[0]
+        try:
+            report = build_report(frames, fits, week=week, cluster=cluster, version=version,
+                                  target=target_risk, previous=load_previous(out, label),
+                                  detailed=detailed, progress=step)
+        except ValueError as e:
+            raise _fail(str(e), 2) from None
+        step("charts")
+        try:
+            written = write_report(report, out, wanted, on_chart=step)
+        except OSError as e:
+            raise _fail(f"cannot write the report into {out}: {e}", 1) from None
+    s = report.summary
+    print(f"week {label}, cluster {report.meta['cluster']}: {s['volumes_at_risk']} of "
+          f"{s['volumes']} volumes at risk; {s['conflicts_observed']} lock conflicts "
+          f"observed, {s['conflicts_predicted']:.1f} predicted")
+    for c in s["top_changes"]:
+        print(f"- {c}")
+    for p in written:
+        if p.suffix != ".png":
+            print(f"wrote {p}")
+    charts = sum(p.suffix == ".png" for p in written)
+    if charts:
+        print(f"wrote {charts} chart(s) beside the Markdown")
+
+
 @app.command("check")
 def check_command(
     files: Annotated[list[Path], typer.Argument(

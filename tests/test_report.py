@@ -155,3 +155,49 @@ def test_what_changed_since_the_previous_report(sample_report, tmp_path):
     md = to_markdown(dataclasses.replace(r, changes=c), {})
     assert "Compared with 2026\\-W46" in md and "newly at risk" in md
     assert load_previous(tmp_path, "2026-W45") is None
+
+
+def test_advisor_report_writes_every_flavour_and_compares_weeks(tmp_path):
+    from tests.conftest import run_cli
+
+    out = tmp_path / "reports"
+    first = run_cli("report", "--sample", "--out", str(out), "--week", "2026-W46",
+                    "--format", "json", timeout=300)
+    assert first.returncode == 0, first.stderr
+    second = run_cli("report", "--sample", "--out", str(out), "--week", "2026-W47",
+                     timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "week 2026-W47, cluster sample:" in second.stdout
+    base = out / f"{PREFIX}2026-W47"
+    for suffix in (".html", ".md", ".json", "-volumes.csv", "-jobs.csv"):
+        assert (base.parent / f"{base.name}{suffix}").stat().st_size > 0
+    charts = sorted((out / f"{base.name}-charts").glob("*.png"))
+    md = (base.parent / f"{base.name}.md").read_text()
+    # every chart the Markdown names is beside it, and each is a PNG
+    named = {line.split("](")[1].rstrip(")") for line in md.splitlines()
+             if line.startswith("![")}
+    assert named == {f"{base.name}-charts/{p.name}" for p in charts} and len(charts) >= 20
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in charts)
+    doc = json.loads((base.parent / f"{base.name}.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["changes"]["previous_week"] == "2026-W46"  # read from the first run's JSON
+    html_text = (base.parent / f"{base.name}.html").read_text()
+    assert html_text.count('<img src="data:image/png;base64,') == len(charts)
+    assert "Compared with 2026-W46" in html_text
+    # no progress bar in a pipe, and a bad option is a clear error
+    assert "steps" not in second.stderr
+    bad = run_cli("report", "--sample", "--out", str(out), "--format", "pdf")
+    assert bad.returncode == 2 and "--format" in bad.stderr
+
+
+def test_advisor_report_reads_a_store(tmp_path):
+    from tests.conftest import run_cli
+
+    store = tmp_path / "store"
+    assert run_cli("collect", "--sample", "--store", str(store)).returncode == 0
+    got = run_cli("report", "--store", str(store), "--out", str(tmp_path / "out"),
+                  "--format", "json,csv", "--quiet", timeout=300)
+    assert got.returncode == 0, got.stderr
+    doc = json.loads((tmp_path / "out" / f"{PREFIX}2026-W47.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["summary"]["conflicts_observed"] > 0 and doc["meta"]["cluster"] == "sample"

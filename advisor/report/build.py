@@ -42,11 +42,17 @@ from advisor.model.risk import (
 from advisor.model.simulate import run_members
 from advisor.sources.base import Problem
 
-__all__ = ["REPORT_SCHEMA_VERSION", "JobReport", "Report", "build_report", "iso_week"]
+__all__ = ["REPORT_BACKUP_COLUMNS", "REPORT_SCHEMA_VERSION", "JobReport", "Report",
+           "build_report", "iso_week"]
 
 REPORT_SCHEMA_VERSION = 1
 """Version of the report's JSON layout (``report.schema.json``)."""
 DETAILED = 20
+REPORT_BACKUP_COLUMNS = ("cluster", "backup_target", "volume", "backup", "recurring_job",
+                         "state", "requested_at", "started_at", "finished_at",
+                         "collected_at", "duration_s", "censored", "lock_conflict",
+                         "deletion_requested_at", "deleted_at")
+"""The Backup columns :func:`build_report` reads (a store need not read the others)."""
 """Volumes given their own charts: the riskiest."""
 Progress = Callable[[str], None]
 

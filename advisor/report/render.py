@@ -86,8 +86,8 @@ def render_charts(report: Report, *, on_chart: Callable[[str], None] | None = No
                          lambda j=j: ch.conflict_vs_interval(
                              j.curve, current_s=j.current_interval_s,
                              recommended_s=j.recommended_interval_s if j.changed else None,
-                             target=target, title=f"RecurringJob {j.job}: conflict per run "
-                             "against interval")))
+                             target=target, title=f"RecurringJob {j.job}: its worst volume's "
+                             "conflict per run against the interval")))
     vols = report.volumes.set_index("volume")
     fits = report.fits.sort_values("mode", key=lambda m: m != "incremental"
                                    ).drop_duplicates("volume").set_index("volume")
