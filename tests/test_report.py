@@ -184,6 +184,12 @@ def test_advisor_report_writes_every_flavour_and_compares_weeks(tmp_path):
     html_text = (base.parent / f"{base.name}.html").read_text()
     assert html_text.count('<img src="data:image/png;base64,') == len(charts)
     assert "Compared with 2026-W46" in html_text
+    # the sample's known problems, in the words a reader sees
+    for text in ("pvc-db-05: p99 backup", "outlasts its 60 min interval",
+                 "moved away from the fire times of daily", "<code>30 * * * *</code>"):
+        assert text in html_text, text
+        assert md_escape(text.replace("<code>", "").replace("</code>", "")) in md \
+            or text.startswith("<code>"), text
     # no progress bar in a pipe, and a bad option is a clear error
     assert "steps" not in second.stderr
     bad = run_cli("report", "--sample", "--out", str(out), "--format", "pdf")
