@@ -58,7 +58,8 @@ def test_the_sample_report_shows_the_sample_fleets_known_problems(sample_report)
     assert (db["skipped_runs_per_week"] > 10).all()
     # the volume slower than its interval: p99 beyond the hour, a negative margin
     assert v.at["pvc-db-05", "p99_s"] > 3600 and v.at["pvc-db-05", "margin_s"] < 0
-    assert any("pvc-db-05" in c and "outlasts" in c for c in r.summary["top_changes"])
+    assert any("pvc-db-05" in c and "slower than their 60 min interval" in c
+               for c in r.summary["top_changes"])
     assert len(r.summary["top_changes"]) == 3
     # observed this week against predicted, and both in a sensible relation
     s = r.summary
@@ -185,7 +186,7 @@ def test_advisor_report_writes_every_flavour_and_compares_weeks(tmp_path):
     assert html_text.count('<img src="data:image/png;base64,') == len(charts)
     assert "Compared with 2026-W46" in html_text
     # the sample's known problems, in the words a reader sees
-    for text in ("pvc-db-05: p99 backup", "outlasts its 60 min interval",
+    for text in ("pvc-db-05 (3.2 h)", "slower than their 60 min interval",
                  "moved away from the fire times of daily", "<code>30 * * * *</code>"):
         assert text in html_text, text
         assert md_escape(text.replace("<code>", "").replace("</code>", "")) in md \

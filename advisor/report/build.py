@@ -48,12 +48,12 @@ __all__ = ["REPORT_BACKUP_COLUMNS", "REPORT_SCHEMA_VERSION", "JobReport", "Repor
 REPORT_SCHEMA_VERSION = 1
 """Version of the report's JSON layout (``report.schema.json``)."""
 DETAILED = 20
+"""Volumes given their own charts: the riskiest."""
 REPORT_BACKUP_COLUMNS = ("cluster", "backup_target", "volume", "backup", "recurring_job",
                          "state", "requested_at", "started_at", "finished_at",
                          "collected_at", "duration_s", "censored", "lock_conflict",
                          "deletion_requested_at", "deleted_at")
 """The Backup columns :func:`build_report` reads (a store need not read the others)."""
-"""Volumes given their own charts: the riskiest."""
 Progress = Callable[[str], None]
 
 
@@ -268,20 +268,33 @@ def _jobs(recs: Sequence, fleet, members: Mapping[str, int]) -> list[JobReport]:
     return out
 
 
-def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame) -> list[str]:
-    """The three changes that remove the most risk: recommended crons first (by how
-    much the worst volume's risk falls), then volumes whose backups outlast their
-    interval."""
-    out = []
-    for j in sorted((j for j in jobs if j.changed),
-                    key=lambda j: -((j.p_per_run_now or 0) - (j.p_per_run_after or 0))):
-        out.append(f"RecurringJob {j.job}: cron {j.current_cron!r} -> {j.recommended_cron!r} "
-                   f"(worst volume's conflict per run {_pct(j.p_per_run_now)} -> "
-                   f"{_pct(j.p_per_run_after)})")
+def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame, target: float
+                 ) -> list[str]:
+    """The three changes that remove the most risk: recommended crons that meet the
+    target or cut the worst volume's risk by a tenth or more (largest cut first), then
+    volumes whose backups outlast their interval (a cron cannot fix those: the backup
+    is too slow), then the other recommended crons."""
+    def cut(j: JobReport) -> float:
+        return (j.p_per_run_now or 0) - (j.p_per_run_after or 0)
+
+    def text(j: JobReport) -> str:
+        return (f"RecurringJob {j.job}: cron {j.current_cron!r} -> {j.recommended_cron!r} "
+                f"(worst volume's conflict per run {_pct(j.p_per_run_now)} -> "
+                f"{_pct(j.p_per_run_after)})")
+
+    changed = sorted((j for j in jobs if j.changed), key=lambda j: -cut(j))
+    strong = [j for j in changed if (j.p_per_run_after or 1) <= target
+              or cut(j) >= 0.1 * (j.p_per_run_now or 0)]
+    out = [text(j) for j in strong]
     slow = volumes[volumes["margin_s"] < 0].sort_values("margin_s")
-    for r in slow.itertuples():
-        out.append(f"volume {r.volume}: p99 backup {_dur(r.p99_s)} outlasts its "
-                   f"{_dur(r.interval_s)} interval ({r.jobs}): runs skip fire times")
+    for jobs_of, g in slow.groupby("jobs", sort=False):  # (one item per set of jobs)
+        names = ", ".join(f"{r.volume} ({_dur(r.p99_s)})" for r in g.head(3).itertuples())
+        more = f" and {len(g) - 3} more" if len(g) > 3 else ""
+        out.append(f"{len(g)} volume(s) of {jobs_of} back up slower than their "
+                   f"{_dur(g['interval_s'].iloc[0])} interval at p99: {names}{more}; runs "
+                   "skip fire times, and a faster backup or a longer interval, not an "
+                   "offset, fixes it")
+    out += [text(j) for j in changed if j not in strong]
     return out[:3]
 
 
@@ -384,7 +397,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
         "backups_week": len(week_b),
         "failed_backups": int((week_b["state"] == "Error").sum()),
         "skipped_runs_predicted": float(volumes["skipped_runs_per_week"].sum()),
-        "top_changes": _top_changes(jobs, volumes),
+        "top_changes": _top_changes(jobs, volumes, target),
     }
     fit_t = fits.table[fits.table["cluster"] == cluster]
     prior = sorted(set(fit_t.loc[fit_t["source"] != "own_history", "volume"].astype(str)))
