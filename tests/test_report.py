@@ -79,6 +79,13 @@ def test_the_json_holds_every_figure_and_validates_against_its_schema(sample_rep
     jsonschema.validate(doc, SCHEMA)
     assert doc["schema_version"] == 1
     assert len(doc["volumes"]) == doc["summary"]["volumes"]
+    # the charts' numbers too: the heatmap's cells and the detailed volumes' trends
+    cells = pd.DataFrame(doc["running_at_once"])
+    assert len(cells) == 7 * 24 * cells["backup_target"].nunique()
+    assert cells["running"].max() > 1  # the sample's 00:00 storms
+    assert [t["volume"] for t in doc["trends"]] == doc["detailed"]
+    db5 = next(t for t in doc["trends"] if t["volume"] == "pvc-db-05")
+    assert db5["p99_now_s"] > db5["interval_s"] == 3600
     # a broken document is refused: the schema is not a formality
     broken = json.loads(to_json(sample_report))
     broken["volumes"][0]["p_conflict_per_run"] = 1.5

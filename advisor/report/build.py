@@ -40,6 +40,8 @@ from advisor.model.risk import (
     recommend_intervals,
 )
 from advisor.model.simulate import run_members
+from advisor.model.trend import Trend, forecast_p99
+from advisor.report.charts import running_at_once
 from advisor.sources.base import Problem
 
 __all__ = ["REPORT_BACKUP_COLUMNS", "REPORT_SCHEMA_VERSION", "JobReport", "Report",
@@ -132,13 +134,25 @@ class Report:
     durations: pd.DataFrame
     detailed: list[str]
     fits: pd.DataFrame = field(repr=False)
+    running_at_once: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    trends: dict[str, Trend] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        """The JSON form: every number the HTML shows (``report.schema.json``)."""
+        """The JSON form: every number the HTML shows (``report.schema.json``), the
+        charts' too: the backups running at once per target and hour of the week, each
+        detailed volume's duration trend, each job's risk-against-interval curve."""
+        trends = [{"volume": v, "n": t.n, "n_censored": t.n_censored, "method": t.method,
+                   "slope_per_day": _finite(t.slope_per_day),
+                   "slope_se": _finite(t.slope_se), "significant": bool(t.significant),
+                   "p99_now_s": _finite(t.p99_now_s), "interval_s": t.interval_s,
+                   "crossing_at": _iso(t.crossing_at), "crossing_lo": _iso(t.crossing_lo),
+                   "crossing_hi": _iso(t.crossing_hi), "note": t.note}
+                  for v, t in self.trends.items()]
         return {"schema_version": REPORT_SCHEMA_VERSION, "meta": self.meta,
                 "summary": self.summary, "jobs": [j.to_dict() for j in self.jobs],
                 "volumes": _records(self.volumes), "changes": self.changes,
-                "data_quality": self.data_quality, "detailed": list(self.detailed)}
+                "data_quality": self.data_quality, "detailed": list(self.detailed),
+                "running_at_once": _records(self.running_at_once), "trends": trends}
 
     def _repr_html_(self) -> str:
         s = self.summary
@@ -158,6 +172,10 @@ and skipped runs expected per week, this week's observed conflicts and failed ba
 p95 / p99 backup duration, the shortest interval of its jobs, the margin (interval - p99;
 negative: backups outlast the interval), when the p99 trend reaches the interval, and
 whether the duration is the volume's own fit or the fleet prior."""
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -432,10 +450,19 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
     d = b[b["volume"].isin(top) & (b["started_at"].notna())]
     durations = pd.DataFrame({"volume": d["volume"].astype(str), "started_at": d["started_at"],
                               "duration_s": d["duration_s"],
-                              "censored": d["censored"].fillna(False).astype(bool)})
+                              "censored": d["censored"].fillna(False).astype(bool)}
+                             ).reset_index(drop=True)
+    ops = _operations(b, start, end)
+    interval = volumes.set_index("volume")["interval_s"]
+    trends = {}
+    for v in top:
+        g = durations[durations["volume"] == v]
+        iv = float(interval.get(v, np.nan))
+        trends[v] = forecast_p99(g["started_at"], g["duration_s"], g["censored"],
+                                 interval_s=iv if np.isfinite(iv) else None, now=end)
     return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
-                  data_quality, _operations(b, start, end), durations.reset_index(drop=True),
-                  top, fit_t.reset_index(drop=True))
+                  data_quality, ops, durations, top, fit_t.reset_index(drop=True),
+                  running_at_once(ops), trends)
 
 
 def _iso(t: pd.Timestamp) -> str | None:

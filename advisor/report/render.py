@@ -107,7 +107,8 @@ def render_charts(report: Report, *, on_chart: Callable[[str], None] | None = No
         todo.append((f"trend-{_slug(v)}", f"Volume {v}: duration trend",
                      lambda d=d, interval=interval, v=v: ch.duration_trend(
                          d["started_at"], d["duration_s"], d["censored"],
-                         interval_s=interval, now=pd.Timestamp(report.meta["week_end"]),
+                         interval_s=interval, trend=report.trends.get(v),
+                         now=pd.Timestamp(report.meta["week_end"]),
                          title=f"Volume {v}: duration trend")))
     out = {}
     with ch.chart_style():
