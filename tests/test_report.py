@@ -215,3 +215,33 @@ def test_advisor_report_reads_a_store(tmp_path):
     doc = json.loads((tmp_path / "out" / f"{PREFIX}2026-W47.json").read_text())
     jsonschema.validate(doc, SCHEMA)
     assert doc["summary"]["conflicts_observed"] > 0 and doc["meta"]["cluster"] == "sample"
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()  # stderr a terminal, stdout a pipe
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "advisor", "report", "--sample", "--out", str(tmp_path),
+         "--format", "json"], stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # (the other end closed: the process ended)
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=300)
+    os.close(master)
+    assert proc.returncode == 0
+    shown = seen.decode(errors="replace")
+    assert "the risk of the current schedules" in shown and "steps" in shown
+    assert "week 2026-W47" in proc.stdout.read().decode()  # the result still on stdout
+    proc.stdout.close()
