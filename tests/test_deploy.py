@@ -124,12 +124,13 @@ def test_every_advisor_command_in_the_manifests_is_one_the_cli_accepts():
     runner = CliRunner()
     commands = [cmd for pod in workloads().values() for c in pod["spec"]["containers"]
                 for cmd in advisor_commands(c)]
-    assert {cmd[0] for cmd in commands} == {"watch", "collect", "history", "recommend"}
+    assert {cmd[0] for cmd in commands} == {"watch", "collect", "report", "history",
+                                            "recommend"}
     for cmd in commands:
         # click parses every option before --help acts: an unknown one fails here
         got = runner.invoke(app, [*cmd, "--help"])
         assert got.exit_code == 0, (cmd, got.output)
-        assert "--in-cluster" in cmd or cmd[0] in ("history", "recommend")
+        assert "--in-cluster" in cmd or cmd[0] in ("report", "history", "recommend")
     # the script writes into the claim, one folder per ISO week
     script = workloads()["CronJob"]["spec"]["containers"][0]["args"][0]
     assert 'out="/data/reports/$(date -u +%G-W%V)"' in script
