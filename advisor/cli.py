@@ -53,6 +53,8 @@ StoreOpt = Annotated[Path | None, typer.Option(
     "--store", help="History store folder (default: $ADVISOR_STORE, else "
     "$XDG_DATA_HOME/longhorn-backup-advisor).", show_default=False)]
 MAX_WARNINGS_SHOWN = 200
+MAX_KEPT_PROBLEMS = 1000
+"""Problems of one collect kept in its collection's manifest (the count is kept whole)."""
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -211,7 +213,11 @@ def collect(
         raise _fail("no usable record in the input; nothing stored", 2)
     try:
         hs = HistoryStore(store)
-        appended = hs.append(result.frames)
+        # what was skipped or kept with a warning goes with the rows, for the report's
+        # data quality (the store keeps only usable rows)
+        appended = hs.append(result.frames, meta={"problems": [
+            {"severity": p.severity, "text": str(p)} for p in result.problems[:MAX_KEPT_PROBLEMS]],
+            "problems_total": len(result.problems)} if result.problems else None)
     except StoreError as e:
         raise _fail(str(e), 1) from None
     for name, c in appended.counts.items():
@@ -441,11 +447,13 @@ def simulate_command(
 
 
 def _fitted(store: Path | None, sample: bool, from_file: list[Path] | None = None,
-            backup_columns: tuple[str, ...] | None = None) -> tuple[dict, DurationFits]:
+            backup_columns: tuple[str, ...] | None = None,
+            problems: list | None = None) -> tuple[dict, DurationFits]:
     """The frames and duration fits of the one data option set: --sample, --from-file
     or --store. From a store, the fits it keeps from its present collections (fitted
     and kept on the first run after a collection, see
-    :func:`advisor.inputs.model_inputs`), and of its Backups only ``backup_columns``."""
+    :func:`advisor.inputs.model_inputs`), and of its Backups only ``backup_columns``.
+    ``problems``, if given, gets the records a file load skipped or warned about."""
     if sum(bool(x) for x in (store, from_file, sample)) > 1:
         raise _fail("give one of --store, --from-file, --sample", 2)
     if not (sample or from_file):  # (no --store: the default store)
@@ -462,6 +470,8 @@ def _fitted(store: Path | None, sample: bool, from_file: list[Path] | None = Non
         except InputError as e:
             raise _fail(str(e), 2) from None
         _print_load(result, False)
+        if problems is not None:  # (what the caller reports)
+            problems.extend(result.problems)
         if result.usable_rows == 0:
             raise _fail("no usable record in the input", 2)
         frames = result.frames
@@ -603,14 +613,16 @@ def report_command(
         raise _fail(str(e), 2) from None
     with stages(enabled=not quiet) as step:
         step("reading the history")
+        loaded: list = []
         frames, fits = _fitted(store, sample, from_file,
-                               backup_columns=REPORT_BACKUP_COLUMNS)
+                               backup_columns=REPORT_BACKUP_COLUMNS, problems=loaded)
+        problems = _load_problems(store) if not (sample or from_file) else loaded
         latest = frames["backups"]["collected_at"].max() if len(frames["backups"]) else None
         label = iso_week(week, latest)[0]
         try:
             report = build_report(frames, fits, week=week, cluster=cluster, version=version,
                                   target=target_risk, previous=load_previous(out, label),
-                                  detailed=detailed, progress=step)
+                                  problems=problems, detailed=detailed, progress=step)
         except ValueError as e:
             raise _fail(str(e), 2) from None
         step("charts")
@@ -630,6 +642,22 @@ def report_command(
     charts = sum(p.suffix == ".png" for p in written)
     if charts:
         print(f"wrote {charts} chart(s) beside the Markdown")
+
+
+def _load_problems(store: Path | None) -> list:
+    """The records the last collection of the store skipped or warned about (kept in
+    its manifest by ``collect``), as :class:`Problem` s."""
+    from advisor.sources.base import Problem
+
+    try:
+        collections = HistoryStore(store).collections()
+    except StoreError:
+        return []
+    for c in reversed(collections):
+        if "problems" in c.meta:
+            return [Problem(f"collection {c.id}", "", "", p["text"],
+                            p.get("severity", "skipped")) for p in c.meta["problems"]]
+    return []
 
 
 @app.command("check")

@@ -205,16 +205,27 @@ def test_advisor_report_writes_every_flavour_and_compares_weeks(tmp_path):
 
 
 def test_advisor_report_reads_a_store(tmp_path):
-    from tests.conftest import run_cli
+    from tests.conftest import completed, run_cli
 
     store = tmp_path / "store"
     assert run_cli("collect", "--sample", "--store", str(store)).returncode == 0
+    # a later collect with one record it must skip: the report says which and why
+    late = {"apiVersion": "v1", "kind": "List", "items": [
+        completed("backup-late", "pvc-app-00"),
+        {"apiVersion": "longhorn.io/v1beta2", "kind": "Backup",
+         "metadata": {"name": "backup-no-volume", "namespace": "longhorn-system"},
+         "status": {"state": "Completed"}}]}
+    (tmp_path / "late.json").write_text(json.dumps(late, default=str))
+    assert run_cli("collect", "-f", str(tmp_path / "late.json"), "--cluster", "sample",
+                   "--store", str(store), "--no-fit").returncode == 0
     got = run_cli("report", "--store", str(store), "--out", str(tmp_path / "out"),
                   "--format", "json,csv", "--quiet", timeout=300)
     assert got.returncode == 0, got.stderr
     doc = json.loads((tmp_path / "out" / f"{PREFIX}2026-W47.json").read_text())
     jsonschema.validate(doc, SCHEMA)
     assert doc["summary"]["conflicts_observed"] > 0 and doc["meta"]["cluster"] == "sample"
+    [skipped] = doc["data_quality"]["records_skipped"]
+    assert "backup-no-volume" in skipped and "status.volumeName" in skipped
 
 
 def test_the_progress_bar_shows_on_a_terminal_only(tmp_path):
