@@ -3,15 +3,30 @@
 The public API, re-exported here, is what notebooks and the CLI use::
 
     import advisor
-    result = advisor.load_files(["longhorn.json"], cluster="prod")   # frames + problems
-    store = advisor.HistoryStore()                                  # default location
-    store.append(result.frames)
-    advisor.summarize_history(store.read_all())
+    history = advisor.load_history(sample=True)        # or a store, or files
+    risk = advisor.assess_risk(history)                # each volume's risk now
+    advice = advisor.recommend(history)                # the smallest safe intervals
+    change = advisor.what_if(history, {"hourly": {"cron": "30 * * * *"}})
+    report = advisor.build_report(history)             # the weekly report
+
+Each result has ``.table`` (a DataFrame), renders in Jupyter and ``.plot(ax=None)``s.
+Lower level: ``load_files`` / ``HistoryStore`` (collect), ``summarize_history``.
 """
 
 import pandas as pd
 
 from advisor import schema
+from advisor.api import (
+    Advice,
+    History,
+    Risk,
+    WhatIf,
+    assess_risk,
+    build_report,
+    load_history,
+    recommend,
+    what_if,
+)
 from advisor.history import HistorySummary
 from advisor.history import summarize as summarize_history
 from advisor.schema import SCHEMA_VERSION
@@ -42,20 +57,29 @@ def load_sample(seed: int | None = None) -> LoadResult:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Advice",
     "AppendResult",
+    "History",
     "HistoryStore",
     "HistorySummary",
     "InputError",
     "LoadResult",
     "Problem",
+    "Risk",
     "StoreBusyError",
     "StoreError",
     "StoreVersionError",
+    "WhatIf",
     "__version__",
+    "assess_risk",
+    "build_report",
     "default_store_path",
     "load_document",
     "load_files",
+    "load_history",
     "load_sample",
+    "recommend",
     "schema",
     "summarize_history",
+    "what_if",
 ]

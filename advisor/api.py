@@ -1,0 +1,350 @@
+"""The exploration API: what notebooks (and the CLI's stages) call, in a few functions.
+
+Each result holds DataFrames, renders itself in Jupyter (``_repr_html_``) and plots with
+the report's chart functions (``.plot(ax=None)`` returns the axes)::
+
+    >>> import advisor
+    >>> history = advisor.load_history(sample=True)
+    >>> history.summary().clusters
+    ['sample']
+    >>> risk = advisor.assess_risk(history)
+    >>> risk.table.columns[1:4].tolist()
+    ['volume', 'jobs', 'at_risk']
+    >>> change = advisor.what_if(history, {"hourly": {"cron": "30 * * * *"}})
+    >>> sorted(change.table.columns)[:3]
+    ['changed', 'p_conflict_per_run_after', 'p_conflict_per_run_before']
+
+Risk is scored over one ISO week (default: the next Monday's, as ``advisor recommend``
+does); ``week="2026-W47"`` scores that week instead. Times are UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from advisor import schema
+from advisor.history import HistorySummary, summarize
+from advisor.longhorn import LATEST
+from advisor.model.durations import DurationFits, fit_durations
+from advisor.model.fleet import Fleet
+from advisor.model.recommend import Recommendation
+from advisor.model.risk import (
+    RiskAssessment,
+    assess_fleet,
+    fleet_from_history,
+    learn_waits,
+    recommend_intervals,
+)
+from advisor.sources.base import Problem
+
+__all__ = ["Advice", "History", "Risk", "WhatIf", "assess_risk", "build_report",
+           "load_history", "recommend", "what_if"]
+
+
+@dataclass
+class History:
+    """Backup history: the frames (``backups``, ``jobs``, ``volumes``, ...), their
+    duration fits, and the records the load skipped or warned about."""
+
+    frames: dict[str, pd.DataFrame]
+    fits: DurationFits
+    problems: list[Problem] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def backups(self) -> pd.DataFrame:
+        """One row per Backup (the latest observation of each)."""
+        return self.frames["backups"]
+
+    @property
+    def jobs(self) -> pd.DataFrame:
+        """The RecurringJobs."""
+        return self.frames["jobs"]
+
+    @property
+    def volumes(self) -> pd.DataFrame:
+        """The Volumes with their recurring-job labels."""
+        return self.frames["volumes"]
+
+    def summary(self) -> HistorySummary:
+        """Clusters, volumes, jobs, backups by state, censored, conflicts."""
+        return summarize(self.frames)
+
+    def durations(self, volume: str) -> pd.DataFrame:
+        """One volume's backups: ``started_at``, ``duration_s`` (NaN: censored, still
+        running or failed), ``censored``, ``recurring_job``, ``state``."""
+        b = self.backups[self.backups["volume"] == volume]
+        return b[["started_at", "duration_s", "censored", "recurring_job", "state"]
+                 ].sort_values("started_at").reset_index(drop=True)
+
+    def plot(self, volume: str, *, ax: Any = None) -> Any:
+        """The duration distribution of ``volume`` with its fitted quantiles."""
+        from advisor.report import charts
+
+        d = self.durations(volume)
+        fit = self.fits.table[self.fits.table["volume"] == volume]
+        q = ({k: float(fit[f"{k}_s"].iloc[0]) for k in ("p50", "p95", "p99")}
+             if len(fit) else None)
+        with charts.chart_style():
+            return charts.duration_distribution(
+                d.loc[~d["censored"].fillna(False).astype(bool), "duration_s"],
+                quantiles=q, title=f"Volume {volume}: backup durations", ax=ax)
+
+    def _repr_html_(self) -> str:
+        return (f"<p>History from {html.escape(self.source)}</p>"
+                + self.summary()._repr_html_())
+
+
+def load_history(store: str | Path | None = None, *, files: Sequence[str | Path] = (),
+                 sample: bool = False, cluster: str = "default") -> History:
+    """The history of a store (None: the default store), of ``files`` (kubectl JSON or
+    YAML, manifests, CSV; tagged ``cluster``), or of the bundled sample fleet
+    (``sample=True``), with its duration fits (a store keeps them; see
+    :func:`advisor.inputs.model_inputs`)."""
+    if sum(bool(x) for x in (store is not None, files, sample)) > 1:
+        raise ValueError("give one of store, files, sample")
+    if sample or files:
+        from advisor import load_sample
+        from advisor.sources.files import load_files
+
+        loaded = load_sample() if sample else load_files(list(files), cluster=cluster)
+        f = loaded.frames
+        fits = fit_durations(f["backups"], f["volumes"], f["backup_volumes"], jobs=f["jobs"])
+        return History(f, fits, list(loaded.problems),
+                       "the sample fleet" if sample else ", ".join(map(str, files)))
+    from advisor.inputs import model_inputs
+    from advisor.store import HistoryStore
+
+    hs = HistoryStore(store)
+    inputs = model_inputs(hs, backup_columns=[c.name for c in schema.BACKUPS])
+    return History(inputs.frames, inputs.fits, [], str(hs.path))
+
+
+@dataclass
+class Risk:
+    """Each volume's risk under the current schedules: ``table`` (riskiest first:
+    conflict per run and per week with standard errors, conflicts and skipped runs a
+    week) and the model's ``assessment``."""
+
+    assessment: RiskAssessment
+    fleet: Fleet = field(repr=False)
+    notes: tuple[str, ...] = ()
+    target: float = 0.01
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per volume, riskiest first."""
+        return _risk_table(self.assessment, self.fleet, self.target)
+
+    def plot(self, *, top: int = 20, ax: Any = None) -> Any:
+        """The risk ranking of the ``top`` riskiest volumes."""
+        from advisor.report import charts
+
+        with charts.chart_style():
+            return charts.risk_ranking(self.table, top=top, target=self.target, ax=ax)
+
+    def _repr_html_(self) -> str:
+        return self.assessment._repr_html_()
+
+
+def _risk_table(a: RiskAssessment, fleet: Fleet, target: float) -> pd.DataFrame:
+    from advisor.model.simulate import run_members
+
+    t = a.table
+    if t.empty:
+        return t
+    jobs_of: dict[str, list[str]] = {}
+    for job, vols in run_members(fleet).items():
+        for v in vols:
+            jobs_of.setdefault(v, []).append(job)
+    jobs = t["volume"].map(lambda v: ", ".join(jobs_of.get(v, ())))
+    at_risk = (t["p_conflict_per_run"] + 2 * t["p_conflict_per_run_se"] > target) | (
+        t["skipped_runs_per_week"] > 0.05)
+    at = t.columns.get_loc("volume") + 1
+    t.insert(at, "jobs", jobs)
+    t.insert(at + 1, "at_risk", at_risk)
+    return t
+
+
+def _fleet(history: History, cluster: str | None) -> tuple[Fleet, tuple[str, ...]]:
+    return fleet_from_history(history.frames, history.fits, cluster)
+
+
+def _start(week: str | None) -> pd.Timestamp | None:
+    if week is None:
+        return None
+    from advisor.report.build import iso_week
+
+    return iso_week(week)[1]
+
+
+def assess_risk(history: History, *, cluster: str | None = None, week: str | None = None,
+                version: str = LATEST, target: float = 0.01) -> Risk:
+    """Each volume's risk of a lock conflict and of skipped runs under the current
+    RecurringJobs (Monte Carlo over ``week``'s fire times, Longhorn ``version``'s
+    rules)."""
+    fleet, notes = _fleet(history, cluster)
+    start = _start(week)
+    waits = learn_waits(fleet, start=start, version=version)
+    return Risk(assess_fleet(fleet, start=start, version=version, waits=waits), fleet, notes,
+                target)
+
+
+@dataclass
+class Advice:
+    """Per backup RecurringJob: keep its cron or change it, why, and the patch."""
+
+    recommendations: list[Recommendation]
+    target: float = 0.01
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per job: crons now and recommended, the worst volume's conflict
+        per run before and after, the reason and the ``kubectl patch``."""
+        return pd.DataFrame([{k: v for k, v in r.to_dict().items()}
+                             for r in self.recommendations])
+
+    def plot(self, job: str, *, ax: Any = None) -> Any:
+        """The job's worst volume's conflict per run against the intervals the search
+        scored, the current and recommended marked."""
+        from advisor.model.recommend import interval_of
+        from advisor.report import charts
+
+        [r] = [r for r in self.recommendations if r.job == job]
+        curve = pd.DataFrame(list(r.scored), columns=["interval_s", "p", "se"])
+        curve = curve.assign(p_lo=(curve["p"] - 2 * curve["se"]).clip(lower=0),
+                             p_hi=(curve["p"] + 2 * curve["se"]).clip(upper=1))
+        now = interval_of(r.current_cron) or interval_of(r.current_cron, median=True)
+        after = interval_of(r.recommended_cron) or interval_of(r.recommended_cron,
+                                                               median=True)
+        with charts.chart_style():
+            return charts.conflict_vs_interval(
+                curve, current_s=float(now or 0), target=self.target,
+                recommended_s=after if r.changed else None,
+                title=f"RecurringJob {job}: its worst volume's conflict per run", ax=ax)
+
+    def _repr_html_(self) -> str:
+        cols = ["job", "current_cron", "recommended_cron", "p_per_run_now",
+                "p_per_run_after", "reason"]
+        return self.table[cols].to_html(index=False, float_format=lambda x: f"{x:.3g}")
+
+
+def recommend(history: History, *, target: float = 0.01, cluster: str | None = None,
+              week: str | None = None, version: str = LATEST,
+              jobs: Sequence[str] | None = None) -> Advice:
+    """The smallest safe interval (and offset) per backup RecurringJob: the worst
+    volume's conflict per run under ``target`` (p + 2 se). Never applied: the advice
+    holds the YAML and ``kubectl patch``."""
+    fleet, _ = _fleet(history, cluster)
+    start = _start(week)
+    waits = learn_waits(fleet, start=start, version=version)
+    current = assess_fleet(fleet, start=start, version=version, waits=waits)
+    return Advice(recommend_intervals(fleet, target=target, start=start, version=version,
+                                      jobs=jobs, waits=waits, current=current), target)
+
+
+@dataclass
+class WhatIf:
+    """Each volume's risk before and after a change of RecurringJobs: ``table`` has
+    ``p_conflict_per_run_before/after`` and ``skipped_runs_per_week_before/after``
+    and ``changed`` (the difference is more than twice its standard error)."""
+
+    before: Risk
+    after: Risk
+    changes: dict[str, dict[str, Any]]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per volume, the largest fall in risk first."""
+        cols = ["volume", "p_conflict_per_run", "p_conflict_per_run_se",
+                "skipped_runs_per_week"]
+        b = self.before.assessment.table[cols]
+        a = self.after.assessment.table[cols]
+        t = b.merge(a, on="volume", suffixes=("_before", "_after"))
+        diff = t["p_conflict_per_run_after"] - t["p_conflict_per_run_before"]
+        se = (t["p_conflict_per_run_se_before"] ** 2
+              + t["p_conflict_per_run_se_after"] ** 2) ** 0.5
+        t["changed"] = (diff.abs() > 2 * se) | (
+            (t["skipped_runs_per_week_after"] - t["skipped_runs_per_week_before"]).abs()
+            > 0.5)
+        return t.assign(_d=diff).sort_values("_d", kind="stable").drop(columns="_d"
+                                                                      ).reset_index(drop=True)
+
+    def plot(self, *, top: int = 20, ax: Any = None) -> Any:
+        """Conflict per run before and after for the ``top`` volumes that moved most."""
+        from advisor.report import charts
+
+        t = self.table.head(top)
+        with charts.chart_style():
+            if ax is None:
+                from matplotlib.figure import Figure
+
+                ax = Figure(figsize=(9, 0.32 * max(len(t), 4) + 1.5)).add_subplot()
+            y = range(len(t))
+            ax.barh([i - 0.2 for i in y], t["p_conflict_per_run_before"], height=0.4,
+                    color=charts.OKABE_ITO["orange"], label="before")
+            ax.barh([i + 0.2 for i in y], t["p_conflict_per_run_after"], height=0.4,
+                    color=charts.OKABE_ITO["blue"], label="after")
+            ax.set_yticks(list(y), labels=t["volume"].astype(str).tolist(),
+                          parse_math=False)
+            ax.invert_yaxis()
+            ax.set_xlabel("lock-conflict probability per run")
+            ax.set_title("What if: " + "; ".join(
+                f"{j}: {', '.join(f'{k}={v}' for k, v in c.items())}"
+                for j, c in self.changes.items()), parse_math=False)
+            ax.legend(loc="lower right")
+            return ax
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, float_format=lambda x: f"{x:.3g}")
+
+
+def what_if(history: History, changes: Mapping[str, Mapping[str, Any]], *,
+            cluster: str | None = None, week: str | None = None,
+            version: str = LATEST, target: float = 0.01) -> WhatIf:
+    """The risk before and after changing RecurringJobs: ``changes`` maps a job name to
+    the fields to change (``cron``, ``retain``, ``concurrency``), e.g.
+    ``{"hourly": {"cron": "30 * * * *", "retain": 12}}``. Both sides are scored over the
+    same week with the same draws, so the difference is the change's."""
+    fleet, notes = _fleet(history, cluster)
+    names = {j.name for j in fleet.jobs}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise ValueError(f"no RecurringJob {unknown} in the history; jobs: {sorted(names)}")
+    allowed = {"cron", "retain", "concurrency"}
+    for job, c in changes.items():
+        bad = sorted(set(c) - allowed)
+        if bad:
+            raise ValueError(f"{job}: cannot change {bad}; what_if changes "
+                             f"{sorted(allowed)}")
+        if "cron" in c:
+            from advisor.cron import parse
+
+            parse(str(c["cron"]))  # (a CronError names what is wrong)
+    jobs = tuple(dataclasses.replace(j, **changes[j.name]) if j.name in changes else j
+                 for j in fleet.jobs)
+    changed = dataclasses.replace(fleet, jobs=jobs)
+    start = _start(week)
+    before = Risk(assess_fleet(fleet, start=start, version=version,
+                               waits=learn_waits(fleet, start=start, version=version)),
+                  fleet, notes, target)
+    after = Risk(assess_fleet(changed, start=start, version=version,
+                              waits=learn_waits(changed, start=start, version=version)),
+                 changed, notes, target)
+    return WhatIf(before, after, {k: dict(v) for k, v in changes.items()})
+
+
+def build_report(history: History, **options: Any) -> Any:
+    """The weekly report of ``history`` (:func:`advisor.report.build.build_report`'s
+    options: ``week``, ``cluster``, ``version``, ``target``, ``previous``, ``detailed``);
+    render it with :func:`advisor.report.render.write_report`."""
+    from advisor.report.build import build_report as build
+
+    return build(history.frames, history.fits, problems=history.problems, **options)
