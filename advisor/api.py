@@ -14,8 +14,9 @@ the report's chart functions (``.plot(ax=None)`` returns the axes)::
     >>> sorted(change.table.columns)[:3]
     ['changed', 'p_conflict_per_run_after', 'p_conflict_per_run_before']
 
-Risk is scored over one ISO week (default: the next Monday's, as ``advisor recommend``
-does); ``week="2026-W47"`` scores that week instead. Times are UTC.
+Risk is scored over one ISO week: by default the history's last complete week (the
+week the weekly report covers); ``week="2026-W47"`` scores that week instead. Times
+are UTC.
 """
 
 from __future__ import annotations
@@ -177,12 +178,12 @@ def _fleet(history: History, cluster: str | None) -> tuple[Fleet, tuple[str, ...
     return fleet_from_history(history.frames, history.fits, cluster)
 
 
-def _start(week: str | None) -> pd.Timestamp | None:
-    if week is None:
-        return None
-    from advisor.report.build import iso_week
+def _start(history: History, week: str | None) -> pd.Timestamp:
+    """Monday 00:00 UTC of ``week``, else of the history's last complete week (as the
+    report's)."""
+    from advisor.report.build import iso_week, latest_activity
 
-    return iso_week(week)[1]
+    return iso_week(week, latest_activity(history.backups))[1]
 
 
 def assess_risk(history: History, *, cluster: str | None = None, week: str | None = None,
@@ -191,7 +192,7 @@ def assess_risk(history: History, *, cluster: str | None = None, week: str | Non
     RecurringJobs (Monte Carlo over ``week``'s fire times, Longhorn ``version``'s
     rules)."""
     fleet, notes = _fleet(history, cluster)
-    start = _start(week)
+    start = _start(history, week)
     waits = learn_waits(fleet, start=start, version=version)
     return Risk(assess_fleet(fleet, start=start, version=version, waits=waits), fleet, notes,
                 target)
@@ -243,7 +244,7 @@ def recommend(history: History, *, target: float = 0.01, cluster: str | None = N
     volume's conflict per run under ``target`` (p + 2 se). Never applied: the advice
     holds the YAML and ``kubectl patch``."""
     fleet, _ = _fleet(history, cluster)
-    start = _start(week)
+    start = _start(history, week)
     waits = learn_waits(fleet, start=start, version=version)
     current = assess_fleet(fleet, start=start, version=version, waits=waits)
     return Advice(recommend_intervals(fleet, target=target, start=start, version=version,
@@ -331,7 +332,7 @@ def what_if(history: History, changes: Mapping[str, Mapping[str, Any]], *,
     jobs = tuple(dataclasses.replace(j, **changes[j.name]) if j.name in changes else j
                  for j in fleet.jobs)
     changed = dataclasses.replace(fleet, jobs=jobs)
-    start = _start(week)
+    start = _start(history, week)
     before = Risk(assess_fleet(fleet, start=start, version=version,
                                waits=learn_waits(fleet, start=start, version=version)),
                   fleet, notes, target)

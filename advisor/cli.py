@@ -599,7 +599,12 @@ def report_command(
 ) -> None:
     """The weekly report: which volumes contend for the backupstore lock, why, and what
     to change (HTML, Markdown, JSON, CSV and charts). Prints patches; never applies them."""
-    from advisor.report.build import REPORT_BACKUP_COLUMNS, build_report, iso_week
+    from advisor.report.build import (
+        REPORT_BACKUP_COLUMNS,
+        build_report,
+        iso_week,
+        latest_activity,
+    )
     from advisor.report.progress import stages
     from advisor.report.render import FORMATS, load_previous, write_report
 
@@ -617,8 +622,7 @@ def report_command(
         frames, fits = _fitted(store, sample, from_file,
                                backup_columns=REPORT_BACKUP_COLUMNS, problems=loaded)
         problems = _load_problems(store) if not (sample or from_file) else loaded
-        latest = frames["backups"]["collected_at"].max() if len(frames["backups"]) else None
-        label = iso_week(week, latest)[0]
+        label = iso_week(week, latest_activity(frames["backups"]))[0]
         try:
             report = build_report(frames, fits, week=week, cluster=cluster, version=version,
                                   target=target_risk, previous=load_previous(out, label),

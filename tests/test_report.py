@@ -44,6 +44,13 @@ def test_the_week_is_the_last_complete_iso_week_of_the_history():
     assert iso_week("2026-w01")[1] == pd.Timestamp("2025-12-29", tz="UTC")
     with pytest.raises(ValueError, match="YYYY-Www"):
         iso_week("2026-47")
+    # the history's last backup decides, not when it was collected: an export of the
+    # sample collected a week later still reports its last complete week
+    from advisor.report.build import latest_activity
+
+    b = load_sample().frames["backups"].assign(
+        collected_at=pd.Timestamp("2026-12-01T09:00:00Z"))
+    assert iso_week(None, latest_activity(b))[0] == "2026-W47"
 
 
 def test_the_sample_report_shows_the_sample_fleets_known_problems(sample_report):

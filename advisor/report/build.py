@@ -45,7 +45,7 @@ from advisor.report.charts import running_at_once
 from advisor.sources.base import Problem
 
 __all__ = ["REPORT_BACKUP_COLUMNS", "REPORT_SCHEMA_VERSION", "JobReport", "Report",
-           "build_report", "iso_week"]
+           "build_report", "iso_week", "latest_activity"]
 
 REPORT_SCHEMA_VERSION = 1
 """Version of the report's JSON layout (``report.schema.json``)."""
@@ -59,11 +59,23 @@ REPORT_BACKUP_COLUMNS = ("cluster", "backup_target", "volume", "backup", "recurr
 Progress = Callable[[str], None]
 
 
+def latest_activity(backups: pd.DataFrame) -> pd.Timestamp | None:
+    """When the history's last backup was asked for, started or finished (None: no
+    backup). Not when it was collected: a file collected days after its export would
+    otherwise move the reported week past its data."""
+    if backups.empty:
+        return None
+    cols = [c for c in ("requested_at", "started_at", "finished_at") if c in backups]
+    t = backups[cols].max().max() if cols else pd.NaT
+    return None if pd.isna(t) else pd.Timestamp(t)
+
+
 def iso_week(week: str | None, latest: pd.Timestamp | None = None
              ) -> tuple[str, pd.Timestamp, pd.Timestamp]:
     """``("2026-W47", Monday 00:00 UTC, next Monday)`` of ``week`` (``YYYY-Www``), or,
-    when None, of the last ISO week that ended by ``latest`` (the history's last
-    collection; now when None): a report run on Monday covers the week before."""
+    when None, of the last ISO week that ended by ``latest`` (the history's last backup,
+    :func:`latest_activity`; now when None): a report run on Monday covers the week
+    before."""
     if week is not None:
         try:
             year, w = week.upper().split("-W")
@@ -316,6 +328,17 @@ def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame, target: float
     return out[:3]
 
 
+def _skipped_runs(risk) -> float:
+    """Fire times skipped a week, all jobs together: a skipped slot skips the run for
+    every volume of the job, so each job counts once (its largest per-volume figure),
+    not once per volume."""
+    per_job: dict[str, float] = {}
+    for v in risk.volumes:
+        for job, e in v.skipped_per_week.items():
+            per_job[job] = max(per_job.get(job, 0.0), float(e.mean))
+    return float(sum(per_job.values()))
+
+
 def _pct(p: float | None) -> str:
     return "n/a" if p is None or not np.isfinite(p) else f"{100 * p:.2g} %"
 
@@ -380,8 +403,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
     told each stage's name as it starts."""
     say = progress or (lambda _: None)
     backups = frames["backups"]
-    latest = backups["collected_at"].max() if len(backups) else None
-    label, start, end = iso_week(week, latest)
+    label, start, end = iso_week(week, latest_activity(backups))
     say("the fleet from the history")
     fleet, notes = fleet_from_history(frames, fits, cluster)
     cluster = cluster or next(iter(sorted(set(frames["jobs"]["cluster"].dropna())
@@ -414,7 +436,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
         "conflicts_predicted_range": [float(lo), float(hi)],
         "backups_week": len(week_b),
         "failed_backups": int((week_b["state"] == "Error").sum()),
-        "skipped_runs_predicted": float(volumes["skipped_runs_per_week"].sum()),
+        "skipped_runs_predicted": _skipped_runs(risk),
         "top_changes": _top_changes(jobs, volumes, target),
     }
     fit_t = fits.table[fits.table["cluster"] == cluster]

@@ -200,16 +200,18 @@ def _code(text: str) -> str:
 def _md_table(df: pd.DataFrame) -> str:
     cols = ["volume", "jobs", "p_conflict_per_run", "p_conflict_per_week",
             "expected_conflicts_per_week", "skipped_runs_per_week", "observed_conflicts_week",
-            "p95_s", "p99_s", "interval_s", "margin_s"]
+            "p95_s", "p99_s", "interval_s", "margin_s", "p99_crosses_at"]
     head = ["volume", "jobs", "P(conflict)/run", "P(conflict)/week", "conflicts/week",
-            "skipped/week", "observed", "p95", "p99", "interval", "margin"]
+            "skipped/week", "observed", "p95", "p99", "interval", "margin",
+            "p99 reaches interval"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in df[cols].itertuples(index=False):
         rows.append("| " + " | ".join([
             md_escape(r.volume), md_escape(r.jobs), _pct(r.p_conflict_per_run),
             _pct(r.p_conflict_per_week), _num(r.expected_conflicts_per_week),
             _num(r.skipped_runs_per_week), str(r.observed_conflicts_week), _dur(r.p95_s),
-            _dur(r.p99_s), _dur(r.interval_s), _dur(r.margin_s)]) + " |")
+            _dur(r.p99_s), _dur(r.interval_s), _dur(r.margin_s),
+            _when(r.p99_crosses_at)]) + " |")
     return "\n".join(rows)
 
 
