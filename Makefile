@@ -36,7 +36,7 @@ report: $(VENV)/.installed
 	@echo "wrote the weekly report into reports/ (open the .html file)"
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check advisor tests bench
+	$(BIN)/ruff check advisor tests bench notebooks
 
 # What the tests need from Debian, when missing: Go and robfig/cron's source for
 # tests/test_cron_differential.py, Prometheus and promtool for tests/test_prometheus.py,
