@@ -49,7 +49,7 @@ __all__ = ["Advice", "History", "Risk", "WhatIf", "assess_risk", "build_report",
            "load_history", "recommend", "what_if"]
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """Backup history: the frames (``backups``, ``jobs``, ``volumes``, ...), their
     duration fits, and the records the load skipped or warned about."""
@@ -97,6 +97,11 @@ class History:
             return charts.duration_distribution(
                 d.loc[~d["censored"].fillna(False).astype(bool), "duration_s"],
                 quantiles=q, title=f"Volume {volume}: backup durations", ax=ax)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"History({self.source!r}: {s.backups} backups of {s.volumes} volumes, "
+                f"jobs {', '.join(s.jobs) or '-'}, clusters {', '.join(s.clusters) or '-'})")
 
     def _repr_html_(self) -> str:
         return (f"<p>History from {html.escape(self.source)}</p>"
@@ -280,9 +285,15 @@ class WhatIf:
 
     def plot(self, *, top: int = 20, ax: Any = None) -> Any:
         """Conflict per run before and after for the ``top`` volumes that moved most."""
+        from matplotlib.ticker import PercentFormatter
+
         from advisor.report import charts
 
-        t = self.table.head(top)
+        t = self.table
+        # the volumes whose change is real first, then by how much they moved
+        t = t.assign(_m=(t["p_conflict_per_run_after"] - t["p_conflict_per_run_before"]).abs()
+                     ).sort_values(["changed", "_m"], ascending=False, kind="stable"
+                                   ).head(top)
         with charts.chart_style():
             if ax is None:
                 from matplotlib.figure import Figure
@@ -293,10 +304,13 @@ class WhatIf:
                     color=charts.OKABE_ITO["orange"], label="before")
             ax.barh([i + 0.2 for i in y], t["p_conflict_per_run_after"], height=0.4,
                     color=charts.OKABE_ITO["blue"], label="after")
-            ax.set_yticks(list(y), labels=t["volume"].astype(str).tolist(),
-                          parse_math=False)
+            ax.set_yticks(list(y), labels=[
+                f"{v}{'' if c else ' (no real change)'}"
+                for v, c in zip(t["volume"].astype(str), t["changed"], strict=True)],
+                parse_math=False)
             ax.invert_yaxis()
-            ax.set_xlabel("lock-conflict probability per run")
+            ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
+            ax.set_xlabel("lock-conflict probability per run (%)")
             ax.set_title("What if: " + "; ".join(
                 f"{j}: {', '.join(f'{k}={v}' for k, v in c.items())}"
                 for j, c in self.changes.items()), parse_math=False)

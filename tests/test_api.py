@@ -62,3 +62,8 @@ def test_recommend_and_the_report_from_the_api(history):
     assert isinstance(advice.plot("hourly-db"), Axes)
     report = advisor.build_report(history, week="2026-W47", detailed=2)
     assert report.meta["week"] == "2026-W47" and len(report.trends) == 2
+
+
+def test_a_history_prints_short(history):
+    text = repr(history)
+    assert text.startswith("History('the sample fleet': ") and len(text) < 300
