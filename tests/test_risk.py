@@ -35,6 +35,22 @@ def hourly_and_daily(backup: Duration, daily: Duration, deletion: Duration) -> F
                         JobSpec("daily", "0 0 * * *", retain=7, groups=("g",))))
 
 
+def test_a_kept_pool_evicted_while_new_ones_are_kept_is_still_used(monkeypatch):
+    from advisor.model import risk
+
+    vols = tuple(VolumeSpec(f"v{i}", GIB, D("10m"), D("1m"), groups=("g",)) for i in range(4))
+    jobs = tuple(JobSpec(f"j{k}", f"{k} * * * *", retain=2, concurrency=2, groups=("g",))
+                 for k in range(3))
+    fleet = Fleet(vols, jobs[2:])
+    monkeypatch.setattr(risk, "_POOLS", type(risk._POOLS)())
+    monkeypatch.setattr(risk, "_POOLS_KEPT", 1)
+    kept = plans_from_fleet(fleet, pool_runs=16)[0].queues["j2"][0]
+    # j2's pool is kept; j0 and j1, before it in order, are new, and keeping them
+    # evicts j2's (the cache holds one): j2's must be the one found, not looked up after
+    plans = plans_from_fleet(replace(fleet, jobs=jobs), pool_runs=16)
+    assert plans[0].queues["j2"][0] is kept and len(risk._POOLS) == 1
+
+
 def test_plans_carry_queues_and_dr_restores():
     vols = tuple(VolumeSpec(f"v{i}", GIB, D("10m"), D("1m"), groups=("g",)) for i in range(5))
     dr = VolumeSpec("dr", GIB, D("10m"), D("1m"), groups=("none",), standby=True,

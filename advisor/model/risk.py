@@ -439,7 +439,15 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
     else:
         made = [RunPool(k[5], k[1], runs=pool_runs, seed=seed, waits=k[6]) for k in new]
     fresh = dict(zip(new, made, strict=True))
-    pools = {name: _pool(k, lambda k=k: fresh[k]) for name, k in keys.items()}
+    # every pool is taken before any is kept: keeping one may evict another that this
+    # call found kept (the cache holds _POOLS_KEPT), which must not be looked up after
+    pools = {}
+    for name, k in keys.items():
+        if k not in fresh:
+            _POOLS.move_to_end(k)
+        pools[name] = fresh[k] if k in fresh else _POOLS[k]
+    for k, pool in fresh.items():
+        _pool(k, lambda pool=pool: pool)
     restores = {v.restore_of: (fleet.poll_interval_s,
                                v.restore_duration or v.backup_duration)
                 for v in fleet.volumes if v.standby and v.restore_of}
