@@ -23,6 +23,14 @@ KB_MESSAGE = ("error: failed to acquire lock backupstore/volumes/97/d4/"
               "when performing backup delete, please try again later.")
 
 
+def missing_dependency(msg: str) -> None:
+    """A test dependency is missing: skip, or fail under ``CI=true`` (CI installs every
+    dependency, so a missing one there is a broken set-up, never a skip)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg + "; CI=true, so this is a failure, not a skip")
+    pytest.skip(msg)
+
+
 def completed(name: str, volume: str = "pvc-a", *, minutes: float = 10, job: str = "daily",
               offset_h: float = 0, **kw) -> dict:
     """A Completed Backup that ran ``minutes`` from T0 + ``offset_h`` hours."""

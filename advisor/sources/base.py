@@ -78,3 +78,15 @@ class LoadResult:
 def empty_result() -> LoadResult:
     """A result with every frame empty."""
     return LoadResult({name: schema.empty(name) for name in schema.FRAMES})
+
+
+def retry_delay(attempt: int, retry_after: str | None) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` of a request the server refused for
+    now (429, 5xx) or did not answer: its ``Retry-After`` when given (at most 30 s), else
+    0.5 s doubling up to 8 s. The live sources (Kubernetes, watch, Prometheus) share it."""
+    try:
+        if retry_after is not None:
+            return min(float(retry_after), 30.0)
+    except ValueError:
+        pass
+    return min(0.5 * 2 ** attempt, 8.0)

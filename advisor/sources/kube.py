@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import orjson
 import pandas as pd
 
-from advisor.sources.base import LoadResult
+from advisor.sources.base import LoadResult, retry_delay
 from advisor.sources.files import _no_cycle_collection, load_document
 
 __all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "KubeUnavailable", "ListStats",
@@ -65,15 +65,6 @@ class ListStats:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    try:
-        if retry_after is not None:
-            return min(float(retry_after), 30.0)
-    except ValueError:
-        pass
-    return min(0.5 * 2 ** attempt, 8.0)
-
-
 def _page(api: object, version: str, plural: str, namespace: str, limit: int,
           token: str | None, stats: ListStats, sleep: Callable[[float], None],
           timeout_s: float) -> dict:
@@ -95,13 +86,13 @@ def _page(api: object, version: str, plural: str, namespace: str, limit: int,
         except ApiException as e:
             if not (e.status == 429 or e.status >= 500) or attempt == RETRIES:
                 raise
-            delay = _backoff(attempt, (e.headers or {}).get("Retry-After"))
+            delay = retry_delay(attempt, (e.headers or {}).get("Retry-After"))
         except HTTPError as e:  # a time-out, a refused or dropped connection
             if attempt == RETRIES:
                 raise KubeUnavailable(f"{plural}.{GROUP}/{version} in {namespace}: no answer "
                                 f"after {RETRIES + 1} attempts of at most {timeout_s:g} s "
                                 f"each ({type(e).__name__}: {e})") from None
-            delay = _backoff(attempt, None)
+            delay = retry_delay(attempt, None)
         stats.retries += 1
         sleep(delay)
         attempt += 1

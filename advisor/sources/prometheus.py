@@ -38,7 +38,7 @@ import requests
 
 from advisor import schema
 from advisor.sources.backup_samples import SIZE_METRIC, STATE_METRIC, BackupSamples
-from advisor.sources.base import LoadResult, empty_result
+from advisor.sources.base import LoadResult, empty_result, retry_delay
 
 __all__ = ["MAX_POINTS", "PrometheusError", "QueryStats", "load_prometheus", "parse_duration",
            "parse_since", "read_secret"]
@@ -136,15 +136,6 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    try:
-        if retry_after is not None:
-            return min(float(retry_after), 30.0)
-    except ValueError:
-        pass
-    return min(0.5 * 2 ** attempt, 8.0)
-
-
 def _error_text(resp: requests.Response) -> str:
     try:
         body = resp.json()
@@ -179,7 +170,7 @@ def _query_range(session: requests.Session, url: str, params: dict, tls: dict,
                     f"{timeout_s:g} s each ({type(e).__name__}): is Prometheus running "
                     "there, and is this its base URL (e.g. http://prometheus:9090)?"
                 ) from None
-            delay = _backoff(attempt, None)
+            delay = retry_delay(attempt, None)
         else:
             status = resp.status_code
             if status == 200:
@@ -202,7 +193,7 @@ def _query_range(session: requests.Session, url: str, params: dict, tls: dict,
             if last:
                 raise PrometheusError(f"{where}: {status} after {RETRIES + 1} attempts: "
                                       f"{_error_text(resp)}")
-            delay = _backoff(attempt, resp.headers.get("Retry-After"))
+            delay = retry_delay(attempt, resp.headers.get("Retry-After"))
         stats.retries += 1
         sleep(delay)
     raise AssertionError("unreachable")

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from advisor.sources.base import retry_delay
 from advisor.sources.crs import FrameBuilder, Origin
 from advisor.sources.kube import (
     GROUP,
     KubeError,
     KubeUnavailable,
     ListStats,
-    _backoff,
     list_resource,
     tls_failure,
 )
@@ -259,7 +259,7 @@ class BackupWatch:
             except Exception as e:  # (5xx, 429, lost connections: retried)
                 if self._stop.is_set():
                     return
-                delay = min(_backoff(attempt, getattr(e, "retry_after", None)),
+                delay = min(retry_delay(attempt, getattr(e, "retry_after", None)),
                             MAX_BACKOFF_S)
                 self.log(f"watch of backups in {self.cluster}: {_describe(e)}; again in "
                          f"{delay:g} s")
