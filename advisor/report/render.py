@@ -262,28 +262,28 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.to_dict("records")
 
 
-def _pct(p: object) -> str:
-    try:
-        x = float(p)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "n/a"
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.3g} %"
-
-
-def _num(x: object) -> str:
+def _finite(x: object) -> float | None:
+    """``x`` as a finite float, None for anything else (None, NA, NaN, text)."""
     try:
         v = float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return "n/a"
-    return "n/a" if not np.isfinite(v) else f"{v:.3g}"
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _pct(p: object) -> str:
+    x = _finite(p)
+    return "n/a" if x is None else f"{100 * x:.3g} %"
+
+
+def _num(x: object) -> str:
+    v = _finite(x)
+    return "n/a" if v is None else f"{v:.3g}"
 
 
 def _dur(s: object) -> str:
-    try:
-        v = float(s)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(v):
+    v = _finite(s)
+    if v is None:
         return "n/a"
     sign, v = ("-" if v < 0 else ""), abs(v)
     if v >= 2 * 86400:
