@@ -4,7 +4,7 @@
 FROM python:3.11-slim
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY advisor ./advisor
 # numba compiles the simulation kernels on first use; compiling them here, into a cache
 # the read-only root filesystem keeps, spares every run that time.

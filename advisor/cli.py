@@ -76,9 +76,17 @@ def _root(version: Annotated[bool, typer.Option(
 
 
 def _print_load(result: LoadResult, all_problems: bool) -> None:
-    print(f"read {len(result.files)} file(s)")
-    for kind, n in sorted(result.read.items()):
-        print(f"  {kind:<14} {n:>8}")
+    # lists from the API server were printed per cluster as they were read; what came
+    # from files (and the sample) is said here, with the records of every source
+    listed = any(f.startswith("kube:") for f in result.files)
+    paths = [f for f in result.files if not f.startswith("kube:") and f != "sample"]
+    read = ([f"{len(paths)} file(s)"] if paths else []) + (
+        ["the sample fleet"] if "sample" in result.files else [])
+    if read:
+        print(f"read {' and '.join(read)}"
+              + ("; records of every source:" if listed else ""))
+        for kind, n in sorted(result.read.items()):
+            print(f"  {kind:<14} {n:>8}")
     skipped, warnings = result.skipped, result.warnings
     if skipped:
         print(f"skipped {len(skipped)} record(s):")
@@ -199,7 +207,9 @@ def collect(
             print(f"cluster {name}: {st.objects:,} objects in {st.pages} page(s)"
                   + (f", {st.retries} page(s) retried" if st.retries else "")
                   + (f", {st.relists} list(s) started again (410 Gone)" if st.relists
-                     else ""))
+                     else "") + f" from namespace {namespace}")
+            for plural, n in st.listed.items():
+                print(f"  {plural + '.longhorn.io/' + st.versions[plural]:<34} {n:>8,}")
         result = result.merge(live)
     if prometheus:
         result = result.merge(_from_prometheus(

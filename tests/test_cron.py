@@ -1,4 +1,4 @@
-"""Cron as robfig/cron v3.0.1 reads it: the shared vectors, Go's quirks, expansion, Forbid."""
+"""Cron as robfig/cron v3.0.1 reads it: robfig's test vectors, Go's quirks, expansion, Forbid."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from advisor import cron
 from advisor.schedules import check, describe, fire_times, forbid_runs
 from tests.conftest import run_cli
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "robfig_cron_v3_vectors.tsv"
+# robfig/cron v3.0.1's own test cases (the header says which), carried with the tests
+VECTORS = Path(__file__).resolve().parent / "data" / "robfig_cron_v3_vectors.tsv"
 
 
 def _rows() -> list[dict]:

@@ -4,6 +4,7 @@ and the errors a user must be able to act on."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -160,13 +161,21 @@ def test_collect_kube_stores_each_context_as_a_cluster(tmp_path):
     from advisor import HistoryStore
     from tests.conftest import run_cli
 
-    api = FakeApi(fleet_objects(4))
+    objects = fleet_objects(4)
+    api = FakeApi(objects)
     store = tmp_path / "store"
     with serve(api, tmp_path) as kubeconfig:
         r = run_cli("collect", "--kube", "--context", "prod", "--context", "staging",
                     "--kubeconfig", str(kubeconfig), "--store", str(store), "--no-fit")
         assert r.returncode == 0, r.stderr
-        assert "cluster prod: 11 objects in 6 page(s)" in r.stdout
+        # per cluster: what it listed, resource by resource (at the version served)
+        for cluster in ("prod", "staging"):
+            block = r.stdout.split(f"cluster {cluster}: ")[1].split("\ncluster ")[0]
+            assert block.startswith("11 objects in 6 page(s) from namespace longhorn-system")
+            for plural, items in objects.items():
+                assert re.search(rf"^  {plural}\.longhorn\.io/v1beta2 +{len(items)}$", block,
+                                 re.M), plural
+        assert "file(s)" not in r.stdout  # (it read no file: it used to say "read 12")
         api.forbidden.add("volumes")
         r = run_cli("collect", "--kube", "--kubeconfig", str(kubeconfig), "--store",
                     str(store))

@@ -56,13 +56,15 @@ class KubeUnavailable(KubeError):
 
 @dataclass
 class ListStats:
-    """What listing took: objects, pages, fresh lists after a 410, retried pages."""
+    """What listing took: objects (and per resource), pages, fresh lists after a 410,
+    retried pages, and the version each resource was read at."""
 
     objects: int = 0
     pages: int = 0
     relists: int = 0
     retries: int = 0
     versions: dict[str, str] = field(default_factory=dict)
+    listed: dict[str, int] = field(default_factory=dict)
 
 
 def _page(api: object, version: str, plural: str, namespace: str, limit: int,
@@ -144,6 +146,7 @@ def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats
                 if not token:
                     stats.objects += len(items)
                     stats.versions[plural] = version
+                    stats.listed[plural] = len(items)
                     return {"apiVersion": page.get("apiVersion", f"{GROUP}/{version}"),
                             "kind": page.get("kind") or "List", "items": items,
                             "metadata": {"resourceVersion": meta.get("resourceVersion")}}
