@@ -9,7 +9,7 @@ offset change (a day each side), so the result is exactly the sequence that repe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 from advisor.cron import CronError, EverySchedule, Schedule, SpecSchedule, parse, utc_offset, zone
 from advisor.schema import utc
 
-__all__ = ["CronCheck", "RunPlan", "check", "describe", "fire_times", "forbid_runs"]
+__all__ = ["CronCheck", "Forbid", "RunPlan", "check", "describe", "fire_times", "forbid_runs"]
 
 _DAY = 86400
 _GUARD_S = _DAY  # around an offset change, robfig's Next is used as it is
@@ -167,40 +167,86 @@ class RunPlan:
         return float(starts.diff().dt.total_seconds().mean()) if len(starts) > 1 else np.nan
 
 
+@dataclass
+class Forbid:
+    """One CronJob under ``concurrencyPolicy: Forbid``, as Kubernetes' controller runs it
+    (no ``startingDeadlineSeconds``): while a run is active a slot that fires does not
+    start; when the run ends, the most recent slot that fired meanwhile starts at once
+    and older ones are lost for good. A job never overlaps itself.
+
+    The one implementation of that rule: the simulator drives it event by event,
+    :func:`forbid_runs` over known run durations. Slots are whatever the caller times
+    them with (seconds, timestamps). ``skipped``: the slots lost, in order.
+    """
+
+    active: bool = False
+    waiting: object = None
+    skipped: list = field(default_factory=list)
+
+    def fire(self, slot: object) -> tuple[bool, object]:
+        """``slot`` fires: whether a run starts now, and the older waiting slot it
+        displaced (lost for good; None when there was none)."""
+        if not self.active:
+            self.active = True
+            return True, None
+        lost, self.waiting = self.waiting, slot
+        if lost is not None:
+            self.skipped.append(lost)
+        return False, lost
+
+    def end(self) -> object:
+        """The active run ended: the slot whose run starts now (the latest that fired
+        during it), or None, and the job is idle."""
+        slot, self.waiting = self.waiting, None
+        self.active = slot is not None
+        return slot
+
+
 def forbid_runs(slots: np.ndarray | pd.Series | list, durations_s: np.ndarray | list[float],
                 *, sync_delay_s: float = 0.0) -> RunPlan:
     """Which slots start, and when, when each run lasts ``durations_s[i]`` (the i-th run
-    that starts).
+    that starts), by :class:`Forbid`.
 
-    Kubernetes' CronJob controller with Forbid starts nothing while a run is active; when
-    the run ends, the most recent slot that fired meanwhile starts at once (late, after
-    ``sync_delay_s``) and older missed slots are lost. So a job never overlaps itself, but
-    a slow run stretches its interval. ``durations_s`` must have at least as many entries
-    as runs start.
+    A slot that fires while a run is active (up to and including the instant it ends)
+    waits; the run it stands for starts when the active one ends, late by
+    ``sync_delay_s`` (the controller's next sync). So a slow run stretches the job's
+    interval. ``durations_s`` must have at least as many entries as runs start.
     """
     f = pd.to_datetime(np.asarray(slots, dtype="datetime64[ns]"), utc=True)
     d = np.asarray(durations_s, dtype=float)
-    runs, skipped = [], []
-    i, n, free_at = 0, len(f), None
-    while i < n:
-        j = i
-        if free_at is not None:
-            while j + 1 < n and f[j + 1] <= free_at:
-                j += 1
-        late = free_at is not None and f[j] < free_at
-        start = free_at + pd.Timedelta(seconds=sync_delay_s) if late else f[j]
+    forbid = Forbid()
+    runs: list[dict] = []
+    skipped: list[dict] = []
+    lost_since_start = 0
+    free_at = None  # when the active run ends
+
+    def start(slot: pd.Timestamp, at: pd.Timestamp) -> pd.Timestamp:
+        nonlocal lost_since_start
         k = len(runs)
         if k >= len(d):
             raise ValueError(f"durations_s has {len(d)} entries; run {k + 1} needs one more")
-        end = start + pd.Timedelta(seconds=float(d[k]))
-        skipped += [{"slot": f[m], "blocked_by_run": k - 1} for m in range(i, j)]
-        runs.append({"slot": f[j], "start": start, "end": end,
-                     "late_s": (start - f[j]).total_seconds(), "skipped_before": j - i})
-        free_at = end
-        i = j + 1
-        # slots that fire while this run is active are handled on the next pass
-    cols_r = ["slot", "start", "end", "late_s", "skipped_before"]
-    runs_df = pd.DataFrame(runs, columns=cols_r)
+        begin = at + pd.Timedelta(seconds=sync_delay_s) if slot < at else slot
+        runs.append({"slot": slot, "start": begin, "late_s": (begin - slot).total_seconds(),
+                     "skipped_before": lost_since_start,
+                     "end": begin + pd.Timedelta(seconds=float(d[k]))})
+        lost_since_start = 0
+        return runs[-1]["end"]
+
+    i, n = 0, len(f)
+    while i < n or forbid.active:
+        if forbid.active and (i == n or f[i] > free_at):  # the run ends before f[i] fires
+            slot = forbid.end()
+            if slot is not None:
+                free_at = start(slot, free_at)
+            continue
+        starts, lost = forbid.fire(f[i])
+        if lost is not None:
+            skipped.append({"slot": lost, "blocked_by_run": len(runs) - 1})
+            lost_since_start += 1
+        if starts:
+            free_at = start(f[i], f[i])
+        i += 1
+    runs_df = pd.DataFrame(runs, columns=["slot", "start", "end", "late_s", "skipped_before"])
     skipped_df = pd.DataFrame(skipped, columns=["slot", "blocked_by_run"])
     return RunPlan(runs_df, skipped_df)
 

@@ -74,6 +74,26 @@ def test_forty_volumes_concurrency_ten():
     assert (runs["late_s"] > 0).sum() == 12 and len(runs) == 18
 
 
+def test_the_simulators_forbid_is_the_cron_modules():
+    """One Forbid rule: a job whose runs the simulator laid out (runs of 80 minutes, every
+    hour) gives the same starts and lost slots as :func:`advisor.schedules.forbid_runs`
+    given the same slots and the simulated runs' lengths."""
+    from advisor.schedules import fire_times, forbid_runs
+
+    vols = tuple(vol(f"v{i:02d}", backup="20m", deletion="5s") for i in range(40))
+    fleet = Fleet(vols, (JobSpec("hourly", "0 * * * *", retain=2, concurrency=10,
+                                 groups=("default",)),))
+    r = simulate(fleet, START, "2026-01-06T00:00:01Z")
+    # (robfig's Next is strictly after its start; the simulator fires at START itself)
+    slots = fire_times("0 * * * *", "2026-01-04T23:59:59Z", "2026-01-06T00:00:01Z")
+    lengths = (r.runs["end"] - r.runs["start"]).dt.total_seconds().dropna()
+    assert len(lengths) > 12 and (lengths == 80 * 60).all()
+    plan = forbid_runs(slots, [*lengths, *[80 * 60.0] * len(slots)])
+    assert list(plan.runs["slot"]) == list(r.runs["slot"])
+    assert list(plan.runs["start"]) == list(r.runs["start"])
+    assert list(plan.skipped["slot"]) == list(r.skipped_slots["slot"])
+
+
 def _deletion_meets_backup(version: str):
     # hourly backups of 5 min, retain 1: each completed backup deletes the previous one,
     # and that deletion takes 70 minutes, so it still holds the lock at the next hour

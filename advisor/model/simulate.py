@@ -44,11 +44,12 @@ import pandas as pd
 from advisor import longhorn, schema
 from advisor.longhorn import LOCK_ACQUIRE_WAIT_S, Behaviour, behaviour
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.schedules import fire_times
+from advisor.schedules import Forbid, fire_times
 
 __all__ = ["SimulationResult", "simulate"]
 
-BACKUP, DELETION = int(longhorn.LockType.BACKUP), int(longhorn.LockType.DELETION)
+BACKUP, RESTORE, DELETION = (int(longhorn.LockType.BACKUP), int(longhorn.LockType.RESTORE),
+                             int(longhorn.LockType.DELETION))
 EVENT_COLUMNS = ["time", "volume", "operation", "event", "recurring_job", "backup",
                  "conflict", "detail"]
 
@@ -93,10 +94,12 @@ class _VolumeState:
     last_completed: str | None = None  # the newest Completed backup, for DR restores
     created: int = 0  # backups created, for their names
 
-    def held(self, kind: int, before: float, at: float) -> bool:
-        """An older lock of ``kind`` (acquired before ``before``) still held at ``at``."""
-        return any(lk.kind == kind and lk.acquired < before and lk.released > at
-                   for lk in self.locks)
+    def blocked(self, kind: int, before: float, at: float) -> bool:
+        """Whether a lock of ``kind`` written at ``before`` fails its check at ``at``: an
+        older lock (acquired before it) of a type it cannot be held with
+        (:func:`advisor.longhorn.locks_compatible`) is still held then."""
+        return any(lk.acquired < before and lk.released > at
+                   and not longhorn.locks_compatible(lk.kind, kind) for lk in self.locks)
 
     def take(self, kind: int, t: float) -> _Lock:
         """Write a lock file at ``t``; the caller sets its release time. Locks released
@@ -154,10 +157,8 @@ class _TargetShare:
 class _Job:
     spec: JobSpec
     members: list[str]
-    active: bool = False
-    missed: float | None = None
+    forbid: Forbid = field(default_factory=Forbid)  # its CronJob's Forbid state
     runs: list[dict] = field(default_factory=list)
-    skipped: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -234,17 +235,14 @@ class _Simulation:
     # --- jobs and Forbid ------------------------------------------------------------------
 
     def fire(self, job: _Job, t: float) -> None:
-        if job.active:
-            if job.missed is not None:  # an older missed slot is lost for good
-                job.skipped.append(job.missed)
-                self.log(t, "", "job", "slot_skipped", job.spec.name,
-                         detail=f"slot {_iso(job.missed)} never ran")
-            job.missed = t
-            return
-        self.start_run(job, t, t)
+        starts, lost = job.forbid.fire(t)
+        if lost is not None:
+            self.log(t, "", "job", "slot_skipped", job.spec.name,
+                     detail=f"slot {_iso(lost)} never ran")
+        if starts:
+            self.start_run(job, t, t)
 
     def start_run(self, job: _Job, slot: float, t: float) -> None:
-        job.active = True
         run = {"recurring_job": job.spec.name, "slot": slot, "start": t, "end": np.nan,
                "late_s": t - slot, "volumes": len(job.members)}
         job.runs.append(run)
@@ -272,10 +270,9 @@ class _Simulation:
 
     def end_run(self, job: _Job, run: dict, t: float) -> None:
         run["end"] = t
-        job.active = False
         self.log(t, "", "job", "run_end", job.spec.name)
-        if job.missed is not None:
-            slot, job.missed = job.missed, None
+        slot = job.forbid.end()
+        if slot is not None:  # the latest slot that fired during the run starts now
             self.start_run(job, slot, t)
 
     # --- backups ---------------------------------------------------------------------------
@@ -308,7 +305,7 @@ class _Simulation:
         b.state, b.started = "InProgress", t
         check = t + LOCK_ACQUIRE_WAIT_S
         self.log(t, b.volume, "backup", "started", b.job, b.name)
-        if vs.held(DELETION, t, check):
+        if vs.blocked(BACKUP, t, check):
             vs.take(BACKUP, t).released = check
             self.at(check, lambda now: self.backup_blocked(b, now, done))
             return
@@ -370,7 +367,7 @@ class _Simulation:
             lock = vs.take(DELETION, t)
             self.at(check, lambda now: self.deletion_check(b, lock, t, now))
             return
-        if vs.held(BACKUP, t, check):
+        if vs.blocked(DELETION, t, check):
             vs.take(DELETION, t).released = check
             self.at(check, lambda now: self.deletion_blocked(b, now))
             return
@@ -380,7 +377,7 @@ class _Simulation:
 
     def deletion_check(self, b: _Backup, lock: _Lock, t: float, now: float) -> None:
         vs = self.volumes[b.volume]
-        if vs.held(BACKUP, t, now):
+        if vs.blocked(DELETION, t, now):
             lock.released = now
             self.deletion_blocked(b, now)
             return
@@ -450,13 +447,13 @@ class _Simulation:
         name, check = vs.spec.name, t + LOCK_ACQUIRE_WAIT_S
         self.log(t, name, "restore", "started", "", b.name)
         vs.restoring = True
-        if src.held(DELETION, t, check):  # a restore takes the backup volume's type-1 lock
-            src.take(BACKUP, t).released = check
+        if src.blocked(RESTORE, t, check):  # (on the backup volume it restores from)
+            src.take(RESTORE, t).released = check
             self.at(check, lambda now: self.restore_blocked(vs, src, b, now))
             return
         dist = vs.spec.restore_duration or vs.spec.backup_duration
         duration = max(self.draw(dist), LOCK_ACQUIRE_WAIT_S)
-        src.take(BACKUP, t).released = t + duration
+        src.take(RESTORE, t).released = t + duration
 
         def finish(now: float) -> None:
             vs.restored, vs.restoring = b.name, False
@@ -529,7 +526,7 @@ class _Simulation:
         for c in ("slot", "start", "end"):
             runs[c] = pd.to_datetime(runs[c], unit="s", utc=True)
         skipped = pd.DataFrame([(j.spec.name, s) for j in self.jobs.values()
-                                for s in j.skipped], columns=["recurring_job", "slot"])
+                                for s in j.forbid.skipped], columns=["recurring_job", "slot"])
         skipped["slot"] = pd.to_datetime(skipped["slot"], unit="s", utc=True)
         return SimulationResult({"backups": backups, "jobs": jobs, "volumes": volumes},
                                 events, runs, skipped, self.rules)
