@@ -22,6 +22,7 @@ from advisor.longhorn.locks import (
     LockType,
     classify_backup_status,
     classify_message,
+    lock_failure_message,
     lock_folder,
     locks_compatible,
     parse_lock_path,
@@ -124,6 +125,29 @@ def test_knowledge_base_message():
     assert classify_message(KB_MESSAGE, volume=OTHER_VOLUME).path_matches is False
     assert classify_message(KB_MESSAGE).path_matches is True  # self-consistent
     assert classify_message(KB_MESSAGE, where="volume").kind == "delete_blocked"
+
+
+def _kb_wording(op: str, *, period: bool) -> str:
+    """The knowledge-base message (KB_MESSAGE, Longhorn's own text) for operation word
+    ``op``, with or without the final period, and any ``lock-<16 hex>.lck`` file name
+    (longhorn-facts.md 1), as a regex."""
+    kb = KB_MESSAGE.removeprefix("error: ").replace("backup delete,", f"backup {op},")
+    if not period:
+        kb = kb.removesuffix(".")
+    return re.escape(kb).replace(re.escape("lock-be9e2e87f33f40cb.lck"), r"lock-[0-9a-f]{16}\.lck")
+
+
+@pytest.mark.parametrize(("operation", "word"), [("delete", "delete"),
+                                                 ("create", "create/restore")])
+def test_lock_failure_message_is_longhorns_text(operation, word):
+    """The made-up message is Longhorn's (the KB article's) word for word: the volume's lock
+    folder, a 16-hex-digit lock file, ``create/restore`` for backups and restores (one word,
+    longhorn-facts.md 1) or ``delete``, and a final period by default (engines up to 1.10.1)
+    or none (from 1.10.2, backupstore 53b736c)."""
+    assert re.fullmatch(_kb_wording(word, period=True),
+                        lock_failure_message(KB_VOLUME, operation))
+    assert re.fullmatch(_kb_wording(word, period=False),
+                        lock_failure_message(KB_VOLUME, operation, final_period=False))
 
 
 @pytest.mark.parametrize(("op", "where", "kind"), [
@@ -253,6 +277,28 @@ def test_backup_status_reads_error_and_messages():
     status = {"volumeName": "pvc-f", "error": current(path, "create/restore"),
               "messages": {"error": KB_MESSAGE}}
     assert classify_backup_status(status).kind == "create_blocked"  # a backup, not a restore
+
+
+def test_of_equally_severe_conflicts_the_first_wins():
+    """Two deletions blocked on two different locks (equal severity): the status field read
+    first (``error``, then ``messages.error``, then ``messages.info``) names the lock, and
+    within one text the first message does."""
+    first, second = lock_path("pvc-f", "lock-1111111111111111.lck"), lock_path("pvc-g")
+    status = {"volumeName": "pvc-f", "error": current(first, "delete"),
+              "messages": {"error": current(second, "delete"),
+                           "info": current(second, "delete")}}
+    msg = classify_backup_status(status)
+    assert (msg.kind, msg.lock_path, msg.path_matches) == ("delete_blocked", first, True)
+    status = {"volumeName": "pvc-f", "messages": {"error": current(second, "delete"),
+                                                  "info": current(first, "delete")}}
+    assert classify_backup_status(status).lock_path == second
+    # the same in one text (deletions: not the worst kind, so the scan goes on)
+    text = f"{current(second, 'delete')}; {current(first, 'delete')}"
+    msg = classify_message(text, volume="pvc-f")
+    assert (msg.kind, msg.lock_volume, msg.path_matches) == ("delete_blocked", "pvc-g", False)
+    # a more severe later message still wins over an earlier, milder one
+    text = f"{current(first, 'delete')}; {current(second, 'create/restore')}"
+    assert classify_message(text).kind == "create_blocked"
 
 
 @pytest.mark.parametrize("status", [

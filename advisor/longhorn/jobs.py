@@ -43,7 +43,8 @@ class Membership:
 
 
 def _names(value: object) -> list[str]:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    # None, NaN and pd.NA (a nullable "string" column's missing value) name nothing
+    if pd.api.types.is_scalar(value) and pd.isna(value):
         return []
     if isinstance(value, str):
         return [v for v in value.split(",") if v]
