@@ -29,7 +29,7 @@ from advisor.model.durations import (
 )
 from advisor.model.observed import OBSERVED_BACKUP_COLUMNS, observed_vs_predicted
 from advisor.model.proposal import assess_proposal
-from advisor.model.recommend import kubectl_patch, recurring_job_yaml
+from advisor.model.recommend import job_labels_and_parameters, kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
     assess_fleet,
     fleet_from_history,
@@ -549,7 +549,9 @@ def recommend_command(
                           "window": [str(risk.start), str(risk.end)],
                           "assumptions": list(notes)}, indent=2, default=float))
     elif output == "yaml":
-        print("---\n".join(recurring_job_yaml(specs[r.job], r.recommended_cron)
+        extras = job_labels_and_parameters(frames["jobs"], cluster)
+        print("---\n".join(recurring_job_yaml(specs[r.job], r.recommended_cron,
+                                              **extras.get(r.job, {}))
                            for r in recs if r.changed) or "# no change recommended")
     elif output == "patch":
         print("\n".join(kubectl_patch(r.job, r.recommended_cron) for r in recs

@@ -30,6 +30,7 @@ from advisor.model.observed import OBSERVED_KINDS, observed_vs_predicted
 from advisor.model.recommend import (
     BACKUPSTORE_TASKS,
     interval_of,
+    job_labels_and_parameters,
     kubectl_patch,
     recurring_job_yaml,
 )
@@ -280,7 +281,10 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
                           ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _jobs(recs: Sequence, fleet, members: Mapping[str, int]) -> list[JobReport]:
+def _jobs(recs: Sequence, fleet, members: Mapping[str, int],
+          extras: Mapping[str, dict]) -> list[JobReport]:
+    """``extras``: each job's collected ``labels`` and ``parameters``, which its printed
+    manifest must keep (:func:`job_labels_and_parameters`)."""
     specs = {j.name: j for j in fleet.jobs}
     out = []
     for r in recs:
@@ -293,7 +297,8 @@ def _jobs(recs: Sequence, fleet, members: Mapping[str, int]) -> list[JobReport]:
             r.p_per_run_now, r.p_per_run_after, r.reason, members.get(r.job, 0),
             interval_of(r.current_cron) or interval_of(r.current_cron, median=True),
             interval_of(r.recommended_cron) or interval_of(r.recommended_cron, median=True),
-            recurring_job_yaml(specs[r.job], r.recommended_cron) if r.changed else None,
+            recurring_job_yaml(specs[r.job], r.recommended_cron, **extras.get(r.job, {}))
+            if r.changed else None,
             kubectl_patch(r.job, r.recommended_cron) if r.changed else None, curve))
     return out
 
@@ -420,7 +425,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
     seen = observed_vs_predicted(b, risk)
     volumes = _volume_table(risk.table, fleet, fits, b, (start, end), target, cluster)
     members = {j: len(v) for j, v in run_members(fleet).items()}
-    jobs = _jobs(recs, fleet, members)
+    jobs = _jobs(recs, fleet, members, job_labels_and_parameters(frames["jobs"], cluster))
     week_b = b[_in_week(b, start, end)]
     observed = int(week_b["lock_conflict"].isin(OBSERVED_KINDS).sum())
     predicted = float(np.nansum(seen["predicted_per_week"])) if len(seen) else 0.0
