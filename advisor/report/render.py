@@ -194,7 +194,10 @@ def md_escape(text: object) -> str:
 
 
 def _code(text: str) -> str:
-    return str(text).replace("`", "'")
+    """``text`` for a Markdown code span: a backtick would end the span, and a line
+    break (a cron may hold one: its fields are split at any white space) would let the
+    next line start a block (``* * *``: a bullet list)."""
+    return str(text).replace("`", "'").replace("\r", " ").replace("\n", " ")
 
 
 def _md_table(df: pd.DataFrame) -> str:
