@@ -25,9 +25,18 @@ def history() -> advisor.History:
 
 def test_history_risk_and_what_if_render_and_plot(history):
     assert "sample" in history._repr_html_()
-    assert isinstance(history.plot("pvc-db-05"), Axes)
+    ax = history.plot("pvc-db-05")
+    assert isinstance(ax, Axes) and "pvc-db-05" in ax.get_title()
     d = history.durations("pvc-db-05")
     assert d["started_at"].is_monotonic_increasing and d["duration_s"].max() > 3600
+    # every completed backup is drawn, and the fitted quantiles as lines, in order
+    done = int((~d["censored"].fillna(False).astype(bool)).sum())
+    labels = ax.get_legend_handles_labels()[1]
+    assert f"completed ({done})" in labels
+    lines = {label.split()[0]: line.get_xdata()[0] for line, label in
+             zip(*ax.get_legend_handles_labels(), strict=True)
+             if label.split()[0] in ("p50", "p95", "p99")}
+    assert list(lines) == ["p50", "p95", "p99"] and lines["p50"] < lines["p95"] < lines["p99"]
 
     risk = advisor.assess_risk(history, week="2026-W47")
     t = risk.table

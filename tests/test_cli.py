@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import advisor
 from advisor.sources import synthetic as syn
@@ -123,8 +124,32 @@ def test_sample_written_and_collected_is_the_bundled_sample(tmp_path):
     h = run_cli("history", "--store", str(tmp_path / "s"))
     for kind in ("delete_blocked", "pending_behind_deletion", "restore_blocked"):
         assert kind in h.stdout
-    api = advisor.summarize_history(advisor.load_sample().frames).to_dict()
+    # counted from the written kubectl List with plain JSON, not through the advisor
+    items = json.loads(fleet.read_text())["items"]
+    backups_ = [i for i in items if i["kind"] == "Backup"]
+
+    def said(item: dict, words: str) -> bool:
+        status = item.get("status") or {}
+        messages = status.get("messages") or {}
+        return any(words in (t or "") for t in (status.get("error"), messages.get("error"),
+                                                 messages.get("info")))
+
+    conflicts = {
+        "delete_blocked": sum(said(b, "when performing backup delete") for b in backups_),
+        "pending_behind_deletion": sum(said(b, "to be deleted") and not said(b, "lock")
+                                       for b in backups_),
+        # a DR volume's restore, in the Volume's conditions
+        "restore_blocked": sum("performing backup create/restore" in json.dumps(i)
+                               for i in items if i["kind"] == "Volume")}
     stored = history(tmp_path / "s")
+    assert stored["backups"] == len(backups_)
+    assert stored["backups_by_state"] == dict(Counter(b["status"]["state"] for b in backups_))
+    assert stored["lock_conflicts"] == {k: n for k, n in conflicts.items() if n}
+    assert stored["jobs"] == sorted(i["metadata"]["name"] for i in items
+                                    if i["kind"] == "RecurringJob")
+    assert stored["volumes"] == sum(i["kind"] == "Volume" for i in items)
+    # and the API says the same of the same sample
+    api = advisor.summarize_history(advisor.load_sample().frames).to_dict()
     for key in ("backups", "backups_by_state", "lock_conflicts", "jobs", "volumes"):
         assert api[key] == stored[key]
 

@@ -73,13 +73,31 @@ def test_vector(row):
 # --- parsing quirks, as robfig has them --------------------------------------------------
 
 
-@pytest.mark.parametrize("expr", [
-    "+5 * * * *", "1, * * * *", "*-5 * * * *", "0 0 ? * *", "0 0 * JAN-mar sUn",
-    "0 0 * * MON-FRI", "0\t0  *\n* *", "0 0 1,,15 * *", "*/1 * * * *", "0 0 , * *",
-    "@every 1.5h", "@every 90m", "@every 0", "@every -1h", "@hourly", "@annually",
+# What each quirk means, worked by hand from robfig/cron v3.0.1's parser.go and spec.go:
+# the next fire time strictly after Monday 2026-01-05 00:00 UTC (None: Go's zero time, no
+# match within five years).
+@pytest.mark.parametrize(("expr", "next_fire"), [
+    ("+5 * * * *", "2026-01-05T00:05"),        # strconv.Atoi("+5") is 5
+    ("1, * * * *", "2026-01-05T00:01"),        # FieldsFunc drops the empty range
+    ("*-5 * * * *", "2026-01-05T00:01"),       # a leading * ignores the rest of the range
+    ("0 0 ? * *", "2026-01-06T00:00"),         # ? is *
+    ("0 0 * JAN-mar sUn", "2026-01-11T00:00"),  # names in any case; dom * ANDs with dow
+    ("0 0 * * MON-FRI", "2026-01-06T00:00"),
+    ("0\t0  *\n* *", "2026-01-06T00:00"),     # any white space separates fields
+    ("0 0 1,,15 * *", "2026-01-15T00:00"),
+    ("*/1 * * * *", "2026-01-05T00:01"),       # step 1 keeps the star bit
+    ("0 0 , * *", None),                       # no day of month at all, ANDed with dow *
+    ("@every 1.5h", "2026-01-05T01:30"),       # counted from the previous run
+    ("@every 90m", "2026-01-05T01:30"),
+    ("@every 0", "2026-01-05T00:00:01"),       # Every() rounds up to one second
+    ("@every -1h", "2026-01-05T00:00:01"),
+    ("@hourly", "2026-01-05T01:00"),
+    ("@annually", "2027-01-01T00:00"),
 ])
-def test_accepted_quirks(expr):
-    cron.parse(expr)
+def test_accepted_quirks_and_what_they_mean(expr, next_fire):
+    after = datetime(2026, 1, 5, tzinfo=UTC)
+    want = None if next_fire is None else datetime.fromisoformat(next_fire + "+00:00")
+    assert cron.parse(expr).next(after, "UTC") == want
 
 
 @pytest.mark.parametrize(("expr", "field", "fragment"), [

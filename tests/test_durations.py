@@ -132,6 +132,22 @@ def test_kaplan_meier_column_matches_scipy():
     assert fits.table.loc[0, "km_p50_s"] == pytest.approx(expected)
 
 
+def test_kaplan_meier_counts_events_before_censored_rows_at_a_tied_duration():
+    """Worked by hand: 600 s, 1200 s and 1800 s completed, two backups still running at
+    1200 s. At 1200 s the event is counted with the two running ones still at risk (they
+    have run as long): S = 4/5 x 3/4 = 0.6 > 0.5, so the median is the next event, 1800 s.
+    Counting the censored rows first would give S(1200) = 4/5 x 1/2 = 0.4 and a median of
+    1200 s. scipy's ``ecdf`` follows the same convention."""
+    from scipy import stats
+
+    d = np.array([600.0, 1200, 1200, 1200, 1800])
+    censor = np.array([np.nan, np.nan, 1200, 1200, np.nan])
+    fits = fit_durations(backups("pvc-a", d, censor_s=censor))
+    assert fits.table.loc[0, "km_p50_s"] == pytest.approx(1800.0)
+    sf = stats.ecdf(stats.CensoredData(uncensored=[600, 1200, 1800], right=[1200, 1200])).sf
+    assert sf.probabilities.tolist() == pytest.approx([0.8, 0.6, 0.0])
+
+
 # --- the fleet prior -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import pytest
+from scipy import stats
 
 from advisor import load_sample
 from advisor.model.durations import fit_durations
@@ -23,6 +26,7 @@ from advisor.report.render import (
     to_json,
     to_markdown,
 )
+from advisor.sources import sample
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "advisor" / "report"
                      / "report.schema.json").read_text())
@@ -200,7 +204,14 @@ def test_advisor_report_writes_every_flavour_and_compares_weeks(tmp_path):
     assert html_text.count('<img src="data:image/png;base64,') == len(charts)
     assert "Compared with 2026-W46" in html_text
     # the sample's known problems, in the words a reader sees
-    for text in ("pvc-db-05 (3.2 h)", "slower than their 60 min interval",
+    # pvc-db-05's p99 as the report words it, against the sample's truth (its backups are
+    # lognormal: p99 = median x exp(sigma x z_0.99), 3.19 h), within the fit's error
+    shown = re.search(r"pvc-db-05 \((\d+\.\d) h\)", html_text)
+    truth = next(v for v in sample.sample_fleet().volumes if v.name == "pvc-db-05")
+    true_p99_h = truth.backup_duration.median_s * math.exp(
+        truth.backup_duration.sigma * stats.norm.ppf(0.99)) / 3600
+    assert shown and abs(float(shown[1]) / true_p99_h - 1) < 0.2, (shown, true_p99_h)
+    for text in (shown[0], "slower than their 60 min interval",
                  "moved away from the fire times of daily", "<code>30 * * * *</code>"):
         assert text in html_text, text
         assert md_escape(text.replace("<code>", "").replace("</code>", "")) in md \
