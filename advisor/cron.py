@@ -125,26 +125,25 @@ _UNITS = {b"ns": 1, b"us": 10**3, "µs".encode(): 10**3, "μs".encode(): 10**3,
 
 
 def go_parse_duration(text: str) -> int:
-    """``time.ParseDuration`` (Go 1.19): nanoseconds, or ValueError with Go's message."""
+    """``time.ParseDuration`` (Go 1.19): nanoseconds, or ValueError with Go's message.
+
+    Go also guards each step against uint64 wrap-around; Python's ints do not wrap, so
+    only the checks that decide the answer or the message are kept."""
     s = text.encode()
     invalid = ValueError(f'time: invalid duration "{text}"')
-    neg = False
+    neg = s[:1] == b"-"
     if s[:1] in (b"-", b"+"):
-        neg, s = s[:1] == b"-", s[1:]
+        s = s[1:]
     if s == b"0":
         return 0
     if not s:
         raise invalid
     total = 0
     while s:
-        if not (s[:1] == b"." or b"0" <= s[:1] <= b"9"):
-            raise invalid
         i, v = 0, 0
         while i < len(s) and 48 <= s[i] <= 57:
-            if v > 2**63 // 10:
-                raise invalid
             v = v * 10 + s[i] - 48
-            if v > 2**63:
+            if v > 2**63:  # leadingInt's overflow: before the unit is read
                 raise invalid
             i += 1
         pre, s = i > 0, s[i:]
@@ -153,14 +152,14 @@ def go_parse_duration(text: str) -> int:
             s = s[1:]
             i, overflow = 0, False
             while i < len(s) and 48 <= s[i] <= 57:
-                if not overflow:
-                    if f > (2**63 - 1) // 10 or f * 10 + s[i] - 48 > 2**63:
+                if not overflow:  # leadingFraction drops the digits past 2**63
+                    if f * 10 + s[i] - 48 > 2**63:
                         overflow = True
                     else:
                         f, scale = f * 10 + s[i] - 48, scale * 10
                 i += 1
             post, s = i > 0, s[i:]
-        if not pre and not post:
+        if not pre and not post:  # also any text not starting with a digit or "."
             raise invalid
         i = 0
         while i < len(s) and not (s[i] == 46 or 48 <= s[i] <= 57):
@@ -172,14 +171,7 @@ def go_parse_duration(text: str) -> int:
         if unit is None:
             raise ValueError(f'time: unknown unit "{unit_text.decode(errors="replace")}" '
                              f'in duration "{text}"')
-        if v > 2**63 // unit:
-            raise invalid
-        v *= unit
-        if f > 0:
-            v += int(float(f) * (float(unit) / scale))
-            if v > 2**63:
-                raise invalid
-        total += v
+        total += v * unit + int(float(f) * (float(unit) / scale))
         if total > 2**63:
             raise invalid
     if not neg and total > 2**63 - 1:
@@ -228,7 +220,7 @@ def _load_location(name: str) -> tzinfo | None:
     if name == "Local":
         return None
     if ".." in name or name.startswith(("/", "\\")):
-        raise CronError(f"provided bad location {name}: invalid location name")
+        raise CronError(f"provided bad location {name}: time: invalid location name")
     try:
         return ZoneInfo(name)
     except ValueError:  # not a normalised key: Go opens the path as it is

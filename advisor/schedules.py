@@ -220,12 +220,14 @@ def forbid_runs(slots: np.ndarray | pd.Series | list, durations_s: np.ndarray | 
     lost_since_start = 0
     free_at = None  # when the active run ends
 
-    def start(slot: pd.Timestamp, at: pd.Timestamp) -> pd.Timestamp:
+    def start(slot: pd.Timestamp, ended: pd.Timestamp | None = None) -> pd.Timestamp:
+        """Start the run for ``slot``: at the slot, or, when it waited for a run that
+        ``ended`` then (even one ending as it fired), at the controller's next sync."""
         nonlocal lost_since_start
         k = len(runs)
         if k >= len(d):
             raise ValueError(f"durations_s has {len(d)} entries; run {k + 1} needs one more")
-        begin = at + pd.Timedelta(seconds=sync_delay_s) if slot < at else slot
+        begin = slot if ended is None else ended + pd.Timedelta(seconds=sync_delay_s)
         runs.append({"slot": slot, "start": begin, "late_s": (begin - slot).total_seconds(),
                      "skipped_before": lost_since_start,
                      "end": begin + pd.Timedelta(seconds=float(d[k]))})
@@ -244,7 +246,7 @@ def forbid_runs(slots: np.ndarray | pd.Series | list, durations_s: np.ndarray | 
             skipped.append({"slot": lost, "blocked_by_run": len(runs) - 1})
             lost_since_start += 1
         if starts:
-            free_at = start(f[i], f[i])
+            free_at = start(f[i])
         i += 1
     runs_df = pd.DataFrame(runs, columns=["slot", "start", "end", "late_s", "skipped_before"])
     skipped_df = pd.DataFrame(skipped, columns=["slot", "blocked_by_run"])
@@ -258,13 +260,13 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "September", "October", "November", "December")
 
 
-def _step(values: list[int], lo: int, span: int) -> int | None:
-    """k when ``values`` is lo, lo+k, ... covering the whole range evenly."""
-    if len(values) < 2 or values[0] != lo:
+def _step(values: list[int], span: int) -> int | None:
+    """k when ``values`` is 0, k, 2k, ... covering the whole range (``span`` values)
+    evenly."""
+    if len(values) < 2 or values[0] != 0:
         return None
-    k = values[1] - values[0]
-    ok = values == list(range(lo, lo + span, k)) and span % k == 0
-    return k if ok else None
+    k = values[1]
+    return k if values == list(range(0, span, k)) and span % k == 0 else None
 
 
 def _list(items: list[str]) -> str:
@@ -283,7 +285,9 @@ def _ranges(values: list[int], names: tuple[str, ...] | None = None, base: int =
             out.append(run)
             run = [v]
     out.append(run)
-    parts = [name(r[0]) if len(r) < 3 else f"{name(r[0])} to {name(r[-1])}" for r in out]
+    parts = []
+    for r in out:  # a run of three or more is a range; one or two are listed
+        parts += [name(v) for v in r] if len(r) < 3 else [f"{name(r[0])} to {name(r[-1])}"]
     return _list(parts)
 
 
@@ -294,14 +298,14 @@ def describe(schedule: Schedule | str, tz: str | tzinfo | None = None) -> str:
         return f"every {_duration(s.delay_s)}, counted from the previous run"
     assert isinstance(s, SpecSchedule)
     loc = s.location or zone(tz)
-    zname = getattr(loc, "key", None) or str(loc)
-    zname = "UTC" if zname in ("UTC", "Etc/UTC") else zname
+    zname = str(loc)  # a ZoneInfo's key, "UTC", or a fixed offset "UTC-08:00"
+    zname = "UTC" if zname == "Etc/UTC" else zname
     minutes, hours = _bits(s.minute, 0, 59).tolist(), _bits(s.hour, 0, 23).tolist()
     secs = _bits(s.second, 0, 59).tolist()
     if not (minutes and hours and secs and _can_match_a_day(s)):
         return "never: no day matches"
     every_hour = len(hours) == 24
-    mstep = _step(minutes, 0, 60)
+    mstep, hstep = _step(minutes, 60), _step(hours, 24)
     if every_hour and len(minutes) == 60:
         when = "every minute"
     elif every_hour and mstep:
@@ -309,8 +313,8 @@ def describe(schedule: Schedule | str, tz: str | tzinfo | None = None) -> str:
     elif every_hour:
         plural = "s" if len(minutes) > 1 else ""
         when = f"every hour at minute{plural} {_list([str(m) for m in minutes])}"
-    elif _step(hours, 0, 24) and len(minutes) == 1:
-        when = f"every {_step(hours, 0, 24)} hours at minute {minutes[0]}"
+    elif hstep and len(minutes) == 1:
+        when = f"every {hstep} hours at minute {minutes[0]}"
     elif len(hours) * len(minutes) <= 6:
         when = "at " + _list([f"{h:02d}:{m:02d}" for h in hours for m in minutes]) + f" {zname}"
     else:
@@ -325,10 +329,11 @@ def describe(schedule: Schedule | str, tz: str | tzinfo | None = None) -> str:
     if len(months) == 1 and len(dom) == 1 and days == f"on day {dom[0]} of the month":
         days, month_text = f"on {_MONTHS[months[0] - 1]} {dom[0]}", ""
     if days == "every day":
-        text = when if (every_hour or when.startswith("every")) else f"every day {when}"
+        text = when if when.startswith("every") else f"every day {when}"
         return text + month_text
-    return f"{days}{month_text} {when}" if not when.startswith("every") else \
-        f"{when} on {days}{month_text}"
+    if when.startswith("every"):  # "every 15 minutes on day 1 ...", "... on Mondays"
+        return f"{when} {days if days.startswith('on ') else 'on ' + days}{month_text}"
+    return f"{days}{month_text} {when}"
 
 
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -337,7 +342,9 @@ _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 def _can_match_a_day(s: SpecSchedule) -> bool:
     """Whether any date can match (robfig's day rule, over the schedule's months)."""
     months = _bits(s.month, 1, 12).tolist()
-    longest = max((_MONTH_DAYS[m - 1] for m in months), default=0)
+    if not months:  # "0 0 1 , 1": robfig never fires it, whatever the day fields say
+        return False
+    longest = max(_MONTH_DAYS[m - 1] for m in months)
     dom = [d for d in _bits(s.dom, 1, 31).tolist() if d <= longest]
     dow = _bits(s.dow, 0, 6).tolist()
     if s.dom >> 63 & 1 or s.dow >> 63 & 1:
@@ -345,29 +352,31 @@ def _can_match_a_day(s: SpecSchedule) -> bool:
     return bool(dom or dow)
 
 
-def _days(s: SpecSchedule) -> str:
-    dom, dow = _bits(s.dom, 1, 31).tolist(), _bits(s.dow, 0, 6).tolist()
-    dom_star, dow_star = bool(s.dom >> 63 & 1), bool(s.dow >> 63 & 1)
-    dom_all, dow_all = len(dom) == 31, len(dow) == 7
+def _dom_text(dom: list[int]) -> str:
     k = dom[1] - dom[0] if len(dom) > 3 else 0
     if k > 1 and dom == list(range(dom[0], 32, k)[: len(dom)]) and dom[-1] + k > 31:
         nth = {2: "2nd", 3: "3rd"}.get(k, f"{k}th")
-        dom_text = f"every {nth} day of the month from day {dom[0]}"
-    else:
-        dom_text = f"day{'s' if len(dom) > 1 else ''} {_ranges(dom)} of the month"
-    dow_text = _ranges(dow, _DAYS)
-    if dom_star or dow_star:  # both must match
+        return f"every {nth} day of the month from day {dom[0]}"
+    return f"day{'s' if len(dom) > 1 else ''} {_ranges(dom)} of the month"
+
+
+def _days(s: SpecSchedule) -> str:
+    """The days ``s`` fires on, by robfig's day rule (it has some: :func:`_can_match_a_day`)."""
+    dom, dow = _bits(s.dom, 1, 31).tolist(), _bits(s.dow, 0, 6).tolist()
+    dom_star, dow_star = bool(s.dom >> 63 & 1), bool(s.dow >> 63 & 1)
+    dom_all, dow_all = len(dom) == 31, len(dow) == 7
+    if dom_star or dow_star:  # both must match; a star field holds every value
         if dom_all and dow_all:
             return "every day"
-        if dom_all:
-            return dow_text
-        if dow_all:
-            return f"on {dom_text}"
-        return f"on {dom_text} if it is a {_ranges(dow, _DAYS)[:-1]}"
-    # robfig: neither is a star, so either field matching is enough
+        return _ranges(dow, _DAYS) if dom_all else f"on {_dom_text(dom)}"
+    # robfig: neither is a star, so either field matching is enough (an empty one never)
     if dom_all or dow_all:
         return "every day"
-    return f"on {dom_text} or on {dow_text}"
+    if not dom:
+        return _ranges(dow, _DAYS)
+    if not dow:
+        return f"on {_dom_text(dom)}"
+    return f"on {_dom_text(dom)} or on {_ranges(dow, _DAYS)}"
 
 
 def _duration(seconds: int) -> str:

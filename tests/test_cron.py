@@ -302,3 +302,138 @@ def test_no_third_party_cron_library():
     names |= {(n.module or "").split(".")[0] for n in ast.walk(tree)
               if isinstance(n, ast.ImportFrom)}
     assert not names & {"croniter", "cronsim", "crontab", "apscheduler"}
+
+
+# time.ParseDuration's answers, from Go 1.19 itself (a throw-away program calling
+# time.ParseDuration on each text): nanoseconds, or the error message.
+GO_DURATIONS = [
+    ("9223372036854775807ns", 9223372036854775807),  # the largest Duration
+    ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
+    ("-9223372036854775808ns", -9223372036854775808),  # the smallest
+    ("-9223372036854775809ns", 'time: invalid duration "-9223372036854775809ns"'),
+    ("-9223372036854775807ns1ns", -9223372036854775808),
+    ("-9223372036854775807ns2ns", 'time: invalid duration "-9223372036854775807ns2ns"'),
+    ("2562047h", 9223369200000000000),
+    ("2562048h", 'time: invalid duration "2562048h"'),
+    ("2562047h47m16.854775807s", 9223372036854775807),
+    ("-2562047h47m16.854775808s", -9223372036854775808),
+    ("2562047h47m16.854775808s", 'time: invalid duration "2562047h47m16.854775808s"'),
+    ("153722867m", 9223372020000000000),
+    ("922337203685477580.9ns", 922337203685477580),
+    # an integer part past 2**63 is refused before its unit is read
+    ("10000000000000000000x", 'time: invalid duration "10000000000000000000x"'),
+    ("18446744073709551616ns", 'time: invalid duration "18446744073709551616ns"'),
+    ("9223372036854775808ns1x", 'time: unknown unit "x" in duration "9223372036854775808ns1x"'),
+    ("9223372036854775807ns2ns1x", 'time: invalid duration "9223372036854775807ns2ns1x"'),
+    # fractions: float64 arithmetic, digits past 2**63 dropped, truncated to whole ns
+    (".5h", 1800000000000),
+    ("1.h", 3600000000000),
+    ("5.s", 5000000000),
+    ("1.1s", 1100000000),
+    ("1.5h30m", 7200000000000),
+    ("3.000000001h", 10800000003600),
+    ("0.000000001h", 3600),
+    ("100.0000001ms", 100000000),
+    ("0.5ns", 0),
+    ("1.00000000000000000000001h", 3600000000000),
+    ("0.9223372036854775809s", 922337203),
+    ("0.99999999999999999999s", 1000000000),
+    ("1.9999999999999999999999s", 2000000000),
+    ("0.09223372036854775809h", 332041393326),
+    ("00000000000000000000000000000001s", 1000000000),
+    # signs, zero, units
+    ("+5s", 5000000000), ("-0", 0), ("+0", 0), ("0", 0), ("0s", 0), ("-0h", 0),
+    ("9s", 9000000000), ("1.5µs", 1500), ("1μs", 1000), ("1us", 1000),
+    ("", 'time: invalid duration ""'),
+    ("-", 'time: invalid duration "-"'),
+    (".", 'time: invalid duration "."'),
+    (".s", 'time: invalid duration ".s"'),
+    ("h", 'time: invalid duration "h"'),
+    ("A1h", 'time: invalid duration "A1h"'),
+    ("5", 'time: missing unit in duration "5"'),
+    ("1s1", 'time: missing unit in duration "1s1"'),
+    ("1.2.3s", 'time: missing unit in duration "1.2.3s"'),
+    ("1ns.5", 'time: missing unit in duration "1ns.5"'),
+    ("1.5", 'time: missing unit in duration "1.5"'),
+    ("1:s", 'time: unknown unit ":s" in duration "1:s"'),  # ":" follows "9" in ASCII
+    ("1.5:s", 'time: unknown unit ":s" in duration "1.5:s"'),
+    ("1h:", 'time: unknown unit "h:" in duration "1h:"'),
+    ("1h-30m", 'time: unknown unit "h-" in duration "1h-30m"'),
+    ("1hx", 'time: unknown unit "hx" in duration "1hx"'),
+    ("1e3s", 'time: unknown unit "e" in duration "1e3s"'),
+    ("1Ms", 'time: unknown unit "Ms" in duration "1Ms"'),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), GO_DURATIONS)
+def test_go_parse_duration_matches_go(text, want):
+    """Every boundary of time.ParseDuration: the int64 range, the overflow of an integer
+    or a fraction, float64 fractions, and which error Go reports first."""
+    if isinstance(want, int):
+        assert cron.go_parse_duration(text) == want
+    else:
+        with pytest.raises(ValueError) as e:
+            cron.go_parse_duration(text)
+        assert str(e.value) == want
+
+
+# robfig/cron v3.0.1's own error for each expression (ParseStandard's message, from the
+# oracle in tests/oracle), and the field it is about.
+ROBFIG_ERRORS = [
+    ("0 0 * * 9223372036854775808", "day-of-week",
+     'failed to parse int from 9223372036854775808: strconv.Atoi: parsing '
+     '"9223372036854775808": value out of range'),
+    ("0 0 * * 9223372036854775807", "day-of-week",
+     "end of range (9223372036854775807) above maximum (6): 9223372036854775807"),
+    ("0 0 * * */-9223372036854775808", "day-of-week",
+     "negative number (-9223372036854775808) not allowed: -9223372036854775808"),
+    ("0 0 * * */-9223372036854775809", "day-of-week",
+     'failed to parse int from -9223372036854775809: strconv.Atoi: parsing '
+     '"-9223372036854775809": value out of range'),
+    ("0 0 * * 1/-1", "day-of-week", "negative number (-1) not allowed: -1"),
+    ("5/0 * * * *", "minute", "step of range should be a positive number: 5/0"),
+    ("0 1-2/0 * * *", "hour", "step of range should be a positive number: 1-2/0"),
+    ("1/2/3 * * * *", "minute", "too many slashes: 1/2/3"),
+    ("0 0 1-2-3 * *", "day-of-month", "too many hyphens: 1-2-3"),
+    ("0 0 * a *", "month", 'failed to parse int from a: strconv.Atoi: parsing "a": invalid syntax'),
+    ("1- * * * *", "minute", 'failed to parse int from : strconv.Atoi: parsing "": invalid syntax'),
+    ("+-1 * * * *", "minute",
+     'failed to parse int from +: strconv.Atoi: parsing "+": invalid syntax'),
+    ("0x5 * * * *", "minute",
+     'failed to parse int from 0x5: strconv.Atoi: parsing "0x5": invalid syntax'),
+    ("\u0661 * * * *", "minute",  # an Arabic-Indic one is not an ASCII digit
+     'failed to parse int from \u0661: strconv.Atoi: parsing "\u0661": invalid syntax'),
+    ("5-* * * * *", "minute",
+     'failed to parse int from *: strconv.Atoi: parsing "*": invalid syntax'),
+    ("60 * * * *", "minute", "end of range (60) above maximum (59): 60"),
+    ("0 24 * * *", "hour", "end of range (24) above maximum (23): 24"),
+    ("0 0 0 * *", "day-of-month", "beginning of range (0) below minimum (1): 0"),
+    ("0 0 32 * *", "day-of-month", "end of range (32) above maximum (31): 32"),
+    ("0 0 * 0 *", "month", "beginning of range (0) below minimum (1): 0"),
+    ("0 0 * 13 *", "month", "end of range (13) above maximum (12): 13"),
+    ("0 0 * * SUN-7", "day-of-week", "end of range (7) above maximum (6): SUN-7"),
+    ("5-4 * * * *", "minute", "beginning of range (5) beyond end of range (4): 5-4"),
+    ("* * * *", None, "expected exactly 5 fields, found 4: [* * * *]"),
+    ("0 0 1 1 1 1", None, "expected exactly 5 fields, found 6: [0 0 1 1 1 1]"),
+    ("   ", None, "expected exactly 5 fields, found 0: []"),
+    ("", None, "empty spec string"),
+    ("@foo", None, "unrecognized descriptor: @foo"),
+    ("@every", None, "unrecognized descriptor: @every"),
+    ("@every ", None, 'failed to parse duration @every : time: invalid duration ""'),
+    ("@every 1x", None,
+     'failed to parse duration @every 1x: time: unknown unit "x" in duration "1x"'),
+    ("TZ=Mars/X 0 0 * * *", None, "provided bad location Mars/X: unknown time zone Mars/X"),
+    ("TZ=../x 0 0 * * *", None, "provided bad location ../x: time: invalid location name"),
+    ("TZ=/etc/x 0 0 * * *", None, "provided bad location /etc/x: time: invalid location name"),
+    ("TZ=\\x 0 0 * * *", None, "provided bad location \\x: time: invalid location name"),
+]
+
+
+@pytest.mark.parametrize(("expr", "field", "reason"), ROBFIG_ERRORS)
+def test_rejections_give_robfigs_own_message(expr, field, reason):
+    """The reason is robfig's error word for word; the field is the one robfig was
+    reading; the message leads with the field."""
+    with pytest.raises(cron.CronError) as e:
+        cron.parse(expr, allow_tz_prefix=True)
+    assert (e.value.reason, e.value.field, e.value.expr) == (reason, field, expr)
+    assert str(e.value) == (f"{field} field: {reason}" if field else reason)
