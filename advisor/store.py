@@ -579,7 +579,10 @@ def _latest(frame: str, df: pd.DataFrame) -> pd.DataFrame:
         return df
     rank = np.zeros(len(df), dtype=np.int64)
     if frame == "backups":
-        codes = pd.Categorical(df["state"], categories=list(STATE_RANK)).codes
+        # (a state the advisor does not know is left out first: it gets code -1, the
+        # rank below New, without pandas' deprecated unknown-category path)
+        known = df["state"].where(df["state"].isin(list(STATE_RANK)))
+        codes = pd.Categorical(known, categories=list(STATE_RANK)).codes
         rank = np.append(np.fromiter(STATE_RANK.values(), dtype=np.int64), -1)[codes]
     # the key as one integer (exact: each column's codes, combined, renumbered), which
     # is far cheaper to sort and compare than millions of strings

@@ -22,6 +22,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -304,6 +305,26 @@ def _describe(got: Counter, want: Counter) -> str:
             f"{sum(missing.values())} missing, e.g. {list(missing)[:2]}")
 
 
+def _assert_same_in_process(crash: Crash, dest: Path) -> None:
+    """The scenario's write made in this process, unharmed, on a copy of its store at
+    ``dest`` leaves the rows (or derived frames) the forked writer left: the counting of
+    steps changes nothing. (It also shows mutation testing, which records the code each
+    test runs in the test's own process only, what code the forked writers run.)"""
+    if crash.base.exists():
+        shutil.copytree(crash.base, dest, symlinks=True)
+    s, learnt, spec = HistoryStore(dest), HistoryStore(crash.work / "learn"), crash.spec
+    if spec["op"] == "append":
+        result = s.append(spec["frames"], supersede=spec["supersede"])
+        assert result.collection_id is not None and crash.learn["result"] is not None
+        assert len(s.collection_ids()) == len(learnt.collection_ids())
+        assert _rows(s.read_all(latest=False)) == _rows(learnt.read_all(latest=False))
+    else:
+        assert s.keep_derived(spec["name"], spec["key"], spec["frames"], s.collection_ids())
+        for kept in (s.derived(spec["name"], spec["key"]),
+                     learnt.derived(spec["name"], spec["key"])):
+            assert kept is not None and _same_frames(kept, spec["frames"])
+
+
 def _assert_killed_at_each_step(crash: Crash) -> None:
     """The unharmed writer ran; each killed one died of SIGKILL at the step it was meant to
     (the steps are the same in every run, so step k is the same operation each time)."""
@@ -388,20 +409,22 @@ def _assert_all_or_nothing(crash: Crash) -> list[int]:
 
 
 @pytest.mark.parametrize("scenario", ["append", "first-append"])
-def test_an_append_killed_at_any_step_is_wholly_in_or_wholly_out(crashes, scenario):
+def test_an_append_killed_at_any_step_is_wholly_in_or_wholly_out(crashes, scenario, tmp_path):
     """A writer killed before any step of an append (to a store, or the first one, which
     also writes store.json) leaves a readable store with every earlier row and either all
     of the new collection or none of it; the next writer succeeds and cleans up."""
     crash = crashes[scenario]
+    _assert_same_in_process(crash, tmp_path / "store")
     _assert_killed_at_each_step(crash)
     _assert_all_or_nothing(crash)
 
 
-def test_a_superseding_append_killed_at_any_step_shows_old_or_new_rows_once(crashes):
+def test_a_superseding_append_killed_at_any_step_shows_old_or_new_rows_once(crashes, tmp_path):
     """A writer killed before any step of an append superseding a collection leaves readers
     the superseded collection's rows or the new collection's (which carries them), each
     row once, never both and never neither; the next writer deletes the hidden one."""
     crash = crashes["supersede"]
+    _assert_same_in_process(crash, tmp_path / "store")
     _assert_killed_at_each_step(crash)
     # some kills land between the rename and the deletion of the superseded collection
     assert _assert_all_or_nothing(crash), "no kill left the superseded collection hidden"
@@ -421,11 +444,12 @@ def _same_frames(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) ->
     return True
 
 
-def test_keep_derived_killed_at_any_step_keeps_old_or_whole_new_frames(crashes):
+def test_keep_derived_killed_at_any_step_keeps_old_or_whole_new_frames(crashes, tmp_path):
     """A writer killed before any step of keep_derived leaves ``derived()`` returning the
     frames kept before (their key) or every new frame (the new key), never a part, and
     one of the two always; the collections are untouched; the next keep succeeds."""
     crash = crashes["derived"]
+    _assert_same_in_process(crash, tmp_path / "store")
     _assert_killed_at_each_step(crash)
     assert crash.learn["result"] is True
     tree = _tree(crash.base)
@@ -462,11 +486,13 @@ def _published(crash: Crash) -> Path:
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_what_a_write_renames_into_place_was_fsynced_before_and_after(crashes, scenario):
+def test_what_a_write_renames_into_place_was_fsynced_before_and_after(crashes, scenario,
+                                                                      tmp_path):
     """What a kill cannot show, a power cut would: the unharmed writer fsyncs every file it
     renames into place and the staged folder itself before the rename, and the folder it
     lands in after it, so the rename cannot outlast a power cut without its contents."""
     crash = crashes[scenario]
+    _assert_same_in_process(crash, tmp_path / "store")
     published = _published(crash)
     events = crash.learn["events"]
     renames = [i for i, e in enumerate(events) if e[0] in ("rename", "replace")]
@@ -484,12 +510,13 @@ def test_what_a_write_renames_into_place_was_fsynced_before_and_after(crashes, s
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_the_kills_fall_between_the_single_file_operations(crashes, scenario):
+def test_the_kills_fall_between_the_single_file_operations(crashes, scenario, tmp_path):
     """The steps are fine enough to cut a write file by file: for each Parquet file put in
     place its creation, rows and footer are steps, each file and the folder is fsynced
     once at least, and one rename puts the folder in place (so other tests have killed the
     writer between every two of these)."""
     crash = crashes[scenario]
+    _assert_same_in_process(crash, tmp_path / "store")
     parts = len(list(_published(crash).glob("*.parquet")))
     kinds = Counter(step.split()[0] for step in crash.steps)
     assert parts >= 1 and kinds["rename"] == 1, kinds
