@@ -2,7 +2,8 @@
 
 Usage::
 
-    python tests/template_mutants.py [--jobs N] [--list] TESTS... [-- PYTEST ARGS...]
+    python tests/template_mutants.py [--jobs N] [--lines A-B] [--list] TESTS...
+                                     [-- PYTEST ARGS...]
 
 e.g. ``python tests/template_mutants.py tests/test_report_render.py``. Each mutant of
 ``advisor/report/templates/report.html.j2`` is one small change to one tag:
@@ -211,11 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("tests", nargs="+", help="pytest paths to run for each mutant")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    ap.add_argument("--lines", metavar="A-B",
+                    help="only the mutants on these lines of the template (e.g. 99-115)")
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     args = ap.parse_args(argv)
 
     source = (REPO / TEMPLATE).read_text()
     todo = mutants(source)
+    if args.lines:
+        first, _, last = args.lines.partition("-")
+        todo = [m for m in todo if int(first) <= m.line <= int(last or first)]
     if args.list:
         for m in todo:
             eq = m.equivalent()

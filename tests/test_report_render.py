@@ -732,11 +732,12 @@ def test_html_lists_at_most_ten_moves_of_risk():
 
 
 @pytest.mark.parametrize(("counts", "after"), [
-    ((51, 50, 52), {"Skipped: s49": "<li>... 1 more (skipped; all in the JSON)</li><li>W",
+    ((51, 50, 51), {"Skipped: s49": "<li>... 1 more (skipped; all in the JSON)</li><li>W",
                     "Warning: w49": "<li>Fit: f0</li>",
-                    "Fit: f49": "<li>... 2 more (fit; all in the JSON)</li></ul>"}),
-    ((50, 53, 0), {"Skipped: s49": "<li>Warning: w0</li>",
-                   "Warning: w49": "<li>... 3 more (warning; all in the JSON)</li></ul>"}),
+                    "Fit: f49": "<li>... 1 more (fit; all in the JSON)</li></ul>"}),
+    ((50, 51, 50), {"Skipped: s49": "<li>Warning: w0</li>",
+                    "Warning: w49": "<li>... 1 more (warning; all in the JSON)</li><li>F",
+                    "Fit: f49": "</ul>"}),
 ])
 def test_html_lists_fifty_problems_of_each_kind_and_counts_the_rest(counts, after):
     """Fifty skipped records, warnings or fit problems are listed, in order; beyond that

@@ -853,9 +853,13 @@ def test_a_collection_is_a_manifest_and_a_plain_parquet_file_per_frame(tmp_path)
     schema version, which pandas reads back in the schema's dtypes."""
     s = HistoryStore(tmp_path)
     a = s.append({"backups": backups(backup("b1", "Pending"))})
+    # (jobs: four rows, one a repeat, so the rows written are not a plain range of them)
+    jobs = pd.concat([job(f"{m} 2 * * *").assign(recurring_job=name) for m, name in
+                      ((0, "j0"), (5, "j1"), (0, "j0"), (10, "j2"))], ignore_index=True)
     c = s.append({"backups": backups(backup("b1", "Completed", T0 + HOUR),
                                      backup("b2", source="file:x.yaml")),
-                  "jobs": job("0 2 * * *")}, supersede=[a.collection_id], meta={"hour": "02"})
+                  "jobs": jobs}, supersede=[a.collection_id], meta={"hour": "02"})
+    assert c.counts["jobs"] == store.FrameCounts(added=3, unchanged=1)
     folder = tmp_path / "collections" / c.collection_id
     assert sorted(p.name for p in folder.iterdir()) == [
         "backups.parquet", "jobs.parquet", "manifest.json"]
@@ -866,7 +870,7 @@ def test_a_collection_is_a_manifest_and_a_plain_parquet_file_per_frame(tmp_path)
         "supersedes": [a.collection_id], "meta": {"hour": "02"},
         "frames": {"backups": {"file": "backups.parquet", "rows": 3, "added": 1, "updated": 1,
                                "sources": ["file:x.yaml", "test"]},
-                   "jobs": {"file": "jobs.parquet", "rows": 1, "added": 1, "updated": 0,
+                   "jobs": {"file": "jobs.parquet", "rows": 3, "added": 3, "updated": 0,
                             "sources": ["test"]}}}
     for name in ("backups", "jobs"):
         part = folder / f"{name}.parquet"
