@@ -169,8 +169,7 @@ def go_parse_duration(text: str) -> int:
         unit_text, s = s[:i], s[i:]
         unit = _UNITS.get(unit_text)
         if unit is None:
-            raise ValueError(f'time: unknown unit "{unit_text.decode(errors="replace")}" '
-                             f'in duration "{text}"')
+            raise ValueError(f'time: unknown unit "{unit_text.decode()}" in duration "{text}"')
         total += v * unit + int(float(f) * (float(unit) / scale))
         if total > 2**63:
             raise invalid
@@ -242,8 +241,8 @@ def utc_offset(tz: tzinfo, unix: int) -> int:
     """UTC offset in seconds of ``tz`` at the instant ``unix``."""
     if tz is UTC:
         return 0
-    off = datetime.fromtimestamp(unix, tz).utcoffset()
-    return int(off.total_seconds()) if off is not None else 0
+    off = datetime.fromtimestamp(unix, tz).utcoffset()  # never None: fromtimestamp needs one
+    return int(off.total_seconds())  # type: ignore[union-attr]
 
 
 def _fields(tz: tzinfo, unix: int) -> tuple[int, int, int, int, int, int, int]:
@@ -311,14 +310,12 @@ class SpecSchedule(Schedule):
     def can_fire(self) -> bool:
         """False when a field matches no value at all (``0 , * * *``) or no day can match
         (both day fields empty, or one empty under the star rule)."""
-        value = (1 << 63) - 1
-        if not (self.second & value and self.minute & value and self.hour & value
-                and self.month & value):
+        # (bit 63 alone never occurs: a star field holds every value of its range too)
+        if not (self.second and self.minute and self.hour and self.month):
             return False
-        dom, dow = self.dom & value, self.dow & value
         if self.dom & _STAR or self.dow & _STAR:
-            return bool(dom and dow)
-        return bool(dom or dow)
+            return bool(self.dom and self.dow)
+        return bool(self.dom or self.dow)
 
     def day_matches(self, day: int, weekday: int) -> bool:
         """robfig's ``dayMatches``: if either day field is a star, both must match;
@@ -524,7 +521,7 @@ def _parse(spec: str, allow_tz_prefix: bool, seconds: bool) -> Schedule:
         i, eq = spec.find(" "), spec.find("=")
         if i < 0:  # robfig slices spec[eq+1:-1] here and panics: no schedule follows
             raise CronError("a time zone prefix must be followed by a schedule")
-        location = _load_location(spec[eq + 1:i] if i > eq else "")
+        location = _load_location(spec[eq + 1:i])  # the first "=" is the prefix's
         spec = spec[i:].strip(_GO_SPACE_CHARS)  # strings.TrimSpace: Unicode white space
     if spec.startswith("@"):
         if spec in _DESCRIPTORS:

@@ -487,10 +487,11 @@ class HistoryStore:
                           counts: dict[str, FrameCounts], supersedes: tuple[str, ...] = (),
                           meta: dict | None = None) -> str:
         now = datetime.now(UTC)
-        ids = sorted(self._collection_ids() + self._collection_ids(hidden=True))
+        ids = self._collection_ids()
         if ids:
             # A clock stepped back must not sort this collection before an earlier one:
-            # the collection order breaks ties on read.
+            # the collection order breaks ties on read. (A hidden collection sorts before
+            # the one that superseded it, so the last visible one is the last of all.)
             last = datetime.strptime(ids[-1].split("-")[0], _ID_TIME).replace(tzinfo=UTC)
             now = max(now, last + timedelta(microseconds=1))
         cid = f"{now.strftime(_ID_TIME)}-{secrets.token_hex(4)}"
@@ -556,7 +557,7 @@ def _matching(path: Path, column: str, values: pa.Array) -> pa.ChunkedArray | No
     except (OSError, pa.ArrowException) as e:
         raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
                          "collection directory out of the store to read the rest") from e
-    return pc.fill_null(pc.is_in(keys, value_set=values), False)
+    return pc.is_in(keys, value_set=values)  # (never null: a null key is not in values)
 
 
 def _part_version(path: Path, metadata: dict | None) -> int:

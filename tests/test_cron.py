@@ -7,6 +7,7 @@ import csv
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,7 @@ def test_vector(row):
     ("0 0 1,,15 * *", "2026-01-15T00:00"),
     ("*/1 * * * *", "2026-01-05T00:01"),       # step 1 keeps the star bit
     ("0 0 , * *", None),                       # no day of month at all, ANDed with dow *
+    ("0 0 , * 1", "2026-01-12T00:00"),         # no day of month, ORed with Mondays
     ("@every 1.5h", "2026-01-05T01:30"),       # counted from the previous run
     ("@every 90m", "2026-01-05T01:30"),
     ("@every 0", "2026-01-05T00:00:01"),       # Every() rounds up to one second
@@ -432,6 +434,15 @@ ROBFIG_ERRORS = [
     ("TZ=../x 0 0 * * *", None, "provided bad location ../x: time: invalid location name"),
     ("TZ=/etc/x 0 0 * * *", None, "provided bad location /etc/x: time: invalid location name"),
     ("TZ=\\x 0 0 * * *", None, "provided bad location \\x: time: invalid location name"),
+    ("CRON_TZ=TZ=UTC 0 9 * * *", None,  # the first "=" ends the prefix
+     "provided bad location TZ=UTC: unknown time zone TZ=UTC"),
+    ("TZ=UTC @daily\x1c", None, "unrecognized descriptor: @daily\x1c"),  # not Go space
+    ("H * * * *", "minute",
+     'failed to parse int from H: strconv.Atoi: parsing "H": invalid syntax'),
+    ("5A * * * *", "minute",
+     'failed to parse int from 5A: strconv.Atoi: parsing "5A": invalid syntax'),
+    ("0 0 * * fr\u0131", "day-of-week",
+     'failed to parse int from fr\u0131: strconv.Atoi: parsing "fr\u0131": invalid syntax'),
 ]
 
 
@@ -443,3 +454,153 @@ def test_rejections_give_robfigs_own_message(expr, field, reason):
         cron.parse(expr, allow_tz_prefix=True)
     assert (e.value.reason, e.value.field, e.value.expr) == (reason, field, expr)
     assert str(e.value) == (f"{field} field: {reason}" if field else reason)
+
+
+# --- time zones: Go's time.LoadLocation for a TZ= prefix, and evaluation zones ----------
+
+
+def test_cron_error_defaults():
+    """A CronError about the whole expression: no field, no expression until parse adds
+    it, and the reason alone as its message."""
+    e = cron.CronError("empty spec string")
+    assert (e.reason, e.field, e.expr, str(e)) == ("empty spec string", None, "", "empty spec "
+                                                                                 "string")
+
+
+def test_names_are_lowered_as_go_lowers_them():
+    """strings.ToLower maps U+0130 (dotted capital I) to a plain "i", so robfig reads
+    "FRİ" as Friday (the oracle agrees); a dotless "ı" stays as it is: not a name."""
+    after = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
+    assert cron.parse("0 0 * * FR\u0130").next(after) == datetime(2026, 1, 9, tzinfo=UTC)
+    with pytest.raises(cron.CronError, match="failed to parse int from fr\u0131"):
+        cron.parse("0 0 * * fr\u0131")
+
+
+def test_naive_times_are_utc():
+    """A datetime without a zone is read as UTC."""
+    s = cron.parse("0 * * * *")
+    assert s.next(datetime(2026, 1, 5, 0, 30)) == datetime(2026, 1, 5, 1, tzinfo=UTC)
+
+
+# From the robfig oracle: 09:00 every day, evaluated in Asia/Tokyo, after Monday
+# 2026-01-05 00:00 UTC; None: robfig rejects the prefix.
+@pytest.mark.parametrize(("expr", "first"), [
+    ("TZ=America/./New_York 0 9 * * *", datetime(2026, 1, 5, 14, tzinfo=UTC)),  # a path
+    ("TZ= 0 9 * * *", datetime(2026, 1, 5, 9, tzinfo=UTC)),  # "" is UTC
+    ("TZ=UTC 0 9 * * *", datetime(2026, 1, 5, 9, tzinfo=UTC)),
+    ("TZ=Local 0 9 * * *", datetime(2026, 1, 6, 0, tzinfo=UTC)),  # the evaluation zone
+    ("CRON_TZ=Local @daily", datetime(2026, 1, 5, 15, tzinfo=UTC)),
+    ("TZ=America/New_York/ 0 9 * * *", None),  # not a directory
+    ("TZ=America/. 0 9 * * *", None),  # a directory
+    ("TZ=America 0 9 * * *", None),
+    ("TZ=Mars/Phobos 0 9 * * *", None),
+])
+def test_tz_prefix_locations(expr, first):
+    """What time.LoadLocation makes of each prefix: '' and UTC, Local, a zone file by a
+    path that is not a normalised key, and the names it refuses."""
+    if first is None:
+        with pytest.raises(cron.CronError, match="provided bad location"):
+            cron.parse(expr, allow_tz_prefix=True)
+        return
+    s = cron.parse(expr, allow_tz_prefix=True)
+    assert s.next(datetime(2026, 1, 5, tzinfo=UTC), "Asia/Tokyo") == first
+
+
+def test_a_zone_file_path_is_searched_in_every_zoneinfo_folder(monkeypatch):
+    """Go opens a non-normalised zone name as a path under each zone folder in turn: a
+    folder without it is skipped. The zone keeps the name as written."""
+    monkeypatch.setattr(cron, "zoneinfo_path", lambda: ("/nonexistent/zoneinfo",
+                                                        *cron.TZPATH))
+    s = cron.parse("TZ=America/./New_York 0 9 * * *", allow_tz_prefix=True)
+    assert s.next(datetime(2026, 7, 1, tzinfo=UTC)) == datetime(2026, 7, 1, 13, tzinfo=UTC)
+    assert describe(s) == "every day at 09:00 America/./New_York"
+    assert cron.zoneinfo_path()[1:] == tuple(cron.TZPATH)
+
+
+def test_utc_needs_no_zone_database(monkeypatch):
+    """Go's LoadLocation("UTC") and LoadLocation("") read no file, and the advisor's
+    zone("UTC") neither: both work on a machine with no zone database at all."""
+    import sys
+    import zoneinfo
+
+    for module in ["tzdata", *(m for m in sys.modules if m.startswith("tzdata."))]:
+        monkeypatch.setitem(sys.modules, module, None)  # no tzdata package either
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    cron.zone.cache_clear()
+    try:
+        with pytest.raises(zoneinfo.ZoneInfoNotFoundError):
+            zoneinfo.ZoneInfo("UTC")  # the machine really has none
+        for expr in ("TZ=UTC 0 9 * * *", "CRON_TZ= 0 9 * * *"):
+            s = cron.parse(expr, allow_tz_prefix=True)
+            assert s.next(datetime(2026, 1, 5, tzinfo=UTC)) == datetime(2026, 1, 5, 9,
+                                                                        tzinfo=UTC)
+        assert cron.zone("UTC") is UTC and cron.zone("") is UTC and cron.zone(None) is UTC
+        assert cron.parse("0 9 * * *").next(datetime(2026, 1, 5, tzinfo=UTC), "UTC") == \
+            datetime(2026, 1, 5, 9, tzinfo=UTC)
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+        cron.zone.cache_clear()
+
+
+@pytest.mark.parametrize(("name", "offset"), [
+    ("+05:30", timedelta(hours=5, minutes=30)), ("UTC-08:00", timedelta(hours=-8)),
+    ("-0800", timedelta(hours=-8)), ("UTC+0545", timedelta(hours=5, minutes=45)),
+])
+def test_fixed_offset_zones(name, offset):
+    """An evaluation zone written as a fixed offset, with or without UTC and a colon."""
+    assert cron.zone(name).utcoffset(None) == offset
+
+
+@pytest.mark.parametrize("name", ["Mars/Base", "../etc/passwd", "/etc/localtime", "\\UTC",
+                                  "+5:30", "UTC+05:3"])
+def test_unknown_evaluation_zones(name):
+    """Anything else must be an IANA name; a path is refused."""
+    with pytest.raises(cron.CronError, match=r"^unknown time zone "):
+        cron.zone(name)
+
+
+def test_zone_objects_pass_through():
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert cron.zone(tokyo) is tokyo and cron.zone("Asia/Tokyo") == tokyo
+
+
+def test_parsed_schedules_keep_their_expression_and_zone():
+    """``expr`` is the text as given, for every kind of schedule; ``location`` is the
+    TZ= prefix's zone (descriptors too), or None: the evaluation zone."""
+    for expr in ("0 9 * * *", "@daily", "@every 1h", "TZ=Asia/Tokyo @daily",
+                 "CRON_TZ=Asia/Tokyo 0 9 * * *"):
+        assert cron.parse(expr, allow_tz_prefix=True).expr == expr
+    assert cron.parse("0 9 * * *").location is None
+    assert cron.parse("@daily").location is None
+    s = cron.parse("TZ=Asia/Tokyo @daily", allow_tz_prefix=True)
+    assert s.location == ZoneInfo("Asia/Tokyo")
+    # midnight in Tokyo, whatever the evaluation zone (the oracle agrees)
+    assert s.next(datetime(2026, 1, 5, tzinfo=UTC), "America/New_York") == datetime(
+        2026, 1, 5, 15, tzinfo=UTC)
+
+
+def test_longhorn_and_prefix_messages():
+    """Longhorn's webhook refuses any TZ= prefix; a prefix with no schedule after it
+    (robfig panics on it) is refused too."""
+    with pytest.raises(cron.CronError) as e:
+        cron.parse("TZ=UTC 0 * * * *")
+    assert str(e.value) == ("a TZ= or CRON_TZ= prefix is not accepted by Longhorn: "
+                            "RecurringJob schedules run in the controller's time zone")
+    for expr in ("TZ=UTC", "CRON_TZ="):
+        with pytest.raises(cron.CronError) as e:
+            cron.parse(expr, allow_tz_prefix=True)
+        assert str(e.value) == "a time zone prefix must be followed by a schedule"
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("0 0 0 * * * *", "expected 5 to 6 fields, found 7: [0 0 0 * * * *]"),
+    ("0 0 * *", "expected 5 to 6 fields, found 4: [0 0 * *]"),
+])
+def test_six_field_parser_field_counts(expr, message):
+    """robfig's parser with seconds and an optional day-of-week (its own tests' parser)
+    takes five or six fields, and says so."""
+    with pytest.raises(cron.CronError) as e:
+        cron.parse(expr, seconds=True)
+    assert str(e.value) == message
