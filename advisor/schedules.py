@@ -380,9 +380,10 @@ def _days(s: SpecSchedule) -> str:
 
 
 def _duration(seconds: int) -> str:
+    """Go's way of writing a whole number of seconds, at least 1 (an ``@every`` delay)."""
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
-    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v)
 
 
 # --- a schedule checked as a user asks `advisor cron` ------------------------------------

@@ -45,9 +45,10 @@ MINUTE = pd.Timedelta(minutes=1)
 
 pytestmark = pytest.mark.slow  # (some 25 s of CPU: about 120 writers forked and checked)
 
-# argv[1]: a pickle of {scenario: spec}. Prints {"advisor": ..., "scenarios": {scenario:
-# {"learn": {...}, "kills": [...]}}} as JSON. Forks every writer from one interpreter, so
-# the imports are paid once; the forked writers leave only by os._exit or SIGKILL.
+# argv[1]: a pickle of {scenario: spec} (the tests pass one scenario). Prints
+# {"advisor": ..., "scenarios": {scenario: {"learn": {...}, "kills": [...]}}} as JSON.
+# Forks every writer from one interpreter, so the imports are paid once; the forked
+# writers leave only by os._exit or SIGKILL.
 CRASHER = r'''
 import gc, io, json, os, pickle, shutil, signal, sys, traceback, types
 import pyarrow.parquet as pq
@@ -272,25 +273,41 @@ class Crash:
                 if k < len(self.steps) else f"killed after the last of {len(self.steps)} steps")
 
 
-@pytest.fixture(scope="module")
-def crashes(tmp_path_factory) -> dict[str, Crash]:
-    """Every scenario's writer run once unharmed, then killed at each of its steps."""
-    root = tmp_path_factory.mktemp("crash")
-    specs = {}
-    for name, build in SCENARIOS.items():
-        base = root / name / "base"
-        specs[name] = {**build(base), "base": str(base), "work": str(root / name / "runs")}
-    (root / "specs.pickle").write_bytes(pickle.dumps(specs))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ADVISOR_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.run([sys.executable, "-c", CRASHER, str(root / "specs.pickle")],
-                          capture_output=True, text=True, env=env, cwd=ADVISOR_ROOT,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    assert Path(out["advisor"]).resolve() == Path(advisor.__file__).resolve()
-    return {name: Crash(Path(specs[name]["base"]), specs[name], **out["scenarios"][name],
-                        work=Path(specs[name]["work"])) for name in SCENARIOS}
+class Crashes:
+    """Each scenario's writer run once unharmed, then killed at each of its steps: run
+    when a test first asks for the scenario (so a test of one scenario pays for one)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.done: dict[str, Crash] = {}
+
+    def __getitem__(self, name: str) -> Crash:
+        if name not in self.done:
+            self.done[name] = self._run(name)
+        return self.done[name]
+
+    def _run(self, name: str) -> Crash:
+        base = self.root / name / "base"
+        spec = {**SCENARIOS[name](base), "base": str(base), "work": str(self.root / name /
+                                                                        "runs")}
+        (self.root / f"{name}.pickle").write_bytes(pickle.dumps({name: spec}))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ADVISOR_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        proc = subprocess.run([sys.executable, "-c", CRASHER,
+                               str(self.root / f"{name}.pickle")],
+                              capture_output=True, text=True, env=env, cwd=ADVISOR_ROOT,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out = json.loads(proc.stdout)
+        assert Path(out["advisor"]).resolve() == Path(advisor.__file__).resolve()
+        return Crash(base, spec, **out["scenarios"][name], work=Path(spec["work"]))
+
+
+@pytest.fixture(scope="session")
+def crashes(tmp_path_factory) -> Crashes:
+    """The scenarios' crash runs, shared by the tests of this session (a session, not a
+    module, fixture: run in whatever order, the tests never pay for one twice)."""
+    return Crashes(tmp_path_factory.mktemp("crash"))
 
 
 def _rows(frames: dict[str, pd.DataFrame]) -> Counter:
