@@ -38,9 +38,12 @@ def _low(mask: int) -> np.int64:
     return np.int64(mask & (2**63 - 1))
 
 
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC"})  # (zones whose offset never changes: a shortcut)
+
+
 def _offset_changes(tz: tzinfo, a: int, b: int) -> list[int]:
     """Instants in [a, b] where ``tz``'s UTC offset changes (found to the second)."""
-    if tz is UTC or getattr(tz, "key", None) in ("UTC", "Etc/UTC"):
+    if tz is UTC or getattr(tz, "key", None) in _UTC_KEYS:
         return []
     probes = list(range(a, b + _DAY, _DAY // 4))
     offs = [utc_offset(tz, p) for p in probes]

@@ -384,7 +384,7 @@ class HistoryStore:
                              if (self.path / "collections" / c / f"{f}.parquet").exists())}:
             parts = [self._read_all(name, ids=[c]) for c in ids]
             parts = [p for p in parts if len(p)] + ([new[name]] if name in new else [])
-            out[name] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+            out[name] = pd.concat(parts, ignore_index=True)
         return {name: out[name] for name in schema.FRAMES if name in out}
 
     def _read_all(self, frame: str, only: list[str] | None = None,

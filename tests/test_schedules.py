@@ -246,6 +246,8 @@ def test_fire_times_of_every_from_an_anchor():
     ("*/5 1 * * *", "every day at minutes 0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50 and 55 "
                     "past hour 1 UTC"),
     ("0,1 1,2,3,5 * * *", "every day at minutes 0 and 1 past hours 1 to 3 and 5 UTC"),
+    ("*/10 3,15 * * *", "every day at minutes 0, 10, 20, 30, 40 and 50 past hours 3 and 15 "
+                        "UTC"),  # two hours are plural too
     ("0 9-17 * * 1-5", "Mondays to Fridays at minute 0 past hours 9 to 17 UTC"),
     ("*/15 * * 1 *", "every 15 minutes in January"),
     ("*/15 * 1 * *", "every 15 minutes on day 1 of the month"),
