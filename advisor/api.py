@@ -21,7 +21,6 @@ are UTC.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,18 +30,13 @@ from typing import Any
 import pandas as pd
 
 from advisor import schema
+from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse
 from advisor.history import HistorySummary, summarize
 from advisor.longhorn import LATEST
 from advisor.model.durations import DurationFits, fit_durations
 from advisor.model.fleet import Fleet
 from advisor.model.recommend import Recommendation
-from advisor.model.risk import (
-    RiskAssessment,
-    assess_fleet,
-    fleet_from_history,
-    learn_waits,
-    recommend_intervals,
-)
+from advisor.model.risk import RiskAssessment
 from advisor.sources.base import Problem
 
 __all__ = ["Advice", "History", "Risk", "WhatIf", "assess_risk", "build_report",
@@ -139,15 +133,28 @@ class Risk:
     conflict per run and per week with standard errors, conflicts and skipped runs a
     week) and the model's ``assessment``."""
 
-    assessment: RiskAssessment
-    fleet: Fleet = field(repr=False)
-    notes: tuple[str, ...] = ()
-    target: float = 0.01
+    analysis: Analysis = field(repr=False)
+
+    @property
+    def assessment(self) -> RiskAssessment:
+        return self.analysis.assessment
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.analysis.fleet
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.analysis.notes
+
+    @property
+    def target(self) -> float:
+        return self.analysis.settings.target
 
     @property
     def table(self) -> pd.DataFrame:
         """One row per volume, riskiest first."""
-        return _risk_table(self.assessment, self.fleet, self.target)
+        return self.analysis.risk_table
 
     def plot(self, *, top: int = 20, ax: Any = None) -> Any:
         """The risk ranking of the ``top`` riskiest volumes."""
@@ -156,51 +163,25 @@ class Risk:
         with charts.chart_style():
             return charts.risk_ranking(self.table, top=top, target=self.target, ax=ax)
 
+    def __repr__(self) -> str:
+        return f"Risk({self.analysis!r})"
+
     def _repr_html_(self) -> str:
         return self.assessment._repr_html_()
 
 
-def _risk_table(a: RiskAssessment, fleet: Fleet, target: float) -> pd.DataFrame:
-    from advisor.model.simulate import run_members
-
-    t = a.table
-    if t.empty:
-        return t
-    jobs_of: dict[str, list[str]] = {}
-    for job, vols in run_members(fleet).items():
-        for v in vols:
-            jobs_of.setdefault(v, []).append(job)
-    jobs = t["volume"].map(lambda v: ", ".join(jobs_of.get(v, ())))
-    at_risk = (t["p_conflict_per_run"] + 2 * t["p_conflict_per_run_se"] > target) | (
-        t["skipped_runs_per_week"] > 0.05)
-    at = t.columns.get_loc("volume") + 1
-    t.insert(at, "jobs", jobs)
-    t.insert(at + 1, "at_risk", at_risk)
-    return t
-
-
-def _fleet(history: History, cluster: str | None) -> tuple[Fleet, tuple[str, ...]]:
-    return fleet_from_history(history.frames, history.fits, cluster)
-
-
-def _start(history: History, week: str | None) -> pd.Timestamp:
-    """Monday 00:00 UTC of ``week``, else of the history's last complete week (as the
-    report's)."""
-    from advisor.report.build import iso_week, latest_activity
-
-    return iso_week(week, latest_activity(history.backups))[1]
+def _settings(cluster: str | None, week: str | None, version: str, target: float
+              ) -> Settings:
+    return Settings(target=target, week=week, version=version, cluster=cluster)
 
 
 def assess_risk(history: History, *, cluster: str | None = None, week: str | None = None,
-                version: str = LATEST, target: float = 0.01) -> Risk:
+                version: str = LATEST, target: float = DEFAULT_TARGET) -> Risk:
     """Each volume's risk of a lock conflict and of skipped runs under the current
     RecurringJobs (Monte Carlo over ``week``'s fire times, Longhorn ``version``'s
     rules)."""
-    fleet, notes = _fleet(history, cluster)
-    start = _start(history, week)
-    waits = learn_waits(fleet, start=start, version=version)
-    return Risk(assess_fleet(fleet, start=start, version=version, waits=waits), fleet, notes,
-                target)
+    return Risk(analyse(history.frames, history.fits,
+                        _settings(cluster, week, version, target), advise=False))
 
 
 @dataclass
@@ -242,18 +223,15 @@ class Advice:
         return self.table[cols].to_html(index=False, float_format=lambda x: f"{x:.3g}")
 
 
-def recommend(history: History, *, target: float = 0.01, cluster: str | None = None,
-              week: str | None = None, version: str = LATEST,
+def recommend(history: History, *, target: float = DEFAULT_TARGET,
+              cluster: str | None = None, week: str | None = None, version: str = LATEST,
               jobs: Sequence[str] | None = None) -> Advice:
     """The smallest safe interval (and offset) per backup RecurringJob: the worst
     volume's conflict per run under ``target`` (p + 2 se). Never applied: the advice
     holds the YAML and ``kubectl patch``."""
-    fleet, _ = _fleet(history, cluster)
-    start = _start(history, week)
-    waits = learn_waits(fleet, start=start, version=version)
-    current = assess_fleet(fleet, start=start, version=version, waits=waits)
-    return Advice(recommend_intervals(fleet, target=target, start=start, version=version,
-                                      jobs=jobs, waits=waits, current=current), target)
+    a = analyse(history.frames, history.fits, _settings(cluster, week, version, target),
+                jobs=jobs)
+    return Advice(a.recommendations, target)
 
 
 @dataclass
@@ -323,37 +301,15 @@ class WhatIf:
 
 def what_if(history: History, changes: Mapping[str, Mapping[str, Any]], *,
             cluster: str | None = None, week: str | None = None,
-            version: str = LATEST, target: float = 0.01) -> WhatIf:
+            version: str = LATEST, target: float = DEFAULT_TARGET) -> WhatIf:
     """The risk before and after changing RecurringJobs: ``changes`` maps a job name to
     the fields to change (``cron``, ``retain``, ``concurrency``), e.g.
     ``{"hourly": {"cron": "30 * * * *", "retain": 12}}``. Both sides are scored over the
     same week with the same draws, so the difference is the change's."""
-    fleet, notes = _fleet(history, cluster)
-    names = {j.name for j in fleet.jobs}
-    unknown = sorted(set(changes) - names)
-    if unknown:
-        raise ValueError(f"no RecurringJob {unknown} in the history; jobs: {sorted(names)}")
-    allowed = {"cron", "retain", "concurrency"}
-    for job, c in changes.items():
-        bad = sorted(set(c) - allowed)
-        if bad:
-            raise ValueError(f"{job}: cannot change {bad}; what_if changes "
-                             f"{sorted(allowed)}")
-        if "cron" in c:
-            from advisor.cron import parse
-
-            parse(str(c["cron"]))  # (a CronError names what is wrong)
-    jobs = tuple(dataclasses.replace(j, **changes[j.name]) if j.name in changes else j
-                 for j in fleet.jobs)
-    changed = dataclasses.replace(fleet, jobs=jobs)
-    start = _start(history, week)
-    before = Risk(assess_fleet(fleet, start=start, version=version,
-                               waits=learn_waits(fleet, start=start, version=version)),
-                  fleet, notes, target)
-    after = Risk(assess_fleet(changed, start=start, version=version,
-                              waits=learn_waits(changed, start=start, version=version)),
-                 changed, notes, target)
-    return WhatIf(before, after, {k: dict(v) for k, v in changes.items()})
+    settings = _settings(cluster, week, version, target)
+    after = analyse(history.frames, history.fits, settings, advise=False, changes=changes)
+    before = analyse(history.frames, history.fits, settings, advise=False)
+    return WhatIf(Risk(before), Risk(after), {k: dict(v) for k, v in changes.items()})
 
 
 def build_report(history: History, **options: Any) -> Any:

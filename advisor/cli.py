@@ -15,11 +15,12 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from advisor import __version__, load_sample
+from advisor import __version__, load_sample, units
+from advisor.advice import Settings, analyse
 from advisor.cron import CronError, parse
 from advisor.history import summarize
 from advisor.inputs import model_inputs
-from advisor.longhorn import LATEST, TASKS, behaviour
+from advisor.longhorn import LATEST, NAMESPACE, TASKS, behaviour
 from advisor.model.collisions import structural_findings
 from advisor.model.durations import (
     BackupPrior,
@@ -27,15 +28,13 @@ from advisor.model.durations import (
     fit_durations,
     size_prior,
 )
-from advisor.model.observed import OBSERVED_BACKUP_COLUMNS, observed_vs_predicted
+from advisor.model.observed import OBSERVED_BACKUP_COLUMNS
 from advisor.model.proposal import assess_proposal
 from advisor.model.recommend import job_labels_and_parameters, kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
-    assess_fleet,
+    default_window,
     fleet_from_history,
     job_specs,
-    learn_waits,
-    recommend_intervals,
 )
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
@@ -119,7 +118,7 @@ def collect(
         "--context", help="With --kube: this kubeconfig context (repeatable; default "
         "the current one).", show_default=False)] = None,
     namespace: Annotated[str, typer.Option(
-        "--namespace", help="With --kube: Longhorn's namespace.")] = "longhorn-system",
+        "--namespace", help="With --kube: Longhorn's namespace.")] = NAMESPACE,
     kubeconfig: Annotated[str | None, typer.Option(
         "--kubeconfig", help="With --kube: the kubeconfig (default $KUBECONFIG, else "
         "~/.kube/config).", show_default=False)] = None,
@@ -254,7 +253,7 @@ def watch_command(
         "--context", help="The kubeconfig context to watch (default the current one); "
         "one cluster per watch.", show_default=False)] = None,
     namespace: Annotated[str, typer.Option(
-        "--namespace", help="Longhorn's namespace.")] = "longhorn-system",
+        "--namespace", help="Longhorn's namespace.")] = NAMESPACE,
     kubeconfig: Annotated[str | None, typer.Option(
         "--kubeconfig", help="The kubeconfig (default $KUBECONFIG, else ~/.kube/config).",
         show_default=False)] = None,
@@ -489,6 +488,20 @@ def _fitted(store: Path | None, sample: bool, from_file: list[Path] | None = Non
                                  frames.get("backup_volumes"), jobs=frames.get("jobs"))
 
 
+def _week_of(week: str | None, start: str | None) -> str | None:
+    """``--week``, or the ISO week of ``--start``'s Monday (on or after it)."""
+    if start is None:
+        return week
+    if week is not None:
+        raise _fail("give --week or --start, not both", 2)
+    try:
+        monday = default_window(start)[0]
+    except ValueError as e:
+        raise _fail(f"--start {start!r}: {e}", 2) from None
+    y, w, _ = monday.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
 @app.command("recommend")
 def recommend_command(
     store: StoreOpt = None,
@@ -508,9 +521,12 @@ def recommend_command(
         show_default=False)] = None,
     version: Annotated[str, typer.Option(
         "--longhorn-version", help="Longhorn's rules to apply.")] = LATEST,
+    week: Annotated[str | None, typer.Option(
+        "--week", help="The ISO week to score, e.g. 2026-W47 (default: the history's last "
+        "complete week, as the report's).", show_default=False)] = None,
     start: Annotated[str | None, typer.Option(
-        "--start", help="Score the week from this Monday (default: the next one).",
-        show_default=False)] = None,
+        "--start", help="Old form of --week: the week from this date's Monday on or "
+        "after it.", show_default=False, hidden=True)] = None,
     output: Annotated[str, typer.Option(
         "--output", "-o", help="table, json, yaml or patch.")] = "table",
 ) -> None:
@@ -518,20 +534,21 @@ def recommend_command(
     Prints changes (YAML, kubectl patch); never applies them."""
     if output not in ("table", "json", "yaml", "patch"):
         raise _fail(f"--output must be table, json, yaml or patch, not {output!r}", 2)
+    try:
+        settings = Settings(target=target_risk, week=_week_of(week, start),
+                            version=version, cluster=cluster)
+    except ValueError as e:
+        raise _fail(str(e), 2) from None
     # (of a store's Backups, what comparing with the history and finding DR sources read)
     frames, fits = _fitted(store, sample, from_file,
                            backup_columns=(*OBSERVED_BACKUP_COLUMNS, "backup"))
     try:
-        fleet, notes = fleet_from_history(frames, fits, cluster)
-        behaviour(version)
+        analysis = analyse(frames, fits, settings, jobs=job)
     except ValueError as e:
         raise _fail(str(e), 2) from None
-    waits = learn_waits(fleet, start=start, version=version)
-    risk = assess_fleet(fleet, start=start, version=version, waits=waits)
-    advice = recommend_intervals(fleet, target=target_risk, start=start, version=version,
-                                 jobs=job, waits=waits, current=risk)
-    seen = observed_vs_predicted(frames["backups"], risk)
-    table = risk.table.merge(seen.drop(columns=["cluster"]),
+    fleet, notes, risk, advice = (analysis.fleet, analysis.notes, analysis.assessment,
+                                  analysis.recommendations)
+    table = risk.table.merge(analysis.observed.drop(columns=["cluster"]),
                              on="volume", how="left")
     if volume:
         table = table[table["volume"].isin(volume)]
@@ -546,6 +563,7 @@ def recommend_command(
         print(json.dumps({"recommendations": [r.to_dict() for r in recs],
                           "volumes": rows.to_dict("records"),
                           "longhorn_version": version, "target_risk": target_risk,
+                          "week": analysis.window.label,
                           "window": [str(risk.start), str(risk.end)],
                           "assumptions": list(notes)}, indent=2, default=float))
     elif output == "yaml":
@@ -611,12 +629,8 @@ def report_command(
 ) -> None:
     """The weekly report: which volumes contend for the backupstore lock, why, and what
     to change (HTML, Markdown, JSON, CSV and charts). Prints patches; never applies them."""
-    from advisor.report.build import (
-        REPORT_BACKUP_COLUMNS,
-        build_report,
-        iso_week,
-        latest_activity,
-    )
+    from advisor.advice.settings import iso_week, latest_activity
+    from advisor.report.build import REPORT_BACKUP_COLUMNS, build_report
     from advisor.report.progress import stages
     from advisor.report.render import FORMATS, load_previous, write_report
 
@@ -765,7 +779,8 @@ def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict
     out = []
     for name, r in sorted(assess_proposal(fleet, job_specs(jobs_df), start=start,
                                           version=version, target=max_risk).items()):
-        span = (f"{len(r.windows)} window(s) of {_hours(r.windows[0])} h around its fire "
+        length = units.duration((r.windows[0][1] - r.windows[0][0]).total_seconds())
+        span = (f"{len(r.windows)} window(s) of {length} around its fire "
                 f"time(s) from {r.windows[0][0]:%Y-%m-%d}" if r.rare else
                 f"{_hours(r.windows[0]) // 168:g} week(s) from {r.windows[0][0]:%Y-%m-%d}")
         worst = r.worst()

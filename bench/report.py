@@ -48,7 +48,8 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 from advisor.inputs import model_inputs
-from advisor.report.build import REPORT_BACKUP_COLUMNS, build_report, iso_week
+from advisor.advice.settings import iso_week
+from advisor.report.build import REPORT_BACKUP_COLUMNS, build_report
 from advisor.report.render import load_previous, render_charts, write_report
 from advisor.store import HistoryStore
 store, out, formats = sys.argv[1], sys.argv[2], sys.argv[3].split(",")

@@ -103,7 +103,7 @@ def test_a_monthly_job_is_judged_with_the_jobs_already_there(tmp_path):
     # its Monte Carlo risk is scored around its run in the weeks scored (1 December)
     risk = next(f for f in out["findings"] if f["kind"] == "lock_risk")
     assert risk["jobs"] == ["monthly"]
-    assert "1 window(s) of 24.0 h around its fire time(s) from 2026-12-01" \
+    assert "1 window(s) of 24 h around its fire time(s) from 2026-12-01" \
         in risk["explanation"]
     assert "nan" not in risk["explanation"]
     # findings between jobs the proposal leaves alone are not its doing

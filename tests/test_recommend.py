@@ -235,7 +235,9 @@ def test_minimum_interval_with_the_fast_path():
     shorter = scorer([JobSpec("hourly", ladder_cron(LADDER[i - 1], job.cron))])["v"]
     assert shorter.upper > 0.01  # one step shorter breaks the target
     assert advice.recommended_cron == ladder_cron(advice.step_s, "0 * * * *")
-    assert "p99 backup 88 min + deletion 3 min > 60 min interval" in advice.reason
+    # lognormal p99 = median * (p95 / median) ** (z99 / z95): 40 min * 1.75 ** 1.414 =
+    # 88.3 min; 60 s * 2 ** 1.414 = 160 s, which reads "2.7 min" (under 10 min: 1 decimal)
+    assert "p99 backup 88 min + deletion 2.7 min > 60 min interval" in advice.reason
     assert advice.scorer_calls == 2  # the current cron, then the first step up meets it
     rec = advice.recommendation.to_dict()
     assert rec["p_per_run_now"] == advice.now.p_conflict_per_run > 0.01

@@ -36,6 +36,7 @@ from advisor.sources import synthetic as syn
 from .conftest import run_cli
 
 START = "2026-11-23"  # a Monday: the week scored
+WEEK = "2026-W48"  # (its ISO week: 2026-01-01 is a Thursday, so week 1 starts 2025-12-29)
 TARGET = 0.01  # recommend's default --target-risk
 NAMESPACE = "longhorn-system"
 HISTORY_END = datetime(2026, 11, 16, tzinfo=UTC)
@@ -143,7 +144,7 @@ def store(tmp_path_factory) -> Path:
 
 
 def _recommend(store: Path, output: str) -> str:
-    r = run_cli("recommend", "--store", str(store), "--start", START, "-o", output)
+    r = run_cli("recommend", "--store", str(store), "--week", WEEK, "-o", output)
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -311,10 +312,12 @@ def test_the_json_matches_its_contract(advice, recs):
     the conflicts the history's Backup messages show against the predicted rate with its
     95 % interval and the verdict (``fits``, ``more than predicted``, ``fewer than
     predicted``); the assumptions. Strict JSON, probabilities in [0, 1], every
-    recommended cron valid for Longhorn (``advisor cron``), a row for every volume of
+    recommended cron valid for Longhorn (``advisor cron``), the ISO week scored and its
+    window, a row for every volume of
     the history, and the lock failures written into it counted."""
     assert set(advice) == {"recommendations", "volumes", "longhorn_version", "target_risk",
-                           "window", "assumptions"}
+                           "week", "window", "assumptions"}
+    assert advice["week"] == WEEK
     assert isinstance(advice["longhorn_version"], str) and advice["target_risk"] == TARGET
     start = pd.Timestamp(START, tz="UTC")
     assert [pd.Timestamp(t) for t in advice["window"]] == [start, start + pd.Timedelta(days=7)]

@@ -15,8 +15,9 @@ import pytest
 from scipy import stats
 
 from advisor import load_sample
+from advisor.advice.settings import iso_week
 from advisor.model.durations import fit_durations
-from advisor.report.build import Report, build_report, iso_week
+from advisor.report.build import Report, build_report
 from advisor.report.render import (
     PREFIX,
     load_previous,
@@ -50,7 +51,7 @@ def test_the_week_is_the_last_complete_iso_week_of_the_history():
         iso_week("2026-47")
     # the history's last backup decides, not when it was collected: an export of the
     # sample collected a week later still reports its last complete week
-    from advisor.report.build import latest_activity
+    from advisor.advice.settings import latest_activity
 
     b = load_sample().frames["backups"].assign(
         collected_at=pd.Timestamp("2026-12-01T09:00:00Z"))

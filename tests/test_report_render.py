@@ -23,7 +23,6 @@ from pathlib import Path
 
 import jinja2
 import jsonschema
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,14 +33,9 @@ from advisor.report.render import (
     FORMATS,
     PREFIX,
     _code,
-    _dur,
-    _finite,
     _md_changes,
     _md_quality,
-    _num,
-    _pct,
     _slug,
-    _when,
     load_previous,
     md_escape,
     render_charts,
@@ -142,14 +136,14 @@ def main_report() -> Report:
     """A week with something to do: two volumes at risk, a cron to change, what changed
     since last week, a problem of each kind in the data."""
     vols = volume_table(
-        # 4.56 % ± 2 x 0.123 % = 0.246 %; 0.3126 -> "0.313"; 1800 s -> 30 min;
-        # 5400 s -> 1.5 h (the hour threshold); 86400 s -> 24.0 h; 81000 s -> 22.5 h
+        # 4.56 % ± 2 x 0.123 % = 0.246 points; 0.3126 -> "0.313"; 1800 s -> 30 min;
+        # 5400 s -> 1.5 h (the hour threshold); 86400 s -> 24 h; 81000 s -> 22.5 h
         volume("pvc-a", at_risk=True, p_conflict_per_run=0.0456,
                p_conflict_per_run_se=0.00123, p_conflict_per_week=0.277,
                expected_conflicts_per_week=0.3126, observed_conflicts_week=3,
                failed_backups_week=1, p95_s=1800.0, p99_s=5400.0, margin_s=81000.0),
         # 0.999 % ± 0.1 %; 1234.5 -> "1.23e+03"; 89.6 s -> "90 s" (under 90 s: seconds);
-        # 172800 s -> 2.0 d (the day threshold); 3600 s -> 60 min; -169200 s -> -47.0 h
+        # 172800 s -> 2 d (the day threshold); 3600 s -> 60 min; -169200 s -> -47 h
         volume("pvc-b", jobs="daily, hourly", at_risk=True, p_conflict_per_run=0.00999,
                p_conflict_per_run_se=0.0005, p_conflict_per_week=0.0501,
                expected_conflicts_per_week=1234.5, skipped_runs_per_week=0.06,
@@ -207,56 +201,6 @@ def quiet_report() -> Report:
 CHARTS = {"risk-ranking": ("The fleet's risk ranking", b"png"),
           "timeline": ("Timeline [UTC]", b"\x89PNG")}
 """Two charts as render_charts gives them (their bytes need not be a real PNG here)."""
-
-
-# --- the number formats ------------------------------------------------------------------
-
-@pytest.mark.parametrize(("value", "text"), [
-    (None, "n/a"), (NAN, "n/a"), (float("inf"), "n/a"), (pd.NA, "n/a"), ("text", "n/a"),
-    ([0.5], "n/a"), (0, "0 %"), (0.01, "1 %"), (0.012345, "1.23 %"), (1, "100 %"),
-    (np.float64(0.25), "25 %"), ("0.5", "50 %")])
-def test_pct_is_a_percentage_to_three_significant_digits_or_na(value, text):
-    """A probability reads as a percentage to three significant digits; anything that
-    is not a finite number (missing, NaN, infinite, text, a list) as "n/a"."""
-    assert _pct(value) == text
-
-
-@pytest.mark.parametrize(("value", "text"), [
-    (None, "n/a"), (-float("inf"), "n/a"), (0, "0"), (2.0, "2"), (0.06, "0.06"),
-    (0.3126, "0.313"), (1234.5, "1.23e+03")])
-def test_num_is_three_significant_digits_or_na(value, text):
-    """A count reads to three significant digits (exponent form past 999)."""
-    assert _num(value) == text
-
-
-@pytest.mark.parametrize(("seconds", "text"), [
-    (None, "n/a"), (NAN, "n/a"), (float("inf"), "n/a"), ("soon", "n/a"),
-    (0, "0 s"), (89.4, "89 s"), (89.6, "90 s"),          # under 90 s: seconds
-    (90, "2 min"), (151, "3 min"), (5399, "90 min"),       # 1.5 -> 2, 2.517 -> 3, 89.98
-    (5400, "1.5 h"), (5581, "1.6 h"), (172799, "48.0 h"),  # 1.55028 h; 47.9997 h
-    (172800, "2.0 d"), (177121, "2.1 d"),                  # 2 days and over: days, 2.05001
-    (-30, "-30 s"), (-100, "-2 min"), (-5400, "-1.5 h"), (-172800, "-2.0 d")])
-def test_dur_picks_seconds_minutes_hours_or_days_at_its_thresholds(seconds, text):
-    """A duration reads in seconds under 90 s, minutes under 1.5 h, hours under 2 days,
-    days from there; a negative one (a margin) keeps its sign; 0 has none."""
-    assert _dur(seconds) == text
-
-
-@pytest.mark.parametrize(("when", "text"), [
-    (None, ""), (NAN, ""), (float("inf"), ""), (-float("inf"), ""), (pd.NaT, ""),
-    (pd.Timestamp("2026-12-03T23:30:00Z"), "2026-12-03"),
-    ("2026-01-05T05:00:00+00:00", "2026-01-05")])
-def test_when_is_the_date_or_nothing(when, text):
-    """A time reads as its date (YYYY-MM-DD); no time (None, NaN, infinite, NaT) as an
-    empty cell."""
-    assert _when(when) == text
-
-
-def test_finite_reads_numbers_and_refuses_everything_else():
-    """``_finite`` gives a float for a finite number (or its text) and None for
-    anything else, whatever error reading it raises."""
-    assert _finite("2.5") == 2.5 and _finite(np.int64(3)) == 3.0
-    assert [_finite(x) for x in (object(), [1], "x", NAN, None)] == [None] * 5
 
 
 def test_md_escape_escapes_every_markdown_and_html_character_and_line_break():
@@ -417,14 +361,17 @@ MAIN_MD = [
     "",
     "## Volumes by risk",
     "",
+    "P(conflict)/run: ± is two standard errors (about a 95 % interval), in percentage "
+    "points.",
+    "",
     "| volume | jobs | P(conflict)/run | P(conflict)/week | conflicts/week | skipped/week "
     "| observed | p95 | p99 | interval | margin | p99 reaches interval |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    r"| pvc\-a | daily | 4.56 % | 27.7 % | 0.313 | 0 | 3 | 30 min | 1.5 h | 24.0 h "
+    r"| pvc\-a | daily | 4.56 % ± 0.246 | 27.7 % | 0.313 | 0 | 3 | 30 min | 1.5 h | 24 h "
     "| 22.5 h |  |",
-    r"| pvc\-b | daily, hourly | 0.999 % | 5.01 % | 1.23e+03 | 0.06 | 1 | 90 s | 2.0 d "
-    "| 60 min | -47.0 h | 2026-12-03 |",
-    r"| pvc\-c\_1 |  | 0 % | 0 % | 0 | 0 | 0 | n/a | n/a | n/a | n/a |  |",
+    r"| pvc\-b | daily, hourly | 0.999 % ± 0.1 | 5.01 % | 1.23e+03 | 0.06 | 1 | 90 s | 2 d "
+    "| 60 min | -47 h | 2026-12-03 |",
+    r"| pvc\-c\_1 |  | 0 % ± 0 | 0 % | 0 | 0 | 0 | n/a | n/a | n/a | n/a |  |",
     "",
     "## Changes since the previous report",
     "",
@@ -621,19 +568,19 @@ def test_html_volume_table_formats_every_figure():
         "p99 reaches interval"]
     assert body == (
         '<tr class="risk"><td class="text">pvc-a</td>\n'
-        '<td class="text">daily</td><td>4.56 % ± 0.246 %</td>\n'
+        '<td class="text">daily</td><td>4.56 % ± 0.246</td>\n'
         "<td>27.7 %</td><td>0.313</td>\n"
         "<td>0</td><td>3</td>\n"
-        "<td>30 min</td><td>1.5 h</td><td>24.0 h</td>\n"
+        "<td>30 min</td><td>1.5 h</td><td>24 h</td>\n"
         "<td>22.5 h</td><td></td></tr>\n"
         '<tr class="risk"><td class="text">pvc-b</td>\n'
-        '<td class="text">daily, hourly</td><td>0.999 % ± 0.1 %</td>\n'
+        '<td class="text">daily, hourly</td><td>0.999 % ± 0.1</td>\n'
         "<td>5.01 %</td><td>1.23e+03</td>\n"
         "<td>0.06</td><td>1</td>\n"
-        "<td>90 s</td><td>2.0 d</td><td>60 min</td>\n"
-        "<td>-47.0 h</td><td>2026-12-03</td></tr>\n"
+        "<td>90 s</td><td>2 d</td><td>60 min</td>\n"
+        "<td>-47 h</td><td>2026-12-03</td></tr>\n"
         '<tr><td class="text">pvc-c_1</td>\n'
-        '<td class="text"></td><td>0 % ± 0 %</td>\n'
+        '<td class="text"></td><td>0 % ± 0</td>\n'
         "<td>0 %</td><td>0</td>\n"
         "<td>0</td><td>0</td>\n"
         "<td>n/a</td><td>n/a</td><td>n/a</td>\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor.model.trend import Z99, forecast_p99, human_duration
+from advisor.model.trend import Z99, forecast_p99
 
 T0 = pd.Timestamp("2026-01-05T02:00:00Z")
 GROWTH = math.log(1.03) / 7  # 3 %/week, per day in log duration
@@ -184,7 +184,3 @@ def test_inputs_of_different_lengths_are_refused():
         forecast_p99(start, pd.Series(dur[:-1]), pd.Series(cens), interval_s=HOUR,
                      now=T0)
 
-
-def test_human_duration():
-    assert [human_duration(s) for s in (45, 150, 3600, 5400, 6 * 3600, 2 * 86400)] == \
-        ["45 s", "2.5 min", "60 min", "90 min", "6 h", "2 d"]

@@ -27,6 +27,15 @@ delete the job's backups beyond ``retain``. Snapshot tasks and trims never touch
 
 DEFAULT_GROUP = "default"
 DEFAULT_CONCURRENCY = 10
+NAMESPACE = "longhorn-system"
+"""The namespace Longhorn is installed in by default (its CRs live there)."""
+JOB_LABEL_PREFIX = "recurring-job.longhorn.io/"
+"""A Volume label ``recurring-job.longhorn.io/<job>: enabled`` puts it in that job."""
+GROUP_LABEL_PREFIX = "recurring-job-group.longhorn.io/"
+"""A Volume label ``recurring-job-group.longhorn.io/<group>: enabled`` puts it in every
+job of that group."""
+RETAIN_ZERO_TASKS = frozenset({"snapshot-cleanup", "filesystem-trim"})
+"""Tasks whose ``retain`` Longhorn's webhook requires to be 0 (they keep nothing)."""
 ALLOW_DETACHED_SETTING = "allow-recurring-job-while-volume-detached"
 SYSTEM_BACKUP_POLICIES = ("if-not-present", "always", "disabled")
 """``parameters.volume-backup-policy`` of a system-backup job; the first is the default."""

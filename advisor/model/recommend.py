@@ -31,20 +31,24 @@ import pandas as pd
 import yaml
 
 from advisor.cron import EverySchedule, SpecSchedule, parse
-from advisor.longhorn import BACKUPSTORE_TASKS, DEFAULT_GROUP
+from advisor.longhorn import (
+    BACKUPSTORE_TASKS,
+    DEFAULT_GROUP,
+    GROUP_LABEL_PREFIX,
+    JOB_LABEL_PREFIX,
+    NAMESPACE,
+)
 from advisor.model.fleet import JobSpec
 from advisor.schedules import fire_times
+from advisor.units import duration as dur
+from advisor.units import percent as pct
+from advisor.units import percent_pm as pct_pm
 
 __all__ = ["LADDER", "IntervalAdvice", "OffsetAdvice", "Recommendation", "Scorer",
            "StaggerAdvice", "VolumeOutcome", "interval_of", "job_labels_and_parameters",
            "kubectl_patch", "ladder_cron", "minimum_interval", "offsets", "recurring_job_yaml",
            "stagger"]
 
-NAMESPACE = "longhorn-system"
-# Label keys of Longhorn's label-driven recurring jobs (longhorn-facts.md section 2).
-# TODO: take these from advisor.longhorn once it exports them.
-_JOB_LABEL = "recurring-job.longhorn.io/"
-_GROUP_LABEL = "recurring-job-group.longhorn.io/"
 
 LADDER: tuple[int, ...] = (
     *(m * 60 for m in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)),
@@ -202,30 +206,18 @@ def _step_index(interval_s: float | None) -> int | None:
 # --- wording ----------------------------------------------------------------------------
 
 
-def _dur(s: float) -> str:
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.3g} h" if s < 2 * 86400 else f"{s / 86400:.3g} d"
-
-
-def _pct(p: float) -> str:
-    return f"{100 * p:.0f} %" if p >= 0.1 else f"{100 * p:.2g} %"
-
-
 def _why(volume: str, o: VolumeOutcome, interval_s: float) -> str:
     text = ""
     if o.p99_backup_s is not None:
-        terms = [f"p99 backup {_dur(o.p99_backup_s)}"]
-        terms += [f"deletion {_dur(o.p99_deletion_s)}"] if o.p99_deletion_s is not None else []
-        terms += ([f"queue p95 {_dur(o.queue_delay_p95_s)}"]
+        terms = [f"p99 backup {dur(o.p99_backup_s)}"]
+        terms += [f"deletion {dur(o.p99_deletion_s)}"] if o.p99_deletion_s is not None else []
+        terms += ([f"queue p95 {dur(o.queue_delay_p95_s)}"]
                   if o.queue_delay_p95_s is not None else [])
         total = o.p99_backup_s + (o.p99_deletion_s or 0) + (o.queue_delay_p95_s or 0)
         text = " + ".join(terms) + f" {'>' if total > interval_s else '<='} " \
-            f"{_dur(interval_s)} interval; "
-    return (text + f"P(conflict per run) {_pct(o.p_conflict_per_run)} ± "
-            f"{_pct(o.p_conflict_per_run_se)}, P(skipped slot) {_pct(o.p_skip_per_run)} "
+            f"{dur(interval_s)} interval; "
+    return (text + f"P(conflict per run) {pct_pm(o.p_conflict_per_run, o.p_conflict_per_run_se)}"
+            f", P(skipped slot) {pct(o.p_skip_per_run)} "
             f"on volume {volume}")
 
 
@@ -343,14 +335,14 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     current_s = even or interval_of(job.cron, median=True)
     if current_s is None:
         raise ValueError(f"job {job.name!r}: {job.cron!r} fires less than twice in 400 days")
-    gap = _dur(current_s) + ("" if even else " median gap (uneven schedule)")
+    gap = dur(current_s) + ("" if even else " median gap (uneven schedule)")
     interval[job.cron] = float(current_s)
     vol_now, now = score(job.cron)
     here = _step_index(even)
     if here is not None:  # the ladder's cron for this step fires exactly as the job does
         cache[at(here)] = cache[job.cron]
     why_now = f"{_why(vol_now, now, current_s)} at {job.cron!r} (every {gap})"
-    rule = f"target {_pct(target)} on p + 2·se"
+    rule = f"target {pct(target)} on p + 2·se"
     cron: str = job.cron
     step: float | None = None
     could: int | None = None
@@ -361,15 +353,15 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
         found = _first_true(len(LADDER) - lo, lambda t: meets(lo + t)) \
             if lo < len(LADDER) else None
         if found is None:
-            reason = (f"{why_now}; no ladder step up to {_dur(LADDER[-1])} meets the {rule}: "
+            reason = (f"{why_now}; no ladder step up to {dur(LADDER[-1])} meets the {rule}: "
                       "the risk is not in the interval (see offsets and durations)")
         else:
             i = lo + found
             step, cron = float(LADDER[i]), at(i)
-            reason = f"{why_now}; every {_dur(step)} ({cron!r}): {_why(*score(cron), step)}"
+            reason = f"{why_now}; every {dur(step)} ({cron!r}): {_why(*score(cron), step)}"
             if i > 0 and at(i - 1) in cache:
                 below = cache[at(i - 1)][1].upper
-                reason += f"; every {_dur(LADDER[i - 1])} breaks it (p + 2·se {_pct(below)})"
+                reason += f"; every {dur(LADDER[i - 1])} breaks it (p + 2·se {pct(below)})"
             reason += f" ({rule})"
     else:
         reason = f"{why_now}: meets the {rule}"
@@ -378,8 +370,8 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
             broke = _first_true(top + 1, lambda t: not meets(top - t))
             could = 0 if broke is None else (top - broke + 1 if broke > 0 else None)
         if could is not None:
-            reason += (f"; could run every {_dur(LADDER[could])} ({at(could)!r}, "
-                       f"p + 2·se {_pct(score(at(could))[1].upper)})")
+            reason += (f"; could run every {dur(LADDER[could])} ({at(could)!r}, "
+                       f"p + 2·se {pct(score(at(could))[1].upper)})")
             if allow_shorter:
                 step, cron = float(LADDER[could]), at(could)
     vol_after, after = score(cron)
@@ -479,14 +471,14 @@ def offsets(jobs: Sequence[JobSpec], busy_windows: Mapping[str, float], *,
             cron, feasible = j.cron, True
             if per is not None and w_s > per:
                 feasible = False
-                reason = (f"busy window {_dur(w_s)} > its {_dur(per)} interval: it meets "
+                reason = (f"busy window {dur(w_s)} > its {dur(per)} interval: it meets "
                           "its own next run, no offset helps (see the minimum interval)")
             elif not (occ & mine).any():
-                reason = (f"busy window {_dur(w_s)} meets none of {', '.join(placed)}"
-                          if placed else f"placed first (busy window {_dur(w_s)})")
+                reason = (f"busy window {dur(w_s)} meets none of {', '.join(placed)}"
+                          if placed else f"placed first (busy window {dur(w_s)})")
             elif _step_index(per) is None:
                 feasible = False
-                reason = (f"busy window {_dur(w_s)} meets {', '.join(placed)}, and the "
+                reason = (f"busy window {dur(w_s)} meets {', '.join(placed)}, and the "
                           "schedule is not evenly spaced on the ladder, so no offset is chosen")
             else:
                 p_min = int(per) // 60
@@ -495,17 +487,17 @@ def offsets(jobs: Sequence[JobSpec], busy_windows: Mapping[str, float], *,
                 if free >= w:
                     cron = _cron_at(per, start + (free - w) // 2)
                     mine = _busy(cron, w)
-                    reason = (f"busy window {_dur(w_s)} met {', '.join(placed)}; moved to the "
-                              f"middle of the longest free stretch ({_dur(free * 60)}) of "
-                              f"its {_dur(per)} period")
+                    reason = (f"busy window {dur(w_s)} met {', '.join(placed)}; moved to the "
+                              f"middle of the longest free stretch ({dur(free * 60)}) of "
+                              f"its {dur(per)} period")
                 else:
                     feasible = False
                     need = int(folded.sum()) + w
-                    reason = (f"busy window {_dur(w_s)} meets {', '.join(placed)} at every "
+                    reason = (f"busy window {dur(w_s)} meets {', '.join(placed)} at every "
                               f"start: " + (
-                                  f"the windows need {_dur(need * 60)} of each {_dur(per)} "
+                                  f"the windows need {dur(need * 60)} of each {dur(per)} "
                                   f"(sum > period)" if need > p_min else
-                                  f"the longest free stretch is {_dur(free * 60)}")
+                                  f"the longest free stretch is {dur(free * 60)}")
                               + "; lengthen an interval or stagger")
             occ |= mine
             placed.append(j.name)
@@ -572,20 +564,20 @@ def stagger(job: JobSpec, n_volumes: int, concurrency: int, run_p95_s: float, pa
     for k, size in enumerate(sizes):
         load[(k * spacing + np.arange(min(run_min, p_min))) % p_min] += min(size, concurrency)
     before, after = min(n_volumes, job.concurrency), int(load.max())
-    keep = f" {_GROUP_LABEL}{DEFAULT_GROUP}=enabled" if DEFAULT_GROUP in job.groups else ""
-    drop = "" if job.groups else f" {_JOB_LABEL}{job.name}-"
+    keep = f" {GROUP_LABEL_PREFIX}{DEFAULT_GROUP}=enabled" if DEFAULT_GROUP in job.groups else ""
+    drop = "" if job.groups else f" {JOB_LABEL_PREFIX}{job.name}-"
     names = [shlex.quote(v) for v in volumes] or ["<volume>"] * parts
     commands = [f"kubectl -n {namespace} label volumes.longhorn.io {v} "
-                f"{_GROUP_LABEL}{new[i % parts][0].groups[0]}=enabled{keep}{drop}"
+                f"{GROUP_LABEL_PREFIX}{new[i % parts][0].groups[0]}=enabled{keep}{drop}"
                 for i, v in enumerate(names)]
     commands.append(f"kubectl -n {namespace} delete recurringjobs.longhorn.io "
                     f"{shlex.quote(job.name)}")
     manifests = "---\n".join(recurring_job_yaml(j, c, namespace) for j, c in new)
     reason = (f"{n_volumes} volumes at concurrency {job.concurrency}: up to {before} backups "
               f"at once; {parts} parts of {min(sizes)}-{max(sizes)} volumes at concurrency "
-              f"{concurrency}, {_dur(spacing * 60)} apart (p95 run {_dur(run_p95_s)}): up to "
+              f"{concurrency}, {dur(spacing * 60)} apart (p95 run {dur(run_p95_s)}): up to "
               f"{after} at once" + ("" if fits else f"; {parts} p95 runs do not fit in "
-                                    f"{_dur(period)}, so parts overlap"))
+                                    f"{dur(period)}, so parts overlap"))
     return StaggerAdvice(job.name, new, manifests, tuple(commands), spacing * 60.0, before,
                          after, reason)
 

@@ -42,7 +42,6 @@ JOB_KEYS = ("name", "task", "cron", "retain", "concurrency", "groups")
 MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 MANIFEST_SPEC_KEYS = (*JOB_KEYS, "labels", "parameters")
 API_VERSIONS = ("longhorn.io/v1beta1", "longhorn.io/v1beta2")
-_RETAIN_ZERO_TASKS = ("snapshot-cleanup", "filesystem-trim")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _CONFLICTS = ("delete_blocked", "create_blocked", "restore_blocked",
               "pending_behind_deletion")
@@ -382,7 +381,7 @@ def _job(p: _Problems, fields: dict) -> JobSpec | None:
     if None in (fields["name"], task, cron, retain, concurrency):
         return None
     # the webhook's defaults (mutator.go)
-    if task in _RETAIN_ZERO_TASKS:
+    if task in longhorn.RETAIN_ZERO_TASKS:
         retain = 0
     elif task == "snapshot-delete":
         retain = max(retain, 0)

@@ -80,6 +80,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from advisor import units
+from advisor.units import percent_pm as pct_pm
+
 Z99 = 2.3263478740408408
 """The standard normal 0.99 quantile."""
 MIN_COMPLETED = 8
@@ -177,20 +180,6 @@ def _when(ref: pd.Timestamp, days: float) -> pd.Timestamp | None:
     return ref + pd.Timedelta(days=days) if abs(days) < 36500 else None
 
 
-def human_duration(seconds: float) -> str:
-    """``seconds`` in the unit an operator reads an interval in, to 3 significant
-    digits: "45 s", "60 min", "2.5 min", "6 h", "2 d"."""
-    if not math.isfinite(seconds):
-        return "?"
-    if seconds < 120:
-        return f"{seconds:.3g} s"
-    if seconds < 3 * 3600:
-        return f"{seconds / 60:.3g} min"
-    if seconds < 2 * _DAY_S:
-        return f"{seconds / 3600:.3g} h"
-    return f"{seconds / _DAY_S:.3g} d"
-
-
 def _ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(a, b, log sigma)`` and their covariance, ``x`` centred."""
     n = len(x)
@@ -270,10 +259,6 @@ def _crossing_days(p: np.ndarray, cov: np.ndarray, log_interval: float
     return x_star, lo, hi
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Series, *,
                  interval_s: float | None, now: pd.Timestamp,
                  horizon_days: float = 180) -> Trend:
@@ -334,8 +319,8 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
         p99 = math.exp(float(y.mean()) + Z99 * sigma)
         over = ""
         if interval is not None and p99 >= interval:
-            over = f"; pooled p99 {human_duration(p99)} is already above the " \
-                   f"{human_duration(interval)} interval"
+            over = f"; pooled p99 {units.duration(p99)} is already above the " \
+                   f"{units.duration(interval)} interval"
         return Trend(**base, n_censored_used=0, method="pooled", ref=ref,
                      level_log=float(y.mean()), slope_per_day=math.nan,
                      slope_se=math.nan, sigma_log=sigma, cov=None, first_at=first_at,
@@ -366,15 +351,15 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
 
     g, g_se = math.expm1(7 * b), 7 * se * math.exp(7 * b)
     if significant:
-        head = f"p99 grows {_pct(g)} %/week (± {_pct(g_se)} se)"
+        head = f"p99 grows {pct_pm(g, g_se)} a week"
     elif b + _K * se < 0:
-        head = f"p99 shrinks {_pct(-g)} %/week (± {_pct(g_se)} se)"
+        head = f"p99 shrinks {pct_pm(-g, g_se)} a week"
     else:
-        head = f"no significant trend ({_pct(g)} ± {_pct(g_se)} %/week)"
+        head = f"no significant trend ({pct_pm(g, g_se)} a week)"
 
     crossing = lo = hi = None
     if interval is not None:
-        label = f"the {human_duration(interval)} interval"
+        label = f"the {units.duration(interval)} interval"
         x_star, x_lo, x_hi = _crossing_days(p, cov, math.log(interval))
         at = _when(ref, x_star) if significant and math.isfinite(x_star) else None
         if at is not None and at <= now + pd.Timedelta(days=horizon_days):
@@ -390,7 +375,7 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
             head += (f"; does not reach {label} within {horizon_days:g} days "
                      f"(around {at:%Y-%m-%d} at this rate)")
         elif p99_now >= interval:
-            head += f"; p99 ({human_duration(p99_now)}) is already above {label}"
+            head += f"; p99 ({units.duration(p99_now)}) is already above {label}"
     return Trend(**base, n_censored_used=n_cens_used, method=method, ref=ref, level_log=a,
                  slope_per_day=b, slope_se=se, sigma_log=sigma,
                  cov=tuple(tuple(float(c) for c in row) for row in cov),

@@ -14,7 +14,6 @@ the model's for the current schedules over the same week.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +23,11 @@ import pandas as pd
 from scipy import stats
 
 from advisor import __version__
+from advisor.advice import Settings, analyse
 from advisor.longhorn import LATEST
+from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFit, DurationFits
-from advisor.model.observed import OBSERVED_KINDS, observed_vs_predicted
+from advisor.model.observed import OBSERVED_KINDS
 from advisor.model.recommend import (
     BACKUPSTORE_TASKS,
     interval_of,
@@ -34,19 +35,14 @@ from advisor.model.recommend import (
     kubectl_patch,
     recurring_job_yaml,
 )
-from advisor.model.risk import (
-    assess_fleet,
-    fleet_from_history,
-    learn_waits,
-    recommend_intervals,
-)
 from advisor.model.simulate import run_members
 from advisor.model.trend import Trend, forecast_p99
-from advisor.report.charts import running_at_once
 from advisor.sources.base import Problem
+from advisor.units import duration as dur
+from advisor.units import percent as pct
 
 __all__ = ["REPORT_BACKUP_COLUMNS", "REPORT_SCHEMA_VERSION", "JobReport", "Report",
-           "build_report", "iso_week", "latest_activity"]
+           "build_report"]
 
 REPORT_SCHEMA_VERSION = 1
 """Version of the report's JSON layout (``report.schema.json``)."""
@@ -58,39 +54,6 @@ REPORT_BACKUP_COLUMNS = ("cluster", "backup_target", "volume", "backup", "recurr
                          "deletion_requested_at", "deleted_at")
 """The Backup columns :func:`build_report` reads (a store need not read the others)."""
 Progress = Callable[[str], None]
-
-
-def latest_activity(backups: pd.DataFrame) -> pd.Timestamp | None:
-    """When the history's last backup was asked for, started or finished (None: no
-    backup). Not when it was collected: a file collected days after its export would
-    otherwise move the reported week past its data."""
-    if backups.empty:
-        return None
-    cols = [c for c in ("requested_at", "started_at", "finished_at") if c in backups]
-    t = backups[cols].max().max() if cols else pd.NaT
-    return None if pd.isna(t) else pd.Timestamp(t)
-
-
-def iso_week(week: str | None, latest: pd.Timestamp | None = None
-             ) -> tuple[str, pd.Timestamp, pd.Timestamp]:
-    """``("2026-W47", Monday 00:00 UTC, next Monday)`` of ``week`` (``YYYY-Www``), or,
-    when None, of the last ISO week that ended by ``latest`` (the history's last backup,
-    :func:`latest_activity`; now when None): a report run on Monday covers the week
-    before."""
-    if week is not None:
-        try:
-            year, w = week.upper().split("-W")
-            monday = dt.date.fromisocalendar(int(year), int(w), 1)
-        except ValueError:
-            raise ValueError(f"--week {week!r}: expected YYYY-Www, e.g. 2026-W47") from None
-    else:
-        now = (latest if latest is not None and pd.notna(latest)
-               else pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
-        this_monday = (now - pd.Timedelta(days=now.weekday())).date()
-        monday = this_monday - dt.timedelta(days=7)
-    start = pd.Timestamp(monday, tz="UTC")
-    y, w, _ = monday.isocalendar()
-    return f"{y}-W{w:02d}", start, start + pd.Timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -232,7 +195,7 @@ def _operations(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
 
 
 def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: pd.DataFrame,
-                  week: tuple[pd.Timestamp, pd.Timestamp], target: float,
+                  week: tuple[pd.Timestamp, pd.Timestamp], settings: Settings,
                   cluster: str) -> pd.DataFrame:
     intervals = {j.name: interval_of(j.cron) or interval_of(j.cron, median=True)
                  for j in fleet.jobs if j.task in BACKUPSTORE_TASKS}
@@ -263,7 +226,7 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
         skipped = float(r.skipped_runs_per_week)
         rows.append({
             "volume": vol, "jobs": ", ".join(jobs_of.get(vol, ())),
-            "at_risk": bool(p + 2 * se > target or skipped > 0.05),
+            "at_risk": False,  # (the settings' rule, below)
             "p_conflict_per_run": p, "p_conflict_per_run_se": se,
             "p_conflict_per_week": float(r.p_conflict_per_week),
             "expected_conflicts_per_week": float(r.expected_conflicts_per_week),
@@ -276,6 +239,8 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
             "duration_source": str(fit.at[vol, "source"]) if vol in fit.index else "",
         })
     df = pd.DataFrame(rows, columns=list(VOLUME_COLUMNS))
+    if len(df):
+        df["at_risk"] = settings.at_risk(df)
     df["p99_crosses_at"] = pd.to_datetime(df["p99_crosses_at"], utc=True)
     return df.sort_values(["at_risk", "p_conflict_per_run", "skipped_runs_per_week"],
                           ascending=False, kind="stable").reset_index(drop=True)
@@ -314,8 +279,8 @@ def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame, target: float
 
     def text(j: JobReport) -> str:
         return (f"RecurringJob {j.job}: cron {j.current_cron!r} -> {j.recommended_cron!r} "
-                f"(worst volume's conflict per run {_pct(j.p_per_run_now)} -> "
-                f"{_pct(j.p_per_run_after)})")
+                f"(worst volume's conflict per run {pct(j.p_per_run_now)} -> "
+                f"{pct(j.p_per_run_after)})")
 
     changed = sorted((j for j in jobs if j.changed), key=lambda j: -cut(j))
     strong = [j for j in changed if (j.p_per_run_after or 1) <= target
@@ -323,10 +288,10 @@ def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame, target: float
     out = [text(j) for j in strong]
     slow = volumes[volumes["margin_s"] < 0].sort_values("margin_s")
     for jobs_of, g in slow.groupby("jobs", sort=False):  # (one item per set of jobs)
-        names = ", ".join(f"{r.volume} ({_dur(r.p99_s)})" for r in g.head(3).itertuples())
+        names = ", ".join(f"{r.volume} ({dur(r.p99_s)})" for r in g.head(3).itertuples())
         more = f" and {len(g) - 3} more" if len(g) > 3 else ""
         out.append(f"{len(g)} volume(s) of {jobs_of} back up slower than their "
-                   f"{_dur(g['interval_s'].iloc[0])} interval at p99: {names}{more}; runs "
+                   f"{dur(g['interval_s'].iloc[0])} interval at p99: {names}{more}; runs "
                    "skip fire times, and a faster backup or a longer interval, not an "
                    "offset, fixes it")
     out += [text(j) for j in changed if j not in strong]
@@ -342,16 +307,6 @@ def _skipped_runs(risk) -> float:
         for job, e in v.skipped_per_week.items():
             per_job[job] = max(per_job.get(job, 0.0), float(e.mean))
     return float(sum(per_job.values()))
-
-
-def _pct(p: float | None) -> str:
-    return "n/a" if p is None or not np.isfinite(p) else f"{100 * p:.2g} %"
-
-
-def _dur(s: float) -> str:
-    if not np.isfinite(s):
-        return "n/a"
-    return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
 
 
 def _changes(previous: Mapping | None, summary: dict, volumes: pd.DataFrame,
@@ -406,24 +361,16 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
     ``problems``: the records a load skipped or kept with warnings (a store keeps only
     what was usable: its skipped records were reported when collected). ``progress`` is
     told each stage's name as it starts."""
-    say = progress or (lambda _: None)
+    a = analyse(frames, fits, Settings(target=target, week=week, version=version,
+                                       cluster=cluster), progress=progress)
+    (progress or (lambda _: None))("the report")
+    label, start, end = a.window.label, a.window.start, a.window.end
+    fleet, notes, cluster, risk, recs = a.fleet, a.notes, a.cluster, a.assessment, \
+        a.recommendations
     backups = frames["backups"]
-    label, start, end = iso_week(week, latest_activity(backups))
-    say("the fleet from the history")
-    fleet, notes = fleet_from_history(frames, fits, cluster)
-    cluster = cluster or next(iter(sorted(set(frames["jobs"]["cluster"].dropna())
-                                          | set(frames["volumes"]["cluster"].dropna()))), "")
     b = backups[backups["cluster"] == cluster] if len(backups) else backups
-    say("queueing inside runs")
-    waits = learn_waits(fleet, start=start, version=version)
-    say("the risk of the current schedules")
-    risk = assess_fleet(fleet, start=start, version=version, waits=waits)
-    say("the smallest safe intervals")
-    recs = recommend_intervals(fleet, target=target, start=start, version=version,
-                               waits=waits, current=risk)
-    say("the report")
-    seen = observed_vs_predicted(b, risk)
-    volumes = _volume_table(risk.table, fleet, fits, b, (start, end), target, cluster)
+    seen = a.observed
+    volumes = _volume_table(risk.table, fleet, fits, b, (start, end), a.settings, cluster)
     members = {j: len(v) for j, v in run_members(fleet).items()}
     jobs = _jobs(recs, fleet, members, job_labels_and_parameters(frames["jobs"], cluster))
     week_b = b[_in_week(b, start, end)]

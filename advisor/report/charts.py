@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from advisor.model.trend import Trend, forecast_p99, human_duration
+from advisor import units
+from advisor.model.concurrency import running_at_once
+from advisor.model.trend import Trend, forecast_p99
 from advisor.schema import utc
 
 if TYPE_CHECKING:
@@ -268,10 +270,10 @@ def duration_distribution(durations_s: pd.Series, *, quantiles: Mapping[str, flo
         for i, (name, q) in enumerate((quantiles or {}).items()):
             if q is not None and math.isfinite(q) and q > 0:
                 ax.axvline(q / 60, color=OKABE_ITO["black"], linestyle=styles[i % 4],
-                           linewidth=1.2, label=f"{name} {human_duration(q)}")
+                           linewidth=1.2, label=f"{name} {units.duration(q)}")
         if interval_s is not None and interval_s > 0:
             ax.axvline(interval_s / 60, color=OKABE_ITO["vermillion"], linewidth=2.5,
-                       label=f"job interval {human_duration(interval_s)}")
+                       label=f"job interval {units.duration(interval_s)}")
         if len(c):
             ax.plot(c, np.full(len(c), 0.02), linestyle="none", marker="|", markersize=14,
                     markeredgewidth=1.5, color=OKABE_ITO["orange"],
@@ -324,7 +326,7 @@ def duration_trend(started_at: pd.Series, duration_s: pd.Series, censored: pd.Se
         _trend_lines(ax, trend, start.min(), now)
         if interval_s is not None and interval_s > 0:
             ax.axhline(interval_s / 60, color=OKABE_ITO["vermillion"], linewidth=2,
-                       label=f"job interval {human_duration(interval_s)}")
+                       label=f"job interval {units.duration(interval_s)}")
         ax.axvline(_datenum([now])[0], color="0.5", linestyle=":", linewidth=1,
                    label=f"now ({now:%Y-%m-%d})")
         # the note as the legend's last line, wrapped to the legend's width
@@ -399,10 +401,10 @@ def conflict_vs_interval(curve: pd.DataFrame, *, current_s: float,
         ax.plot(x, p, color=OKABE_ITO["blue"], marker="o", markersize=3.5,
                 label="conflict probability per run")
         ax.axvline(current_s / scale, color=OKABE_ITO["vermillion"], linewidth=2,
-                   label=f"current {human_duration(current_s)}")
+                   label=f"current {units.duration(current_s)}")
         if recommended_s is not None and recommended_s > 0:
             ax.axvline(recommended_s / scale, color=OKABE_ITO["bluish_green"], linewidth=2,
-                       linestyle="--", label=f"recommended {human_duration(recommended_s)}")
+                       linestyle="--", label=f"recommended {units.duration(recommended_s)}")
         if target is not None and target > 0:
             ax.axhline(target, color=OKABE_ITO["black"], linestyle=":",
                        label=f"target {target:.2%}".replace(".00%", "%"))
@@ -472,68 +474,13 @@ def risk_ranking(volumes: pd.DataFrame, *, top: int = 20, target: float | None =
 
 # --- concurrency ----------------------------------------------------------------------------
 
-def running_at_once(ops: pd.DataFrame, *, freq: str = "1h") -> pd.DataFrame:
-    """Mean number of backups running at once per backup target and hour of the week
-    (UTC), time-weighted from the backups' intervals, not counted from their starts.
-
-    Only rows with ``operation == "backup"`` count. The observed window runs from the
-    first start to the last time seen in ``ops`` (any operation), rounded out to
-    ``freq`` (a divisor of an hour: the resolution of the window's edges). For each bin of
-    ``freq`` the backup-seconds inside it divided by its length is the number running on
-    average; a cell is the mean of its bins in the window. A backup without an ``end``
-    counts to the window's end (as :func:`timeline` draws it); give failed backups their
-    failure time as ``end``. ``ops`` without ``backup_target`` is one target, "default".
-
-    Returns one row per target, ``weekday`` (0 = Monday .. 6) and ``hour`` (0..23):
-    ``running`` (mean backups at once; NaN where the window never covers that hour) and
-    ``observed_h`` (hours of the window in that cell).
-    """
-    width = pd.Timedelta(freq)
-    if width <= pd.Timedelta(0) or pd.Timedelta(hours=1) % width:
-        raise ValueError(f"freq must divide an hour, got {freq!r}")
-    targets = ops["backup_target"].astype(str) if "backup_target" in ops else \
-        pd.Series("default", index=ops.index)
-    s = pd.to_datetime(ops["start"], utc=True)
-    e = pd.to_datetime(ops["end"], utc=True)
-    cols = ["backup_target", "weekday", "hour", "running", "observed_h"]
-    if s.notna().sum() == 0:
-        return pd.DataFrame(columns=cols)
-    w0 = s.min().floor(freq)
-    w1 = max(s.max(), e.max() if e.notna().any() else s.max()).ceil(freq)
-    w1 = max(w1, w0 + width)
-    edges = pd.date_range(w0, w1, freq=width)
-    t = (edges - w0).total_seconds().to_numpy()
-    cells = pd.MultiIndex.from_product([range(7), range(24)], names=["weekday", "hour"])
-    is_backup = ops["operation"].astype(str).eq("backup") & s.notna()
-    out = []
-    for target in sorted(set(targets[is_backup])) or ["default"]:
-        m = is_backup & targets.eq(target)
-        a = np.sort((s[m] - w0).dt.total_seconds().to_numpy())
-        b = np.sort((e[m].fillna(w1).clip(lower=s[m]) - w0).dt.total_seconds().to_numpy())
-        # F(t) = backup-seconds before t = sum over started of (min(t, end) - start)
-        #      = t (#starts<t - #ends<t) - sum(starts<t) + sum(ends<t): sorted, O(n log n)
-        ca, cb = np.concatenate([[0], np.cumsum(a)]), np.concatenate([[0], np.cumsum(b)])
-        na, nb = np.searchsorted(a, t), np.searchsorted(b, t)
-        busy = t * (na - nb) - ca[na] + cb[nb]
-        mean = np.diff(busy) / width.total_seconds()
-        bins = edges[:-1]
-        g = pd.DataFrame({"weekday": bins.day_of_week, "hour": bins.hour, "running": mean})
-        cell = g.groupby(["weekday", "hour"])["running"].agg(["mean", "size"])
-        cell = cell.reindex(cells)
-        out.append(pd.DataFrame({
-            "backup_target": target, "weekday": cells.get_level_values(0),
-            "hour": cells.get_level_values(1), "running": cell["mean"].to_numpy(),
-            "observed_h": cell["size"].fillna(0).to_numpy() * width.total_seconds() / 3600,
-        }))
-    return pd.concat(out, ignore_index=True)[cols]
-
-
 def concurrency_heatmap(ops: pd.DataFrame, *, backup_target: str | None = None,
                         title: str | None = None, ax: Axes | None = None) -> Axes:
     """Hour-of-week heatmap (weekday rows Mon..Sun, hour columns, UTC) of the mean number
-    of backups running at once (:func:`running_at_once`) on one backup target: by default
-    the one with the most backups, named in the title. Hours the history never covers
-    are grey."""
+    of backups running at once
+    (:func:`~advisor.model.concurrency.running_at_once`) on one backup target: by
+    default the one with the most backups, named in the title. Hours the history never
+    covers are grey."""
     import matplotlib as mpl
 
     backups = ops[ops["operation"].astype(str).eq("backup")] if len(ops) else ops

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advisor import units
 from advisor.report.build import Report
 
 __all__ = ["FORMATS", "PREFIX", "load_previous", "render_charts", "to_csv", "to_html",
@@ -138,7 +139,7 @@ def _env():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, dur=_dur, num=_num, when=_when)
+    env.filters.update(pct=_pct, pm=units.percent_pm, dur=_dur, num=_num, when=_when)
     return env
 
 
@@ -175,7 +176,8 @@ def to_markdown(report: Report, chart_files: dict[str, tuple[str, str]]) -> str:
                   e(j.reason), ""]
         if j.changed:
             lines += ["```yaml", j.yaml or "", "```", "", "```sh", j.patch or "", "```", ""]
-    lines += ["## Volumes by risk", "", _md_table(report.volumes), ""]
+    lines += ["## Volumes by risk", "", f"P(conflict)/run: ± is {units.UNCERTAINTY}, in "
+              "percentage points.", "", _md_table(report.volumes), ""]
     lines += ["## Changes since the previous report", "", *_md_changes(d["changes"]), ""]
     lines += ["## Charts", ""]
     for _stem, (title, path) in chart_files.items():
@@ -201,7 +203,8 @@ def _code(text: str) -> str:
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    cols = ["volume", "jobs", "p_conflict_per_run", "p_conflict_per_week",
+    cols = ["volume", "jobs", "p_conflict_per_run", "p_conflict_per_run_se",
+            "p_conflict_per_week",
             "expected_conflicts_per_week", "skipped_runs_per_week", "observed_conflicts_week",
             "p95_s", "p99_s", "interval_s", "margin_s", "p99_crosses_at"]
     head = ["volume", "jobs", "P(conflict)/run", "P(conflict)/week", "conflicts/week",
@@ -210,7 +213,8 @@ def _md_table(df: pd.DataFrame) -> str:
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in df[cols].itertuples(index=False):
         rows.append("| " + " | ".join([
-            md_escape(r.volume), md_escape(r.jobs), _pct(r.p_conflict_per_run),
+            md_escape(r.volume), md_escape(r.jobs),
+            units.percent_pm(r.p_conflict_per_run, r.p_conflict_per_run_se),
             _pct(r.p_conflict_per_week), _num(r.expected_conflicts_per_week),
             _num(r.skipped_runs_per_week), str(r.observed_conflicts_week), _dur(r.p95_s),
             _dur(r.p99_s), _dur(r.interval_s), _dur(r.margin_s),
@@ -265,40 +269,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.to_dict("records")
 
 
-def _finite(x: object) -> float | None:
-    """``x`` as a finite float, None for anything else (None, NA, NaN, text)."""
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
-def _pct(p: object) -> str:
-    x = _finite(p)
-    return "n/a" if x is None else f"{100 * x:.3g} %"
-
-
-def _num(x: object) -> str:
-    v = _finite(x)
-    return "n/a" if v is None else f"{v:.3g}"
-
-
-def _dur(s: object) -> str:
-    v = _finite(s)
-    if v is None:
-        return "n/a"
-    sign, v = ("-" if v < 0 else ""), abs(v)
-    if v >= 2 * 86400:
-        return f"{sign}{v / 86400:.1f} d"
-    if v >= 5400:
-        return f"{sign}{v / 3600:.1f} h"
-    return f"{sign}{v / 60:.0f} min" if v >= 90 else f"{sign}{v:.0f} s"
-
-
-def _when(t: object) -> str:
-    return "" if t is None or (isinstance(t, float) and not np.isfinite(t)) or pd.isna(t) \
-        else pd.Timestamp(t).strftime("%Y-%m-%d")
+_pct, _num, _dur, _when = units.percent, units.number, units.duration, units.date
 
 
 def write_report(report: Report, out: Path, formats: Sequence[str] = FORMATS, *,

@@ -26,11 +26,10 @@ from advisor.sources.base import LoadResult, Problem
 
 API_GROUP = "longhorn.io"
 API_VERSIONS = ("v1beta1", "v1beta2")
-DEFAULT_CONCURRENCY = 10
+DEFAULT_CONCURRENCY = longhorn.DEFAULT_CONCURRENCY
 DEFAULT_BACKUP_TARGET = "default"
-JOB_LABEL_PREFIX = "recurring-job.longhorn.io/"
-GROUP_LABEL_PREFIX = "recurring-job-group.longhorn.io/"
-_RETAIN_ZERO_TASKS = {"snapshot-cleanup", "filesystem-trim"}
+JOB_LABEL_PREFIX = longhorn.JOB_LABEL_PREFIX
+GROUP_LABEL_PREFIX = longhorn.GROUP_LABEL_PREFIX
 
 KIND_FRAME = {
     "Backup": "backups",
@@ -172,7 +171,7 @@ def _job(obj: dict) -> dict:
     params = _dict(spec, "parameters")
     retain = spec.get("retain")
     n = 0 if retain is None else _int_or_none(retain)  # None: not a number, warned later
-    if task in _RETAIN_ZERO_TASKS:
+    if task in longhorn.RETAIN_ZERO_TASKS:
         retain = 0
     elif task == "snapshot-delete":
         retain = 0 if n is not None and n < 0 else retain

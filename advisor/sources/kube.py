@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import orjson
 import pandas as pd
 
+from advisor.longhorn import NAMESPACE
 from advisor.sources.base import LoadResult, retry_delay
 from advisor.sources.files import _no_cycle_collection, load_document
 
@@ -107,7 +108,7 @@ def _status_message(e: object) -> str:
         return str(getattr(e, "reason", "") or "")
 
 
-def list_resource(api: object, plural: str, namespace: str = "longhorn-system", *,
+def list_resource(api: object, plural: str, namespace: str = NAMESPACE, *,
                   limit: int = PAGE, stats: ListStats | None = None,
                   sleep: Callable[[float], None] = time.sleep,
                   timeout_s: float = TIMEOUT_S) -> dict:
@@ -227,7 +228,7 @@ def clients(contexts: Sequence[str | None] = (None,), *, kubeconfig: str | None 
 
 
 def load_kube(contexts: Sequence[str | None] = (None,), *,
-              namespace: str = "longhorn-system", kubeconfig: str | None = None,
+              namespace: str = NAMESPACE, kubeconfig: str | None = None,
               in_cluster: bool = False, cluster: str | None = None,
               resources: Sequence[str] = RESOURCES, limit: int = PAGE,
               sleep: Callable[[float], None] = time.sleep,

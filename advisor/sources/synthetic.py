@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 from advisor import longhorn
 
-NAMESPACE = "longhorn-system"
 API = "longhorn.io/v1beta2"
 GIB = 1024**3
 
@@ -33,7 +32,7 @@ def _uid(*parts: object) -> str:
 
 def _meta(name: str, created: datetime, labels: dict | None = None) -> dict:
     return {"creationTimestamp": rfc3339(created), "generation": 1,
-            "labels": labels or {}, "name": name, "namespace": NAMESPACE,
+            "labels": labels or {}, "name": name, "namespace": longhorn.NAMESPACE,
             "resourceVersion": str(int(hashlib.md5(name.encode()).hexdigest()[:7], 16)),
             "uid": _uid(name, created)}
 
@@ -83,8 +82,8 @@ def volume_cr(name: str, *, size_bytes: int, actual_size_bytes: int, created: da
               conditions: list[dict] | None = None) -> dict:
     """A Volume CR with its recurring-job and recurring-job-group labels."""
     labels = {"longhornvolume": name}
-    labels.update({f"recurring-job.longhorn.io/{j}": "enabled" for j in jobs})
-    labels.update({f"recurring-job-group.longhorn.io/{g}": "enabled" for g in groups})
+    labels.update({f"{longhorn.JOB_LABEL_PREFIX}{j}": "enabled" for j in jobs})
+    labels.update({f"{longhorn.GROUP_LABEL_PREFIX}{g}": "enabled" for g in groups})
     return {
         "apiVersion": API, "kind": "Volume", "metadata": _meta(name, created, labels),
         "spec": {"size": str(size_bytes), "numberOfReplicas": 3, "dataEngine": "v1",

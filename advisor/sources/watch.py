@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from advisor.longhorn import NAMESPACE
 from advisor.sources.base import retry_delay
 from advisor.sources.crs import FrameBuilder, Origin
 from advisor.sources.kube import (
@@ -103,7 +104,7 @@ class BackupWatch:
     into ``store``, tagged ``cluster``. :meth:`run` until ``stop`` is set."""
 
     def __init__(self, api: object, store: HistoryStore, *, cluster: str,
-                 namespace: str = "longhorn-system", flush_every_s: float = FLUSH_EVERY_S,
+                 namespace: str = NAMESPACE, flush_every_s: float = FLUSH_EVERY_S,
                  roll_every_s: float = ROLL_EVERY_S, timeout_s: int = WATCH_TIMEOUT_S,
                  log: Callable[[str], None] = print,
                  sleep: Callable[[float], None] = time.sleep):

@@ -1,0 +1,81 @@
+"""One analysis behind every entry point: ``advisor recommend -o json``,
+``advisor.recommend()`` / ``advisor.assess_risk()`` and the report's JSON give the same
+week, the same figures for every volume and the same advice for every job, on the sample
+fleet with the default settings (seed 0)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import advisor
+from advisor.advice import Settings, analyse
+from advisor.advice.settings import iso_week, latest_activity
+
+from .conftest import run_cli
+
+VOLUME_FIGURES = ["p_conflict_per_run", "p_conflict_per_week",
+                  "expected_conflicts_per_week", "skipped_runs_per_week"]
+
+
+@pytest.fixture(scope="module")
+def history() -> advisor.History:
+    return advisor.load_history(sample=True)
+
+
+@pytest.fixture(scope="module")
+def cli_recommend() -> dict:
+    r = run_cli("recommend", "--sample", "-o", "json", timeout=900)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("report")
+    r = run_cli("report", "--sample", "--out", str(out), "--format", "json", "--quiet",
+                timeout=900)
+    assert r.returncode == 0, r.stderr
+    [path] = out.rglob("*.json")
+    return json.loads(path.read_text())
+
+
+def test_every_entry_point_scores_the_same_week(history, cli_recommend, cli_report):
+    """The history's last complete ISO week (its last Backup, not the day it is run)."""
+    label, start, end = iso_week(None, latest_activity(history.backups))
+    assert cli_report["meta"]["week"] == cli_recommend["week"] == label
+    assert [pd.Timestamp(t) for t in cli_recommend["window"]] == [start, end]
+    assert analyse(history.frames, history.fits, Settings(), advise=False).window.label \
+        == label
+
+
+def test_every_entry_point_gives_each_volume_the_same_figures(history, cli_recommend,
+                                                              cli_report):
+    api = advisor.assess_risk(history).table.set_index("volume")
+    cli = pd.DataFrame(cli_recommend["volumes"]).set_index("volume")
+    rep = pd.DataFrame(cli_report["volumes"]).set_index("volume")
+    assert set(api.index) == set(cli.index) == set(rep.index)
+    assert len(api) > 50
+    for col in VOLUME_FIGURES:
+        pd.testing.assert_series_equal(cli[col].sort_index(), api[col].sort_index(),
+                                       check_names=False, rtol=1e-9)
+        pd.testing.assert_series_equal(rep[col].sort_index(), api[col].sort_index(),
+                                       check_names=False, rtol=1e-9)
+    assert (rep["at_risk"].sort_index() == api["at_risk"].sort_index()).all()
+
+
+def test_every_entry_point_gives_each_job_the_same_advice(history, cli_recommend,
+                                                          cli_report):
+    api = {r.job: r.to_dict() for r in advisor.recommend(history).recommendations}
+    cli = {r["job"]: r for r in cli_recommend["recommendations"]}
+    rep = {j["job"]: j for j in cli_report["jobs"]}
+    assert set(api) == set(cli) and set(api) <= set(rep)
+    assert any(r["changed"] for r in api.values())  # (the sample has advice to agree on)
+    for job, r in api.items():
+        for k in ("current_cron", "recommended_cron", "changed", "kind"):
+            assert cli[job][k] == r[k] == rep[job][k], (job, k)
+        for k in ("p_per_run_now", "p_per_run_after"):
+            assert cli[job][k] == pytest.approx(r[k], rel=1e-9), (job, k)
+            assert rep[job][k] == pytest.approx(r[k], rel=1e-9), (job, k)
