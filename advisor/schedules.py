@@ -42,24 +42,16 @@ _UTC_KEYS = frozenset({"UTC", "Etc/UTC"})  # (zones whose offset never changes: 
 
 
 def _offset_changes(tz: tzinfo, a: int, b: int) -> list[int]:
-    """Instants in [a, b] where ``tz``'s UTC offset changes (found to the second)."""
+    """Where ``tz``'s UTC offset changes in [a, b]: for each change, the first of the
+    probes (every 6 h, to a day past ``b``) that sees the new offset. That is within 6 h
+    after the change, well inside the day of guard that :func:`fire_times` leaves to
+    robfig's Next around it, so the exact second does not matter."""
     if tz is UTC or getattr(tz, "key", None) in _UTC_KEYS:
         return []
     probes = list(range(a, b + _DAY, _DAY // 4))
     offs = [utc_offset(tz, p) for p in probes]
-    out = []
-    for p0, p1, o0, o1 in zip(probes, probes[1:], offs, offs[1:], strict=False):
-        if o0 == o1:
-            continue
-        lo, hi = p0, p1  # offset(lo) == o0 != offset(hi)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if utc_offset(tz, mid) == o0:
-                lo = mid
-            else:
-                hi = mid
-        out.append(hi)
-    return out
+    return [p for p, before, after in zip(probes[1:], offs, offs[1:], strict=False)
+            if before != after]
 
 
 def _wall_matches(s: SpecSchedule, after: int, before: int, offset: int) -> np.ndarray:

@@ -206,6 +206,33 @@ def test_expansion_is_repeated_next(expr, tz):
     np.testing.assert_array_equal(got, _iterated(expr, a, b, tz))
 
 
+def _changes_in_2026(tz: str) -> list[datetime]:
+    """The hours of 2026 (UTC) at which ``tz``'s offset differs from the hour before,
+    scanned with zoneinfo: the oracle for where the changes are."""
+    z, t, out = ZoneInfo(tz), datetime(2026, 1, 1, tzinfo=UTC), []
+    while t.year == 2026:
+        if (t + timedelta(hours=1)).astimezone(z).utcoffset() != t.astimezone(z).utcoffset():
+            out.append(t + timedelta(hours=1))
+        t += timedelta(hours=1)
+    return out
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("expr", ["0 3 * * *", "30 1 * * *", "45 */2 * * *"])
+def test_expansion_ending_or_starting_hours_from_an_offset_change(expr, tz):
+    """A window that ends five hours after an offset change (or starts five hours before
+    one) still lays out the fire times around it as Next does: the changes near the
+    window's end are looked for too, not only those a day inside it."""
+    changes = _changes_in_2026(tz)
+    assert len(changes) == 2  # (spring and autumn)
+    for change in changes:
+        for a, b in [(change - timedelta(days=3), change + timedelta(hours=5)),
+                     (change - timedelta(hours=5), change + timedelta(days=3))]:
+            a_, b_ = a.isoformat(), b.isoformat()
+            got = fire_times(cron.parse(expr), a_, b_, tz)
+            np.testing.assert_array_equal(got, _iterated(expr, a_, b_, tz))
+
+
 def test_expansion_of_a_year_of_five_minutes_and_every():
     f = fire_times("*/5 * * * *", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
     assert len(f) == 365 * 288 - 1  # strictly after the start
