@@ -15,6 +15,7 @@ import numpy as np
 from advisor.longhorn import DEFAULT_CONCURRENCY
 
 _Z95 = 1.6448536269514722  # standard normal quantile at 0.95
+_Z99 = 2.3263478740408408
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?\s*$")
@@ -89,6 +90,11 @@ class Duration:
         if self.dist == "fixed" or self.p95_s is None or self.p95_s == self.median_s:
             return 0.0
         return math.log(self.p95_s / self.median_s) / _Z95
+
+    @property
+    def p99_s(self) -> float:
+        """The 99th percentile, in seconds."""
+        return self.median_s * math.exp(_Z99 * self.sigma)
 
     def sample(self, rng: np.random.Generator, n: int | tuple[int, ...]) -> np.ndarray:
         """``n`` draws in seconds."""

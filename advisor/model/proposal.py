@@ -43,9 +43,6 @@ from advisor.model.risk import (
     VolumePlan,
     VolumeRisk,
     Waits,
-    _against,
-    _p99,
-    _settled,
     assess_volume,
     default_window,
     learn_waits,
@@ -53,6 +50,8 @@ from advisor.model.risk import (
     plans_from_fleet,
     run_figures,
     score_plan,
+    settled,
+    target_figure,
     warm_spans,
     weeks_to_run,
 )
@@ -146,8 +145,8 @@ def _horizon(job: str, plans: Sequence[VolumePlan]) -> float:
               default=0.0)
     for p in plans:
         if job not in p.queues:
-            run = max(run, max(_p99(d) for j, d in p.jobs if j.name == job))
-    deletion = max(_p99(d) for d in {p.deletion for p in plans})
+            run = max(run, max(d.p99_s for j, d in p.jobs if j.name == job))
+    deletion = max(d.p99_s for d in {p.deletion for p in plans})
     return max(DAY_S, 2.0 * (run + deletion))
 
 
@@ -212,7 +211,7 @@ class _Figures:
 def _clearly_above(risk: VolumeRisk | _Figures, job: str, target: float) -> bool:
     if job not in risk.p_skip_per_slot:
         return False
-    p, se = _against(risk, job)
+    p, se = target_figure(risk, job)
     return p - 2 * se > target
 
 
@@ -282,7 +281,7 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
 
     risky = above()
     again = {k: frozenset(j for j in js if j not in risky
-                          and not _settled(done[k], j, target, precision))
+                          and not settled(done[k], j, target, precision))
              for k, js in tasks.items()}
     run({k: js for k, js in again.items() if js}, min_draws, max_draws)
     risky = above()  # (and those the second pass found over)

@@ -65,7 +65,7 @@ from advisor.schema import utc
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
            "assess_volume", "fleet_from_history", "fleet_scorer", "job_specs",
            "learn_waits", "plans_from_fleet", "recommend_intervals", "run_figures",
-           "score_plan", "weeks_to_run"]
+           "score_plan", "settled", "target_figure", "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -214,7 +214,7 @@ Focus = str | frozenset[str] | None
 its own), or None (the volume's figures over all its jobs)."""
 
 
-def _against(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
+def target_figure(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
     """The figure a target is checked on, and its standard error: the larger (by
     ``p + 2 se``) of the per-run conflict probability (of ``focus``'s runs, if given)
     and a skipped slot's probability (of ``focus``, else of the worst job)."""
@@ -228,19 +228,19 @@ def _against(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
 
 def _decided(risk: VolumeRisk, focus: str | None, target: float) -> bool:
     """Whether a volume is clearly on one side of ``target`` by the figure
-    :func:`_against` picks: ``p + 2 se <= target`` or ``p - 2 se > target``."""
-    p, s = _against(risk, focus)
+    :func:`target_figure` picks: ``p + 2 se <= target`` or ``p - 2 se > target``."""
+    p, s = target_figure(risk, focus)
     return p + 2 * s <= target or p - 2 * s > target
 
 
-def _settled(risk: VolumeRisk, focus: Focus, target: float, precision: float) -> bool:
+def settled(risk: VolumeRisk, focus: Focus, target: float, precision: float) -> bool:
     """Whether drawing can stop: the figure of ``focus`` (of each job, for a set; a
     job with no run in the window has none) is clearly on one side of ``target``
     (:func:`_decided`) or known to within ``precision``."""
     if isinstance(focus, frozenset):
-        return all(_settled(risk, j, target, precision) for j in focus
+        return all(settled(risk, j, target, precision) for j in focus
                    if j in risk.p_skip_per_slot)
-    return _decided(risk, focus, target) or not _against(risk, focus)[1] > precision
+    return _decided(risk, focus, target) or not target_figure(risk, focus)[1] > precision
 
 
 def score_plan(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
@@ -286,7 +286,7 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
         score = _concat(scores)
         if target is not None:  # the figure checked against the target decides
             risk = _risk(plan, score)
-            if _settled(risk, focus, target, precision) or draws >= max_draws:
+            if settled(risk, focus, target, precision) or draws >= max_draws:
                 return risk
         else:
             se = score.p_any_conflict_per_run().se
@@ -653,10 +653,6 @@ def _or0(x: float) -> float:
     return 0.0 if math.isnan(x) else x
 
 
-def _p99(d: Duration) -> float:
-    return d.median_s * math.exp(2.3263478740408408 * d.sigma)
-
-
 def _outcome(volume: VolumeSpec, r: VolumeRisk, focus: str | None):
     """The :class:`~advisor.model.recommend.VolumeOutcome` of one scored volume: of
     ``focus``'s runs when it covers the volume, else of all its runs."""
@@ -670,8 +666,8 @@ def _outcome(volume: VolumeSpec, r: VolumeRisk, focus: str | None):
     return VolumeOutcome(
         p_conflict_per_run=_or0(p.mean), p_conflict_per_run_se=_or0(p.se),
         p_skip_per_run=_or0(skip.mean), p_skip_per_run_se=_or0(skip.se),
-        p99_backup_s=max(_p99(volume.backup_duration_for(j)) for j in r.p_skip_per_slot),
-        p99_deletion_s=_p99(volume.deletion_duration))
+        p99_backup_s=max(volume.backup_duration_for(j).p99_s for j in r.p_skip_per_slot),
+        p99_deletion_s=volume.deletion_duration.p99_s)
 
 
 def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,

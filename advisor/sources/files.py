@@ -58,7 +58,7 @@ def load_files(paths: Sequence[str | Path], *, cluster: str = "default",
     """
     now = collected_at if collected_at is not None else pd.Timestamp.now(tz="UTC")
     builder = FrameBuilder(cluster, now.tz_convert("UTC"))
-    with _no_cycle_collection():
+    with no_cycle_collection():
         for path in _expand(paths, builder.result.problems):
             builder.result.files.append(path)
             _load_one(path, builder)
@@ -66,7 +66,7 @@ def load_files(paths: Sequence[str | Path], *, cluster: str = "default",
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """Pause Python's cycle collector while a load runs.
 
     A parsed export of 100,000 Backups is millions of dicts and lists; every full
@@ -94,7 +94,7 @@ def load_document(doc: object, *, source: str, cluster: str = "default",
     now = collected_at if collected_at is not None else pd.Timestamp.now(tz="UTC")
     builder = FrameBuilder(cluster, now.tz_convert("UTC"))
     builder.result.files.append(source)
-    with _no_cycle_collection():
+    with no_cycle_collection():
         _add_document(doc, source, "document 1", source, builder)
         return builder.finish()
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from advisor.longhorn import NAMESPACE
 from advisor.sources.base import LoadResult, retry_delay
-from advisor.sources.files import _no_cycle_collection, load_document
+from advisor.sources.files import load_document, no_cycle_collection
 
 __all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "KubeUnavailable", "ListStats",
            "clients",
@@ -117,7 +117,7 @@ def list_resource(api: object, plural: str, namespace: str = NAMESPACE, *,
     page through ``api`` (a ``kubernetes.client.ApiClient``) at the first version of
     :data:`VERSIONS` the server serves."""
     stats = stats if stats is not None else ListStats()
-    with _no_cycle_collection():  # (100,000 parsed objects: see files.py)
+    with no_cycle_collection():  # (100,000 parsed objects: see files.py)
         return _list(api, plural, namespace, limit, stats, sleep, timeout_s)
 
 
