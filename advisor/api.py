@@ -84,7 +84,7 @@ class History:
         from advisor.report import charts
 
         d = self.durations(volume)
-        fit = self.fits.table[self.fits.table["volume"] == volume]
+        fit = self.fits.preferred().query("volume == @volume")
         q = ({k: float(fit[f"{k}_s"].iloc[0]) for k in ("p50", "p95", "p99")}
              if len(fit) else None)
         with charts.chart_style():

@@ -37,6 +37,9 @@ def test_history_risk_and_what_if_render_and_plot(history):
              zip(*ax.get_legend_handles_labels(), strict=True)
              if label.split()[0] in ("p50", "p95", "p99")}
     assert list(lines) == ["p50", "p95", "p99"] and lines["p50"] < lines["p95"] < lines["p99"]
+    # the incremental fit's p99, as the report shows (DurationFits.preferred)
+    inc = history.fits.table.set_index(["volume", "mode"]).loc[("pvc-db-05", "incremental")]
+    assert lines["p99"] == pytest.approx(inc["p99_s"] / 60)
 
     risk = advisor.assess_risk(history, week="2026-W47")
     t = risk.table

@@ -426,3 +426,19 @@ def test_sample_deletions_come_from_the_prior(sample_fit):
     assert len(d) == len(frames["backup_volumes"]) == 59
     assert (d["source"] == "prior").all() and (d["p95_s"] > d["p50_s"]).all()
     assert (d["n_backups"] > 0).all()
+
+
+def test_the_preferred_fit_is_the_incremental_one_else_the_other():
+    """One rule for every place that shows a volume's duration: its incremental fit (a
+    recurring backup is incremental but for the first), else its full one."""
+    from advisor.model.durations import DurationFits
+
+    table = pd.DataFrame({
+        "cluster": ["a", "a", "a", "b"], "volume": ["v1", "v1", "v2", "v1"],
+        "mode": ["full", "incremental", "full", "incremental"],
+        "p99_s": [900.0, 300.0, 700.0, 100.0]})
+    empty = pd.DataFrame()
+    fits = DurationFits(table, empty, empty, empty, empty, empty, empty, ())
+    got = fits.preferred("a").set_index("volume")["p99_s"].to_dict()
+    assert got == {"v1": 300.0, "v2": 700.0}
+    assert fits.preferred("b")["p99_s"].tolist() == [100.0]

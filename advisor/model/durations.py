@@ -292,6 +292,15 @@ class DurationFits:
         """The fit of one volume and mode."""
         return DurationFit.from_row(self._row(self.table, volume, cluster, mode))
 
+    def preferred(self, cluster: str | None = None) -> pd.DataFrame:
+        """One row of ``table`` per volume (of ``cluster``, if given): its incremental fit,
+        or its other one when it has none (a volume with full backups only). Recurring
+        backups are incremental but for the first, so that is the duration to show and
+        to schedule by."""
+        t = self.table if cluster is None else self.table[self.table["cluster"] == cluster]
+        return t.sort_values("mode", key=lambda m: m != "incremental", kind="stable"
+                             ).drop_duplicates("volume").reset_index(drop=True)
+
     def backup_durations(self, mode: str = "incremental", cluster: str | None = None
                          ) -> dict[str, Duration]:
         """``{volume: Duration}`` of every volume fitted in ``mode``, for the simulator."""

@@ -204,9 +204,7 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
         if job in intervals:
             for v in vols:
                 jobs_of.setdefault(v, []).append(job)
-    t = fits.table[(fits.table["cluster"] == cluster)]
-    t = t.assign(_pref=(t["mode"] != "incremental").astype(int)).sort_values("_pref")
-    fit = t.drop_duplicates("volume").set_index("volume")
+    fit = fits.preferred(cluster).set_index("volume")
     b = backups[_in_week(backups, *week)]
     seen = b[b["lock_conflict"].isin(OBSERVED_KINDS)].groupby("volume").size()
     failed = b[b["state"] == "Error"].groupby("volume").size()
