@@ -1,6 +1,6 @@
 """longhorn-backup-advisor: how Longhorn backup schedules collide on the backupstore lock.
 
-The public API, re-exported here, is what notebooks and the CLI use::
+The public API: verbs and the results they return::
 
     import advisor
     history = advisor.load_history(sample=True)        # or a store, or files
@@ -8,14 +8,21 @@ The public API, re-exported here, is what notebooks and the CLI use::
     advice = advisor.recommend(history)                # the smallest safe intervals
     change = advisor.what_if(history, {"hourly": {"cron": "30 * * * *"}})
     report = advisor.build_report(history)             # the weekly report
+    advisor.write_report(report, "reports/")           # HTML, Markdown, JSON, CSV
 
-Each result has ``.table`` (a DataFrame), renders in Jupyter and ``.plot(ax=None)``s.
-Lower level: ``load_files`` / ``HistoryStore`` (collect), ``summarize_history``.
+Every verb takes its figures from one analysis (:func:`advisor.advice.analyse`) under
+one :class:`Settings` (risk target, ISO week, Longhorn version, cluster, seed), so a
+notebook, the CLI and the report agree. Each result has ``.table`` (a DataFrame), a
+one-line ``repr``, renders in Jupyter and ``.plot(ax=None)``s.
+
+Lower levels have their own modules: :mod:`advisor.store` (the history store),
+:mod:`advisor.sources` (readers of files, the Kubernetes API, Prometheus),
+:mod:`advisor.sample` (the bundled sample fleet), :mod:`advisor.schema` (the frames).
 """
 
-import pandas as pd
+__version__ = "0.1.0"  # (first: the modules below read it)
 
-from advisor import schema
+from advisor.advice import Analysis, Settings
 from advisor.api import (
     Advice,
     History,
@@ -27,59 +34,24 @@ from advisor.api import (
     recommend,
     what_if,
 )
-from advisor.history import HistorySummary
 from advisor.history import summarize as summarize_history
-from advisor.schema import SCHEMA_VERSION
-from advisor.sources.base import LoadResult, Problem
-from advisor.sources.files import InputError, load_document, load_files
-from advisor.store import (
-    AppendResult,
-    HistoryStore,
-    StoreBusyError,
-    StoreError,
-    StoreVersionError,
-    default_store_path,
-)
-
-__version__ = "0.1.0"
-
-
-def load_sample(seed: int | None = None) -> LoadResult:
-    """The sample fleet (eight weeks of a 60-volume cluster made by the simulator with a
-    fixed seed), read through the file source as a collected kubectl List would be, and
-    tagged cluster ``sample``."""
-    from advisor.sources import sample  # the simulator is only needed here
-
-    doc = sample.build_sample_fleet(sample.SEED if seed is None else seed)
-    return load_document(doc, source="sample", cluster="sample",
-                         collected_at=pd.Timestamp(sample.COLLECTED_AT))
-
+from advisor.report.build import Report
+from advisor.report.render import write_report
 
 __all__ = [
-    "SCHEMA_VERSION",
     "Advice",
-    "AppendResult",
+    "Analysis",
     "History",
-    "HistoryStore",
-    "HistorySummary",
-    "InputError",
-    "LoadResult",
-    "Problem",
+    "Report",
     "Risk",
-    "StoreBusyError",
-    "StoreError",
-    "StoreVersionError",
+    "Settings",
     "WhatIf",
     "__version__",
     "assess_risk",
     "build_report",
-    "default_store_path",
-    "load_document",
-    "load_files",
     "load_history",
-    "load_sample",
     "recommend",
-    "schema",
     "summarize_history",
     "what_if",
+    "write_report",
 ]

@@ -111,7 +111,7 @@ def load_history(store: str | Path | None = None, *, files: Sequence[str | Path]
     if sum(bool(x) for x in (store is not None, files, sample)) > 1:
         raise ValueError("give one of store, files, sample")
     if sample or files:
-        from advisor import load_sample
+        from advisor.sample import load_sample
         from advisor.sources.files import load_files
 
         loaded = load_sample() if sample else load_files(list(files), cluster=cluster)

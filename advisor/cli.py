@@ -15,7 +15,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from advisor import __version__, load_sample, units
+from advisor import __version__, units
 from advisor.advice import Settings, analyse
 from advisor.cron import CronError, parse
 from advisor.history import summarize
@@ -38,6 +38,7 @@ from advisor.model.risk import (
 )
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
+from advisor.sample import load_sample
 from advisor.schedules import check
 from advisor.sources.base import LoadResult, empty_result
 from advisor.sources.files import InputError, load_files
@@ -382,7 +383,7 @@ def sample_command(
         show_default=False)] = None,
 ) -> None:
     """Write the sample fleet (kubectl JSON) and its ground truth (events, runs, skips)."""
-    from advisor.sources import sample
+    from advisor import sample
 
     paths = sample.write_sample(out, sample.SEED if seed is None else seed)
     for what, path in paths.items():
@@ -779,10 +780,10 @@ def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict
     out = []
     for name, r in sorted(assess_proposal(fleet, job_specs(jobs_df), start=start,
                                           version=version, target=max_risk).items()):
-        length = units.duration((r.windows[0][1] - r.windows[0][0]).total_seconds())
-        span = (f"{len(r.windows)} window(s) of {length} around its fire "
-                f"time(s) from {r.windows[0][0]:%Y-%m-%d}" if r.rare else
-                f"{_hours(r.windows[0]) // 168:g} week(s) from {r.windows[0][0]:%Y-%m-%d}")
+        w0, w1 = r.windows[0]
+        span = (f"{len(r.windows)} window(s) of {units.duration((w1 - w0).total_seconds())} "
+                f"around its fire time(s) from {w0:%Y-%m-%d}" if r.rare else
+                f"{(w1 - w0) // pd.Timedelta(weeks=1):g} week(s) from {w0:%Y-%m-%d}")
         worst = r.worst()
         if worst is None:
             out.append({"kind": "lock_risk", "severity": "low", "jobs": [name],
@@ -801,10 +802,6 @@ def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict
                                    f"meet one on its {len(r.volumes)} volume(s) "
                                    f"({r.runs_per_week:.3g} runs a week)"})
     return out
-
-
-def _hours(window: tuple[pd.Timestamp, pd.Timestamp]) -> float:
-    return round((window[1] - window[0]).total_seconds() / 3600, 1)
 
 
 def main() -> None:

@@ -5,8 +5,10 @@ and fit every Backup again.
 The model does no I/O and the store knows no model; this is the glue both the CLI and a
 notebook call::
 
-    inputs = advisor.model_inputs(advisor.HistoryStore())
-    fleet, notes = fleet_from_history(inputs.frames, inputs.fits)
+    from advisor.inputs import model_inputs
+    from advisor.store import HistoryStore
+    inputs = model_inputs(HistoryStore())
+    analysis = advisor.advice.analyse(inputs.frames, inputs.fits)
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def test_sample_written_and_collected_is_the_bundled_sample(tmp_path):
                                     if i["kind"] == "RecurringJob")
     assert stored["volumes"] == sum(i["kind"] == "Volume" for i in items)
     # and the API says the same of the same sample
-    api = advisor.summarize_history(advisor.load_sample().frames).to_dict()
+    api = advisor.summarize_history(advisor.sample.load_sample().frames).to_dict()
     for key in ("backups", "backups_by_state", "lock_conflicts", "jobs", "volumes"):
         assert api[key] == stored[key]
 

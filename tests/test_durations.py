@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor import schema
+from advisor import sample, schema
 from advisor.model.durations import MODEL_BACKUP_COLUMNS, DeletionPrior, fit_durations
 from advisor.model.fleet import Duration
-from advisor.sources import sample
 from advisor.sources.files import load_document
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")

@@ -158,7 +158,7 @@ def test_a_server_that_does_not_answer_times_out_boundedly(tmp_path):
 
 
 def test_collect_kube_stores_each_context_as_a_cluster(tmp_path):
-    from advisor import HistoryStore
+    from advisor.store import HistoryStore
     from tests.conftest import run_cli
 
     objects = fleet_objects(4)

@@ -15,8 +15,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "advisor"
 MAX_LINES = 500
 OVERSIZE = {  # (as of the advice stage's first step; each to be split)
-    "cli.py": 812, "cron.py": 554, "model/_kernel.py": 570, "model/collisions.py": 529,
-    "model/durations.py": 984, "model/recommend.py": 634, "model/risk.py": 848,
+    "cli.py": 809, "cron.py": 554, "model/_kernel.py": 570, "model/collisions.py": 529,
+    "model/durations.py": 928, "model/recommend.py": 634, "model/risk.py": 848,
     "model/scenario.py": 581, "model/simulate.py": 654, "report/charts.py": 511,
     "store.py": 643,
 }

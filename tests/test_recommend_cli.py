@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from advisor import load_sample
 from advisor.model.durations import fit_durations
 from advisor.model.risk import fleet_from_history, plans_from_fleet
-from advisor.sources.sample import sample_fleet
+from advisor.sample import load_sample, sample_fleet
 
 from .conftest import run_cli
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from advisor import load_sample
+from advisor.sample import fleet as sample
 from advisor.advice.settings import iso_week
 from advisor.model.durations import fit_durations
 from advisor.report.build import Report, build_report
@@ -27,7 +27,7 @@ from advisor.report.render import (
     to_json,
     to_markdown,
 )
-from advisor.sources import sample
+from advisor.sample import load_sample
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "advisor" / "report"
                      / "report.schema.json").read_text())

@@ -41,10 +41,10 @@ from typing import Any
 import pytest
 import websocket
 
-from advisor import load_sample
 from advisor.model.durations import fit_durations
 from advisor.report.build import Report, build_report
 from advisor.report.render import PREFIX, render_charts, to_html, write_report
+from advisor.sample import load_sample
 from tests.conftest import missing_dependency
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -22,7 +22,7 @@ from advisor.model.risk import (
     plans_from_fleet,
 )
 from advisor.model.simulate import simulate
-from advisor.sources.sample import sample_fleet, simulate_sample
+from advisor.sample import sample_fleet, simulate_sample
 
 GIB = 2**30
 D = Duration.parse

@@ -110,7 +110,7 @@ def test_the_installed_wheel_runs_from_a_venv_that_never_saw_the_source(dist, tm
     _run(bin_ / "python", "-c", check, report, cwd=tmp_path, env=env)
     # the sample (collected on Monday 2026-11-23) reports its last complete week, with a
     # row for every volume the model scores: all but the DR standby
-    from advisor.sources.sample import sample_fleet
+    from advisor.sample import sample_fleet
 
     scored = {v.name for v in sample_fleet().volumes if not v.standby}
     assert doc["meta"]["cluster"] == "sample" and doc["meta"]["week"] == "2026-W47"

@@ -1,0 +1,35 @@
+"""The bundled sample fleet: a generator, not a source. :mod:`advisor.sample.fleet`
+simulates eight weeks of a 60-volume cluster with a fixed seed and writes what a watch of
+it would have recorded (a kubectl List); :func:`load_sample` reads that List through the
+file source, as a collection of a real cluster's export is read."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from advisor.sample.fleet import (
+    COLLECTED_AT,
+    SEED,
+    VERSION,
+    WEEKS,
+    build_sample_fleet,
+    sample_fleet,
+    simulate_sample,
+    to_kubectl_list,
+    write_sample,
+)
+from advisor.sources.base import LoadResult
+
+__all__ = ["COLLECTED_AT", "SEED", "VERSION", "WEEKS", "build_sample_fleet", "load_sample",
+           "sample_fleet", "simulate_sample", "to_kubectl_list", "write_sample"]
+
+
+def load_sample(seed: int | None = None) -> LoadResult:
+    """The sample fleet (eight weeks of a 60-volume cluster made by the simulator with a
+    fixed seed), read through the file source as a collected kubectl List would be, and
+    tagged cluster ``sample``."""
+    from advisor.sources.files import load_document
+
+    doc = build_sample_fleet(SEED if seed is None else seed)
+    return load_document(doc, source="sample", cluster="sample",
+                         collected_at=pd.Timestamp(COLLECTED_AT))
