@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from advisor.sample import fleet as sample
 from advisor.advice.settings import iso_week
 from advisor.model.durations import fit_durations
 from advisor.report.build import Report, build_report
@@ -27,6 +26,7 @@ from advisor.report.render import (
     to_json,
     to_markdown,
 )
+from advisor.sample import fleet as sample
 from advisor.sample import load_sample
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "advisor" / "report"

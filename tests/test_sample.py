@@ -7,9 +7,9 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from advisor.sample import fleet as sample
 from advisor.cron import parse
 from advisor.longhorn import volume_jobs
+from advisor.sample import fleet as sample
 from advisor.sources.files import load_document
 
 
