@@ -9,6 +9,7 @@ The public API: verbs and the results they return::
     change = advisor.what_if(history, {"hourly": {"cron": "30 * * * *"}})
     report = advisor.build_report(history)             # the weekly report
     advisor.write_report(report, "reports/")           # HTML, Markdown, JSON, CSV
+    verdict = advisor.check("proposed/", history)      # the GitOps gate
 
 Every verb takes its figures from one analysis (:func:`advisor.advice.analyse`) under
 one :class:`Settings` (risk target, ISO week, Longhorn version, cluster, seed), so a
@@ -23,6 +24,7 @@ Lower levels have their own modules: :mod:`advisor.store` (the history store),
 __version__ = "0.1.0"  # (first: the modules below read it)
 
 from advisor.advice import Analysis, Settings
+from advisor.advice.gate import GateResult
 from advisor.api import (
     Advice,
     History,
@@ -30,6 +32,7 @@ from advisor.api import (
     WhatIf,
     assess_risk,
     build_report,
+    check,
     load_history,
     recommend,
     what_if,
@@ -41,6 +44,7 @@ from advisor.report.render import write_report
 __all__ = [
     "Advice",
     "Analysis",
+    "GateResult",
     "History",
     "Report",
     "Risk",
@@ -49,6 +53,7 @@ __all__ = [
     "__version__",
     "assess_risk",
     "build_report",
+    "check",
     "load_history",
     "recommend",
     "summarize_history",

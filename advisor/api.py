@@ -30,7 +30,8 @@ from typing import Any
 import pandas as pd
 
 from advisor import schema
-from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse
+from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse, gate
+from advisor.advice.gate import GateResult
 from advisor.history import HistorySummary, summarize
 from advisor.longhorn import LATEST
 from advisor.model.durations import DurationFits, fit_durations
@@ -39,7 +40,7 @@ from advisor.model.recommend import Recommendation
 from advisor.model.risk import RiskAssessment
 from advisor.sources.base import Problem
 
-__all__ = ["Advice", "History", "Risk", "WhatIf", "assess_risk", "build_report",
+__all__ = ["Advice", "History", "Risk", "WhatIf", "assess_risk", "build_report", "check",
            "load_history", "recommend", "what_if"]
 
 
@@ -310,6 +311,21 @@ def what_if(history: History, changes: Mapping[str, Mapping[str, Any]], *,
     after = analyse(history.frames, history.fits, settings, advise=False, changes=changes)
     before = analyse(history.frames, history.fits, settings, advise=False)
     return WhatIf(Risk(before), Risk(after), {k: dict(v) for k, v in changes.items()})
+
+
+def check(proposed: str | Path | Sequence[str | Path], history: History | None = None, *,
+          max_risk: float = DEFAULT_TARGET, week: str | None = None,
+          version: str = LATEST) -> GateResult:
+    """Judge proposed RecurringJobs (manifest files or folders) before they are applied,
+    as ``advisor check`` does: against ``history``'s volumes and durations when given
+    (their lock risk over ``week``), structurally otherwise. Raises
+    :class:`~advisor.advice.gate.ProposalError` for a proposal that cannot be judged."""
+    from advisor.sources.files import load_files
+
+    paths = [proposed] if isinstance(proposed, str | Path) else list(proposed)
+    settings = Settings(target=max_risk, week=week, version=version)
+    return gate.check(load_files(paths), settings,
+                      history=None if history is None else (history.frames, history.fits))
 
 
 def build_report(history: History, **options: Any) -> Any:

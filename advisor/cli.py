@@ -12,29 +12,22 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from advisor import __version__, units
-from advisor.advice import Settings, analyse
-from advisor.cron import CronError, parse
+from advisor import __version__
+from advisor.advice import Settings, analyse, gate
+from advisor.cron import CronError
 from advisor.history import summarize
 from advisor.inputs import model_inputs
-from advisor.longhorn import LATEST, NAMESPACE, TASKS, behaviour
-from advisor.model.collisions import structural_findings
+from advisor.longhorn import LATEST, NAMESPACE, behaviour
 from advisor.model.durations import (
-    BackupPrior,
     DurationFits,
     fit_durations,
-    size_prior,
 )
 from advisor.model.observed import OBSERVED_BACKUP_COLUMNS
-from advisor.model.proposal import assess_proposal
 from advisor.model.recommend import job_labels_and_parameters, kubectl_patch, recurring_job_yaml
 from advisor.model.risk import (
     default_window,
-    fleet_from_history,
-    job_specs,
 )
 from advisor.model.scenario import ScenarioError, format_text, load_scenario, run_scenario
 from advisor.model.scenario import summarize as summarize_scenario
@@ -706,9 +699,11 @@ def check_command(
         "--sample", help="Judge against the sample fleet's history.")] = False,
     version: Annotated[str, typer.Option(
         "--longhorn-version", help="Longhorn's rules to apply.")] = LATEST,
+    week: Annotated[str | None, typer.Option(
+        "--week", help="With history: the ISO week to score (default: the history's last "
+        "complete week).", show_default=False)] = None,
     start: Annotated[str | None, typer.Option(
-        "--start", help="With history: score the week from this Monday.",
-        show_default=False)] = None,
+        "--start", help="Old form of --week.", show_default=False, hidden=True)] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
 ) -> None:
     """Check proposed RecurringJobs before applying them (a GitOps gate): exit 0 within
@@ -716,92 +711,28 @@ def check_command(
     if output not in ("table", "json"):
         raise _fail(f"--output must be table or json, not {output!r}", 2)
     try:
-        behaviour(version)
+        settings = Settings(target=max_risk, week=_week_of(week, start), version=version)
         proposed = load_files(files)
     except (InputError, ValueError) as e:
         raise _fail(str(e), 2) from None
-    jobs = proposed.frames["jobs"]
-    invalid = [str(p) for p in proposed.problems]
-    for r in jobs.itertuples():
-        if r.task not in TASKS:
-            invalid.append(f"RecurringJob {r.recurring_job}: spec.task: {r.task!r} is not "
-                           f"a Longhorn task ({', '.join(sorted(TASKS))})")
-        try:
-            parse(str(r.cron))
-        except CronError as e:
-            invalid.append(f"RecurringJob {r.recurring_job}: spec.cron: {r.cron!r}: {e}")
-    if invalid or jobs.empty:
-        for line in invalid or ["no RecurringJob in the input"]:
+    history = _fitted(store, sample) if (store or sample) else None
+    try:
+        result = gate.check(proposed, settings, history=history)
+    except gate.ProposalError as e:
+        for line in e.problems:
             print(f"error: {line}", file=sys.stderr)
-        raise typer.Exit(2)
-    volumes = proposed.frames["volumes"]
-    assumptions: list[str] = []
-    risk_findings: list[dict] = []
-    if store or sample:
-        history, fits = _fitted(store, sample)
-        if volumes.empty:
-            volumes = history["volumes"]
-        fleet, notes = fleet_from_history(history, fits)
-        assumptions += list(notes)
-        prior = size_prior(fits, history["volumes"])
-        risk_findings = _risk_findings(fleet, jobs, start, version, max_risk)
-        # the proposal among the jobs already there: what it changes
-        current = history["jobs"]
-        current = current[~current["recurring_job"].isin(jobs["recurring_job"])]
-        cluster = current["cluster"].iloc[0] if len(current) else "default"
-        judged = pd.concat([current, jobs.assign(cluster=cluster)], ignore_index=True)
-    else:
-        prior = BackupPrior()
-        assumptions.append(f"no history: {prior}")
-        judged = jobs
-    names = set(jobs["recurring_job"])
-    findings = [f.to_dict() for f in structural_findings(judged, volumes, prior=prior)
-                if names & set(f.jobs)]
-    findings += risk_findings
-    counted = [f for f in findings if f.get("severity") != "low"]
-    risky = any(f["p_per_run"] is None or f["p_per_run"] > max_risk for f in counted)
-    verdict = "risky" if risky else "ok"
+        raise typer.Exit(2) from None
     if output == "json":
-        print(json.dumps({"verdict": verdict, "max_risk": max_risk, "findings": findings,
-                          "longhorn_version": version, "assumptions": assumptions},
-                         indent=2, default=str))
+        print(result.to_json())
     else:
-        print(f"{verdict}: {len(findings)} finding(s), max risk {max_risk:g} per run")
-        for f in findings:
+        print(f"{result.verdict}: {len(result.findings)} finding(s), max risk "
+              f"{max_risk:g} per run" + (f", week {result.week}" if result.week else ""))
+        for f in result.findings:
             p = "" if f["p_per_run"] is None else f" (P per run {f['p_per_run']:.3g})"
             print(f"- [{f.get('severity', 'high')}] {f['kind']}{p}: {f['explanation']}")
-        for a in assumptions:
+        for a in result.assumptions:
             print(f"assumed: {a}")
-    raise typer.Exit(1 if risky else 0)
-
-
-def _risk_findings(fleet, jobs_df, start, version, max_risk: float) -> list[dict]:
-    """The lock risk of each proposed job on the history's volumes (its own runs)."""
-    out = []
-    for name, r in sorted(assess_proposal(fleet, job_specs(jobs_df), start=start,
-                                          version=version, target=max_risk).items()):
-        w0, w1 = r.windows[0]
-        span = (f"{len(r.windows)} window(s) of {units.duration((w1 - w0).total_seconds())} "
-                f"around its fire time(s) from {w0:%Y-%m-%d}" if r.rare else
-                f"{(w1 - w0) // pd.Timedelta(weeks=1):g} week(s) from {w0:%Y-%m-%d}")
-        worst = r.worst()
-        if worst is None:
-            out.append({"kind": "lock_risk", "severity": "low", "jobs": [name],
-                        "volumes": list(r.volumes), "p_per_run": 0.0,
-                        "expected_per_week": 0.0,
-                        "explanation": f"{name}: does not fire in the {span}, so its lock "
-                                       "risk was not scored"})
-            continue
-        volume, p = worst
-        out.append({"kind": "lock_risk", "severity": "high", "jobs": [name],
-                    "volumes": list(r.volumes), "p_per_run": p.mean,
-                    "expected_per_week": r.expected_per_week,
-                    "explanation": f"{name}: P(lock conflict per run) up to {p} on {volume} "
-                                   f"(Monte Carlo, {r.draws[volume]} draws over {span}); "
-                                   f"{r.expected_per_week:.3g} of its runs a week expected to "
-                                   f"meet one on its {len(r.volumes)} volume(s) "
-                                   f"({r.runs_per_week:.3g} runs a week)"})
-    return out
+    raise typer.Exit(1 if result.risky else 0)
 
 
 def main() -> None:
