@@ -165,7 +165,7 @@ class Risk:
             return charts.risk_ranking(self.table, top=top, target=self.target, ax=ax)
 
     def __repr__(self) -> str:
-        return f"Risk({self.analysis!r})"
+        return f"Risk({self.analysis.summary()})"
 
     def _repr_html_(self) -> str:
         return self.assessment._repr_html_()
@@ -217,6 +217,11 @@ class Advice:
                 curve, current_s=float(now or 0), target=self.target,
                 recommended_s=after if r.changed else None,
                 title=f"RecurringJob {job}: its worst volume's conflict per run", ax=ax)
+
+    def __repr__(self) -> str:
+        changed = [r.job for r in self.recommendations if r.changed]
+        return (f"Advice({len(self.recommendations)} backup jobs, {len(changed)} to change"
+                + (f": {', '.join(changed)})" if changed else ")"))
 
     def _repr_html_(self) -> str:
         cols = ["job", "current_cron", "recommended_cron", "p_per_run_now",
@@ -295,6 +300,11 @@ class WhatIf:
                 for j, c in self.changes.items()), parse_math=False)
             ax.legend(loc="lower right")
             return ax
+
+    def __repr__(self) -> str:
+        what = "; ".join(f"{j}: {', '.join(f'{k}={v}' for k, v in c.items())}"
+                         for j, c in self.changes.items())
+        return f"WhatIf({what}: {int(self.table['changed'].sum())} volumes really change)"
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, float_format=lambda x: f"{x:.3g}")

@@ -80,13 +80,20 @@ class Analysis:
         t.insert(at + 1, "at_risk", self.settings.at_risk(t))
         return t
 
-    def __repr__(self) -> str:
+    def summary(self) -> str:
+        """One line: the cluster, the week, volumes at risk, jobs to change."""
         t = self.assessment.table
         at_risk = int(self.settings.at_risk(t).sum()) if len(t) else 0
-        changed = sum(r.changed for r in self.recommendations)
-        return (f"Analysis({self.cluster or 'one cluster'}, {self.window.label}: "
-                f"{len(t)} volumes, {at_risk} at risk; {len(self.recommendations)} jobs, "
-                f"{changed} to change)")
+        text = (f"{self.cluster or 'one cluster'}, {self.window.label}: {len(t)} volumes, "
+                f"{at_risk} at risk")
+        if self.recommendations:
+            changed = [r.job for r in self.recommendations if r.changed]
+            text += (f"; {len(self.recommendations)} backup jobs, {len(changed)} to change"
+                     + (f" ({', '.join(changed)})" if changed else ""))
+        return text
+
+    def __repr__(self) -> str:
+        return f"Analysis({self.summary()})"
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(repr(self))}</p>"
