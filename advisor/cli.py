@@ -736,5 +736,9 @@ def check_command(
 
 
 def main() -> None:
-    """Entry point of the ``advisor`` console script."""
+    """Entry point of the ``advisor`` console script (a process of its own: its file loads
+    may freeze what they leave alive, see :func:`advisor.sources.files.no_cycle_collection`)."""
+    from advisor.sources import files
+
+    files.FREEZE_AFTER_LOAD = True
     app()

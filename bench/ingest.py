@@ -29,7 +29,10 @@ if what == "parse":
         doc = json.load(f)
     n = len(doc["items"])
 else:
+    from advisor.sources import files
     from advisor.sources.files import load_files
+
+    files.FREEZE_AFTER_LOAD = True  # (as the advisor command loads)
     r = load_files([path])
     n = len(r.frames["backups"])
     assert not r.problems, r.problems[:3]

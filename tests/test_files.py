@@ -360,3 +360,20 @@ def test_a_dr_volume_condition_is_a_blocked_restore(write_json):
     assert v.loc["pvc-dr-old", "lock_conflict"] == "restore_blocked"
     assert v.loc["pvc-ok", "lock_conflict"] == "none" and pd.isna(v.loc["pvc-ok", "message"])
     schema.validate("volumes", r.frames["volumes"])
+
+
+def test_a_library_load_leaves_the_cycle_collector_as_it_found_it(tmp_path, mixed_list):
+    """A notebook's load must not change the whole process: the collector is paused
+    while the file is read and restored after, and nothing is frozen (the advisor
+    command, a process of its own, freezes what a load leaves alive)."""
+    import gc
+
+    from advisor.sources import files
+
+    path = tmp_path / "backups.json"
+    path.write_text(json.dumps(mixed_list))
+    frozen, enabled = gc.get_freeze_count(), gc.isenabled()
+    assert files.FREEZE_AFTER_LOAD is False
+    result = load_files([path])
+    assert len(result.frames["backups"]) > 0
+    assert (gc.get_freeze_count(), gc.isenabled()) == (frozen, enabled)

@@ -65,17 +65,24 @@ def load_files(paths: Sequence[str | Path], *, cluster: str = "default",
         return builder.finish()
 
 
+FREEZE_AFTER_LOAD = False
+"""Whether a load ends with ``gc.freeze()``. The ``advisor`` command sets it: the process
+is its own. A library call (a notebook's) leaves the collector as it found it."""
+
+
 @contextmanager
 def no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while a load runs.
+    """Pause Python's cycle collector while a load runs (and restore it after).
 
     A parsed export of 100,000 Backups is millions of dicts and lists; every full
     collection triggered by the frames' allocations walks all of them (a third of a
     load's time). Parsed JSON and YAML hold no reference cycles, so reference counting
-    alone frees them. What the load still holds when it ends (a list handed back) would
-    be walked all at once by the first collection after it, so everything alive then is
-    moved out of the collector's sight (``gc.freeze``: reference counting still frees it;
-    only cycles alive at that instant are no longer collected).
+    alone frees them. In the ``advisor`` command (:data:`FREEZE_AFTER_LOAD`), what the
+    load still holds when it ends would be walked all at once by the first collection
+    after it, so everything alive then is moved out of the collector's sight
+    (``gc.freeze``: reference counting still frees it; only cycles alive at that instant
+    are no longer collected). That changes the whole process, so a library call, in a
+    notebook, does not do it.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -83,7 +90,8 @@ def no_cycle_collection() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
+            if FREEZE_AFTER_LOAD:
+                gc.freeze()
             gc.enable()
 
 
