@@ -86,6 +86,17 @@ def test_the_sample_report_shows_the_sample_fleets_known_problems(sample_report)
     assert {3600.0} <= set(h["interval_s"]) and (h["p_lo"] <= h["p"]).all()
 
 
+def test_the_table_and_the_trend_charts_share_one_trend(sample_report):
+    """"p99 reaches interval" in the volume table is the crossing of the same trend the
+    chart draws and the JSON holds (two models once gave two dates for one volume)."""
+    v = sample_report.volumes.set_index("volume")
+    assert sample_report.trends and set(sample_report.trends) == set(sample_report.detailed)
+    for name, trend in sample_report.trends.items():
+        table = v.at[name, "p99_crosses_at"]
+        assert (pd.isna(table) and trend.crossing_at is None) or table == trend.crossing_at
+        assert trend.interval_s == v.at[name, "interval_s"]
+
+
 def test_the_json_holds_every_figure_and_validates_against_its_schema(sample_report):
     doc = json.loads(to_json(sample_report))
     jsonschema.validate(doc, SCHEMA)

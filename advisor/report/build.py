@@ -26,7 +26,7 @@ from advisor import __version__
 from advisor.advice import Settings, analyse
 from advisor.longhorn import LATEST
 from advisor.model.concurrency import running_at_once
-from advisor.model.durations import DurationFit, DurationFits
+from advisor.model.durations import DurationFits
 from advisor.model.observed import OBSERVED_KINDS
 from advisor.model.recommend import (
     BACKUPSTORE_TASKS,
@@ -215,11 +215,7 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
         interval = min(ivs) if ivs else np.nan
         p95 = float(fit.at[vol, "p95_s"]) if vol in fit.index else np.nan
         p99 = float(fit.at[vol, "p99_s"]) if vol in fit.index else np.nan
-        crosses = None
-        if vol in fit.index and np.isfinite(interval):
-            row = fit.loc[vol].copy()
-            row["volume"] = vol
-            crosses = DurationFit.from_row(row).crossing_time(interval)
+        crosses = None  # (the trend's, below)
         p, se = float(r.p_conflict_per_run), float(r.p_conflict_per_run_se)
         skipped = float(r.skipped_runs_per_week)
         rows.append({
@@ -419,19 +415,23 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
             "cluster": cluster, "longhorn_version": version, "target_risk": target,
             "model_window": [_iso(risk.start), _iso(risk.end)]}
     top = volumes["volume"].head(detailed).tolist()
-    d = b[b["volume"].isin(top) & (b["started_at"].notna())]
-    durations = pd.DataFrame({"volume": d["volume"].astype(str), "started_at": d["started_at"],
-                              "duration_s": d["duration_s"],
-                              "censored": d["censored"].fillna(False).astype(bool)}
-                             ).reset_index(drop=True)
+    d = b[b["started_at"].notna()]
+    observed = pd.DataFrame({"volume": d["volume"].astype(str), "started_at": d["started_at"],
+                             "duration_s": d["duration_s"],
+                             "censored": d["censored"].fillna(False).astype(bool)}
+                            ).reset_index(drop=True)
+    durations = observed[observed["volume"].isin(top)].reset_index(drop=True)
     ops = _operations(b, start, end)
-    interval = volumes.set_index("volume")["interval_s"]
-    trends = {}
-    for v in top:
-        g = durations[durations["volume"] == v]
-        iv = float(interval.get(v, np.nan))
-        trends[v] = forecast_p99(g["started_at"], g["duration_s"], g["censored"],
-                                 interval_s=iv if np.isfinite(iv) else None, now=end)
+    # one trend model for the table's "p99 reaches interval" and the trend charts
+    by_volume = dict(tuple(observed.groupby("volume", sort=False)))
+    trends_all = {}
+    for v, iv in volumes.set_index("volume")["interval_s"].items():
+        g = by_volume.get(v, observed.iloc[:0])
+        trends_all[v] = forecast_p99(g["started_at"], g["duration_s"], g["censored"],
+                                     interval_s=iv if np.isfinite(iv) else None, now=end)
+    volumes["p99_crosses_at"] = pd.to_datetime(
+        volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
+    trends = {v: trends_all[v] for v in top}
     return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
                   data_quality, ops, durations, top, fit_t.reset_index(drop=True),
                   running_at_once(ops), trends)
