@@ -79,3 +79,28 @@ def test_every_entry_point_gives_each_job_the_same_advice(history, cli_recommend
         for k in ("p_per_run_now", "p_per_run_after"):
             assert cli[job][k] == pytest.approx(r[k], rel=1e-9), (job, k)
             assert rep[job][k] == pytest.approx(r[k], rel=1e-9), (job, k)
+
+
+def test_the_report_of_the_sample_equals_the_report_of_its_collected_store(tmp_path,
+                                                                          cli_report):
+    """``make report``'s way (write the sample, collect the file into a store, report
+    the store) and ``report --sample`` give the same figures: a file's records are
+    observed at its export time, not at the collection's (a collection days later made
+    the still-running backups last until then, and moved every prediction)."""
+    out, store = tmp_path / "sample", tmp_path / "store"
+    assert run_cli("sample", "--out", str(out)).returncode == 0
+    r = run_cli("collect", "--from-file", str(out / "sample-fleet.json"), "--cluster",
+                "sample", "--store", str(store), timeout=600)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("report", "--store", str(store), "--out", str(tmp_path / "rep"), "--format",
+                "json", "--quiet", timeout=900)
+    assert r.returncode == 0, r.stderr
+    [path] = (tmp_path / "rep").rglob("*.json")
+    from_store = json.loads(path.read_text())
+    for key in ("volumes_at_risk", "conflicts_observed", "conflicts_predicted",
+                "conflicts_predicted_range", "skipped_runs_predicted"):
+        assert from_store["summary"][key] == pytest.approx(cli_report["summary"][key]), key
+    a = pd.DataFrame(from_store["volumes"]).set_index("volume").sort_index()
+    b = pd.DataFrame(cli_report["volumes"]).set_index("volume").sort_index()
+    for col in [*VOLUME_FIGURES, "p95_s", "p99_s"]:
+        pd.testing.assert_series_equal(a[col], b[col], check_names=False, rtol=1e-9)

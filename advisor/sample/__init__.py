@@ -5,8 +5,6 @@ file source, as a collection of a real cluster's export is read."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from advisor.sample.fleet import (
     COLLECTED_AT,
     SEED,
@@ -26,10 +24,10 @@ __all__ = ["COLLECTED_AT", "SEED", "VERSION", "WEEKS", "build_sample_fleet", "lo
 
 def load_sample(seed: int | None = None) -> LoadResult:
     """The sample fleet (eight weeks of a 60-volume cluster made by the simulator with a
-    fixed seed), read through the file source as a collected kubectl List would be, and
-    tagged cluster ``sample``."""
+    fixed seed), read through the file source as a collected kubectl List would be (so
+    observed at its export time, as ``advisor collect`` of the written file observes
+    it), and tagged cluster ``sample``."""
     from advisor.sources.files import load_document
 
-    doc = build_sample_fleet(SEED if seed is None else seed)
-    return load_document(doc, source="sample", cluster="sample",
-                         collected_at=pd.Timestamp(COLLECTED_AT))
+    return load_document(build_sample_fleet(SEED if seed is None else seed),
+                         source="sample", cluster="sample")

@@ -318,9 +318,15 @@ class FrameBuilder:
     does not convert becomes NA with a warning naming the object and the field.
     """
 
-    def __init__(self, cluster: str, collected_at: pd.Timestamp):
+    def __init__(self, cluster: str, collected_at: pd.Timestamp, *,
+                 observed_at_export: bool = False):
         self.cluster = cluster
         self.collected_at = collected_at
+        # A file is a snapshot taken when it was exported, not when it is read: its
+        # records are then observed at the latest status.lastSyncedAt of its Backups
+        # (a Backup still running is censored there, not days later at the collection).
+        self.observed_at_export = observed_at_export
+        self._observed: dict[str, pd.Timestamp] = {}
         self.rows: dict[str, list[dict]] = {f: [] for f in schema.FRAMES}
         self.origins: dict[str, list[tuple[str, str, str]]] = {f: [] for f in schema.FRAMES}
         self.result = LoadResult(frames={})
@@ -353,9 +359,21 @@ class FrameBuilder:
         """The frames, with every conversion problem and duplicate reported (``dedupe``:
         one row per object; else every observation added, in order, as a watch adds
         them)."""
+        if self.observed_at_export:
+            self._observed = self._export_times()
         for frame in schema.FRAMES:
             self.result.frames[frame] = self._convert(frame, dedupe)
         return self.result
+
+    def _export_times(self) -> dict[str, pd.Timestamp]:
+        """Per file, when it was exported: the latest ``status.lastSyncedAt`` of its
+        Backups (never after the collection; files without one: the collection time)."""
+        files = [o[0] for o in self.origins["backups"]]
+        synced = pd.to_datetime(pd.Series([r.get("last_synced_at") or None
+                                           for r in self.rows["backups"]], dtype=object),
+                                utc=True, format="ISO8601", errors="coerce")
+        latest = synced.groupby(pd.Series(files, dtype=object)).max().dropna()
+        return {f: min(t, self.collected_at) for f, t in latest.items()}
 
     def _warn(self, frame: str, i: int, column: str, reason: str) -> None:
         file, oid, source = self.origins[frame][i]
@@ -370,7 +388,9 @@ class FrameBuilder:
         cols = schema.columns(frame)
         raw = {c.name: [r.get(c.name) for r in rows] for c in cols}
         raw["cluster"] = [c or self.cluster for c in raw["cluster"]]
-        raw["collected_at"] = [self.collected_at] * len(rows)
+        raw["collected_at"] = ([self._observed.get(o[0], self.collected_at)
+                                for o in self.origins[frame]] if self._observed
+                               else [self.collected_at] * len(rows))
         out: dict[str, pd.Series] = {}
         for c in cols:
             values = raw[c.name]

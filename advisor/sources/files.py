@@ -52,12 +52,15 @@ def load_files(paths: Sequence[str | Path], *, cluster: str = "default",
     """Read Longhorn objects and backup history from files into the schema's frames.
 
     ``paths`` are files, directories or ``-`` (standard input). ``cluster`` tags every
-    record (a CSV ``cluster`` column overrides it per row). ``collected_at`` (UTC,
-    default now) is when the records were collected. Problems are in the result's
-    ``problems``; this function raises only for a path that does not exist.
+    record (a CSV ``cluster`` column overrides it per row). ``collected_at`` (UTC) is
+    when the records were observed; by default each file's export time, the latest
+    ``status.lastSyncedAt`` of its Backups (else now): a Backup still running in an
+    export is known to have run until then, not until the file is read. Problems are in
+    the result's ``problems``; this function raises only for a path that does not exist.
     """
     now = collected_at if collected_at is not None else pd.Timestamp.now(tz="UTC")
-    builder = FrameBuilder(cluster, now.tz_convert("UTC"))
+    builder = FrameBuilder(cluster, now.tz_convert("UTC"),
+                           observed_at_export=collected_at is None)
     with no_cycle_collection():
         for path in _expand(paths, builder.result.problems):
             builder.result.files.append(path)
@@ -98,9 +101,11 @@ def no_cycle_collection() -> Iterator[None]:
 def load_document(doc: object, *, source: str, cluster: str = "default",
                   collected_at: pd.Timestamp | None = None) -> LoadResult:
     """Read objects already parsed from JSON or YAML (a List, a list or one object), as
-    :func:`load_files` reads a file; ``source`` names where they came from."""
+    :func:`load_files` reads a file (observed, by default, at its export time);
+    ``source`` names where they came from."""
     now = collected_at if collected_at is not None else pd.Timestamp.now(tz="UTC")
-    builder = FrameBuilder(cluster, now.tz_convert("UTC"))
+    builder = FrameBuilder(cluster, now.tz_convert("UTC"),
+                           observed_at_export=collected_at is None)
     builder.result.files.append(source)
     with no_cycle_collection():
         _add_document(doc, source, "document 1", source, builder)
