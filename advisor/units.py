@@ -9,7 +9,7 @@ the same everywhere: 5,400 s is "1.5 h" in the table, the reason and the chart.
   90 min ("75 min"), hours to one decimal under 48 h ("1.5 h", "24 h"), days to one
   decimal beyond ("2.3 d"); a trailing ".0" is dropped.
 - A probability is a percentage to three significant digits ("83.2 %", "1.25 %",
-  "0.5 %"); under 0.01 % it reads "< 0.01 %" (a Monte Carlo estimate says no more),
+  "0.5 %"); under 0.01 % it reads "under 0.01 %" (a Monte Carlo estimate says no more),
   and exactly 0 reads "0 %".
 - An uncertainty is always **two standard errors** (about a 95 % interval for these
   estimates): "83.2 % ± 0.48" means 82.7 % to 83.7 %.
@@ -67,7 +67,7 @@ def _pct_digits(x: float) -> str:
     if x == 0:
         return "0"
     if abs(x) < 0.01:
-        return "< 0.01"
+        return "under 0.01"
     return f"{x:.3g}"
 
 

@@ -29,7 +29,7 @@ Before the mutants, the unmutated template must pass and an emptied one must be 
 Some mutants cannot change what a reader sees; they are run like the others but not
 scored, and listed apart with their reason:
 
-- ``| safe`` after a number format (pct, num, dur, when, format), a count (length) or on
+- ``| safe`` after a number format (pct, pm, num, dur, when, format), a count (length) or on
   a string literal: the text is the advisor's own digits, signs, units or "n/a", with
   nothing to escape;
 - the changes in :data:`EQUIVALENT`, each with why.
@@ -59,7 +59,7 @@ TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 FILTER = re.compile(r"\s*\|\s*(\w+)(\([^()]*\))?")
 NUMBER_FILTERS = {"pct": "num", "num": "pct", "dur": "num", "when": "dur"}
 """Each number filter and the one it is swapped for."""
-SAFE_BY_RULE = {"pct", "num", "dur", "when", "format", "length"}
+SAFE_BY_RULE = {"pct", "pm", "num", "dur", "when", "format", "length"}
 """Filters whose output has nothing to escape: ``| safe`` after them changes nothing."""
 
 EQUIVALENT: dict[tuple[str, str], str] = {

@@ -64,11 +64,13 @@ def test_finite_reads_numbers_and_refuses_everything_else():
 
 
 @pytest.mark.parametrize(("p", "text"), [
-    (0.00004, "< 0.01 %"), (0.0001, "0.01 %"), (-0.00004, "< 0.01 %"),
+    (0.00004, "under 0.01 %"), (0.0001, "0.01 %"), (-0.00004, "under 0.01 %"),
     (0.831682, "83.2 %"), (0.999, "99.9 %")])
 def test_a_percentage_says_no_more_than_the_estimate_can(p, text):
-    """Under 0.01 % a Monte Carlo estimate is "< 0.01 %", not 0.004 % or 4e-03 %."""
+    """Under 0.01 % a Monte Carlo estimate is "under 0.01 %", not 0.004 % or 4e-03 %
+    (and no markup character: the report need not escape its own figures)."""
     assert units.percent(p) == text
+    assert not set(units.percent_pm(p, 0.001)) & set("<>&\"'")
 
 
 @pytest.mark.parametrize(("p", "se", "text"), [
