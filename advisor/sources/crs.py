@@ -322,9 +322,8 @@ class FrameBuilder:
                  observed_at_export: bool = False):
         self.cluster = cluster
         self.collected_at = collected_at
-        # A file is a snapshot taken when it was exported, not when it is read: its
-        # records are then observed at the latest status.lastSyncedAt of its Backups
-        # (a Backup still running is censored there, not days later at the collection).
+        # A file is a snapshot taken at its export (latest status.lastSyncedAt of its
+        # Backups): a Backup still running is censored there, not at the collection.
         self.observed_at_export = observed_at_export
         self._observed: dict[str, pd.Timestamp] = {}
         self.rows: dict[str, list[dict]] = {f: [] for f in schema.FRAMES}
