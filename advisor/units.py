@@ -79,12 +79,15 @@ def percent(p: object) -> str:
 
 def percent_pm(p: object, se: object) -> str:
     """``p`` with its uncertainty, two standard errors ``se``: "83.2 % ± 0.48" (the ±
-    in percentage points; "± n/a" when the standard error is unknown)."""
+    in percentage points; "± n/a" when the standard error is unknown; a figure and an
+    uncertainty both under 0.01 read "under 0.01 %")."""
     v, s = finite(p), finite(se)
     if v is None:
         return "n/a"
     if s is None:
         return f"{percent(v)} ± n/a"
+    if 0 < 100 * v < 0.01 and 0 < 200 * s < 0.01:  # ("under 0.01 % ± under 0.01")
+        return percent(v)
     return f"{percent(v)} ± {_pct_digits(200 * s)}"
 
 

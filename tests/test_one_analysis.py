@@ -104,3 +104,28 @@ def test_the_report_of_the_sample_equals_the_report_of_its_collected_store(tmp_p
     b = pd.DataFrame(cli_report["volumes"]).set_index("volume").sort_index()
     for col in [*VOLUME_FIGURES, "p95_s", "p99_s"]:
         pd.testing.assert_series_equal(a[col], b[col], check_names=False, rtol=1e-9)
+
+
+def test_the_gate_on_the_samples_own_manifests_agrees_with_the_advice(history,
+                                                                      tmp_path):
+    """``advisor check`` of the jobs as they are names, per job, the worst volume the
+    advice names, judges it the same way (over the target or not, on the larger of
+    conflict and skipped slot by p + 2 se) and gives figures within their errors: the
+    gate's fast estimator and the advice's search estimate the same probabilities."""
+    from advisor.sample import write_sample
+
+    gate = advisor.check(write_sample(tmp_path)["fleet"], history)
+    found = {f["jobs"][0]: f for f in gate.findings if f["kind"] == "lock_risk"}
+    recs = {r.job: r for r in advisor.recommend(history).recommendations}
+    assert set(found) == set(recs)
+    assert gate.week == analyse(history.frames, history.fits, Settings(),
+                                advise=False).window.label
+    for job, r in recs.items():
+        f, now = found[job], r.now
+        assert f["volume"] == r.volume_now, job
+        assert (f["severity"] == "high") is (now.upper > gate.settings.target), job
+        for p, se, q, qse in ((f["p_per_run"], f["p_per_run_se"], now.p_conflict_per_run,
+                               now.p_conflict_per_run_se),
+                              (f["p_skip_per_run"], f["p_skip_per_run_se"],
+                               now.p_skip_per_run, now.p_skip_per_run_se)):
+            assert abs(p - q) <= 3 * (se ** 2 + qse ** 2) ** 0.5 + 1e-9, (job, p, q)

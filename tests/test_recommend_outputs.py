@@ -325,7 +325,12 @@ def test_the_json_matches_its_contract(advice, recs):
     assert set(recs) == set(CURRENT_JOBS)  # both are backup jobs
     for job, r in recs.items():
         assert set(r) == {"job", "kind", "current_cron", "recommended_cron", "changed",
-                          "p_per_run_now", "p_per_run_after", "reason", "patch"}
+                          "p_per_run_now", "p_per_run_after", "worst_volume_now",
+                          "p_skip_now", "reason", "patch"}
+        # the worst volume now is one the job backs up, named with its skipped slots
+        if r["kind"] != "offset":  # (an offset alone is placed, not scored)
+            assert r["worst_volume_now"] in {v["volume"] for v in advice["volumes"]}
+            assert isinstance(r["p_skip_now"], float) and 0.0 <= r["p_skip_now"] <= 1.0
         assert r["kind"] in ("interval", "offset", "interval+offset")
         assert r["current_cron"] == CURRENT_JOBS[job]["spec"]["cron"]
         assert r["changed"] is (r["recommended_cron"] != r["current_cron"])

@@ -77,7 +77,9 @@ def test_a_percentage_says_no_more_than_the_estimate_can(p, text):
     (0.831682, 0.00241, "83.2 % ± 0.482"),   # two standard errors: 0.482 points
     (0.05, 0.0125, "5 % ± 2.5"),
     (0.2, None, "20 % ± n/a"), (0.2, NAN, "20 % ± n/a"),  # no standard error: said
-    (None, 0.01, "n/a"), (0, 0, "0 % ± 0")])
+    (None, 0.01, "n/a"), (0, 0, "0 % ± 0"),
+    (0.00005, 0.00001, "under 0.01 %"),        # not "under 0.01 % ± under 0.01"
+    (0.00005, 0.001, "under 0.01 % ± 0.2"), (0.5, 0.00001, "50 % ± under 0.01")])
 def test_an_uncertainty_is_two_standard_errors(p, se, text):
     """One convention everywhere, stated in units.UNCERTAINTY: ± two standard errors, in
     percentage points."""

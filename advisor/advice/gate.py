@@ -5,9 +5,10 @@ what it could not read), then judged two ways: structurally (jobs that fire toge
 shared volumes, retention that outlasts the interval; no history needed) and, with a
 history, by the Monte Carlo lock risk of each proposed job on the volumes it would cover,
 scored over the settings' week like every other figure. A lock-risk finding counts
-against the target as the advice and the report do: on ``p + 2 se`` (see
-:mod:`advisor.advice.settings`), so a risk the draws cannot place under the target is not
-passed as safe.
+against the target as the advice does: on the worst volume's larger of the conflict and
+the skipped-slot probability per run (a skipped slot is a lost recovery point), each on
+``p + 2 se`` (see :mod:`advisor.advice.settings`), so a risk the draws cannot place under
+the target is not passed as safe.
 """
 
 from __future__ import annotations
@@ -118,17 +119,24 @@ def _risk_findings(fleet, jobs: pd.DataFrame, start: pd.Timestamp,
                         "explanation": f"{name}: does not fire in the {_span(r)}, so its "
                                        "lock risk was not scored"})
             continue
-        volume, p = worst
-        over = p.mean + 2 * p.se > settings.target
+        volume, figure = worst
+        p, skip = r.p_conflict_per_run[volume], r.p_skip_per_slot[volume]
+        over = figure.mean + 2 * figure.se > settings.target
+        lost = skip.mean * r.runs_per_week
         out.append({"kind": "lock_risk", "severity": "high" if over else "low",
-                    "jobs": [name], "volumes": list(r.volumes), "p_per_run": p.mean,
-                    "p_per_run_se": p.se, "expected_per_week": r.expected_per_week,
-                    "explanation": f"{name}: P(lock conflict per run) up to "
-                                   f"{units.percent_pm(p.mean, p.se)} on {volume} (Monte "
-                                   f"Carlo, {r.draws[volume]} draws over {_span(r)}); "
-                                   f"{r.expected_per_week:.3g} of its runs a week expected to "
-                                   f"meet one on its {len(r.volumes)} volume(s) "
-                                   f"({r.runs_per_week:.3g} runs a week)"})
+                    "jobs": [name], "volumes": list(r.volumes), "volume": volume,
+                    "p_per_run": p.mean, "p_per_run_se": p.se,
+                    "p_skip_per_run": skip.mean, "p_skip_per_run_se": skip.se,
+                    "expected_per_week": r.expected_per_week,
+                    "explanation": f"{name}: on {volume}, its worst volume, P(lock conflict "
+                                   f"per run) {units.percent_pm(p.mean, p.se)} and "
+                                   f"P(skipped slot) {units.percent_pm(skip.mean, skip.se)}"
+                                   f" ({units.number(lost)} of its {units.number(r.runs_per_week)}"
+                                   " recovery points a week lost there); Monte Carlo, "
+                                   f"{r.draws[volume]} draws over {_span(r)}; "
+                                   f"{units.number(r.expected_per_week)} of its runs a week "
+                                   f"expected to meet a conflict on its {len(r.volumes)} "
+                                   "volume(s)"})
     return out
 
 
@@ -138,7 +146,11 @@ def _counts_against(f: Mapping, target: float) -> bool:
     if f.get("severity") == "low":
         return False
     p = f.get("p_per_run")
-    return p is None or p + 2 * (f.get("p_per_run_se") or 0.0) > target
+    if p is None:
+        return True
+    skip = f.get("p_skip_per_run") or 0.0
+    return max(p + 2 * (f.get("p_per_run_se") or 0.0),
+               skip + 2 * (f.get("p_skip_per_run_se") or 0.0)) > target
 
 
 def check(proposed: LoadResult, settings: Settings | None = None, *,

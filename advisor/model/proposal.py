@@ -105,15 +105,22 @@ class JobRisk:
     """For a job found above the target: its likeliest volumes, scored again (the
     others keep their first-pass figures)."""
 
+    def figure(self, volume: str) -> Estimate:
+        """What the target is checked on for this job on ``volume``: the larger, by
+        ``p + 2 se``, of its per-run conflict and skipped-slot probabilities there (the
+        rule of the advice, :attr:`~advisor.model.recommend.VolumeOutcome.upper`)."""
+        return max(self.p_conflict_per_run[volume], self.p_skip_per_slot[volume],
+                   key=_upper)
+
     def worst(self) -> tuple[str, Estimate] | None:
-        """The volume whose runs of this job are likeliest to meet a conflict (among
-        ``rescored``, when there are)."""
+        """The volume whose :meth:`figure` is largest (among ``rescored``, when there
+        are), and that figure: the volume the advice calls the worst."""
         among = [v for v in self.rescored if v in self.p_conflict_per_run] or \
             sorted(self.p_conflict_per_run)
         if not among:
             return None
-        v = max(among, key=lambda k: self.p_conflict_per_run[k].mean)
-        return v, self.p_conflict_per_run[v]
+        v = max(among, key=lambda k: _upper(self.figure(k)))
+        return v, self.figure(v)
 
     @property
     def expected_per_week(self) -> float:
@@ -125,6 +132,11 @@ class JobRisk:
     def rare(self) -> bool:
         """Scored in windows around its fire times (see the module docstring)."""
         return any(t1 - t0 < pd.Timedelta(weeks=1) for t0, t1 in self.windows)
+
+
+def _upper(e: Estimate) -> float:
+    """``p + 2 se`` (an unknown error counts as none)."""
+    return e.mean + 2 * (e.se if e.se == e.se else 0.0)
 
 
 def merge_jobs(fleet: Fleet, proposed: Sequence[JobSpec]) -> Fleet:
@@ -291,9 +303,9 @@ def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
     picked: dict[str, tuple[str, ...]] = {}
     for j in mine:
         if j.name in risky:
-            fig = _figures(j.name, covered[j.name], spans[j.name], done)[0]
-            picked[j.name] = tuple(sorted(fig, key=lambda v: (-fig[v].mean, v))
-                                   [:WORST_RESCORED])
+            p, skip, _ = _figures(j.name, covered[j.name], spans[j.name], done)
+            picked[j.name] = tuple(sorted(p, key=lambda v: (-max(p[v].mean, skip[v].mean),
+                                                            v))[:WORST_RESCORED])
             for v in picked[j.name]:
                 for t0, t1 in spans[j.name]:
                     final[v, t0, t1] = final.get((v, t0, t1), frozenset()) | {j.name}

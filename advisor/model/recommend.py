@@ -116,6 +116,11 @@ class Recommendation:
     scored: tuple[tuple[float, float, float], ...] = ()
     """What the search scored: ``(interval_s, p, se)`` of the worst volume's conflict
     per run at each interval tried, shortest first (at the recommended phase)."""
+    volume_now: str | None = None
+    """The worst volume now: the one whose larger of conflict and skipped slot (by
+    ``p + 2 se``, :attr:`VolumeOutcome.upper`) is largest, as ``advisor check`` picks."""
+    now: VolumeOutcome | None = None
+    """That volume's outcome now (conflict and skipped slot per run, with errors)."""
 
     @property
     def changed(self) -> bool:
@@ -127,6 +132,8 @@ class Recommendation:
         return {"job": self.job, "kind": self.kind, "current_cron": self.current_cron,
                 "recommended_cron": self.recommended_cron, "changed": self.changed,
                 "p_per_run_now": self.p_per_run_now, "p_per_run_after": self.p_per_run_after,
+                "worst_volume_now": self.volume_now,
+                "p_skip_now": None if self.now is None else self.now.p_skip_per_run,
                 "reason": self.reason,
                 "patch": kubectl_patch(self.job, self.recommended_cron) if self.changed
                 else None}
@@ -260,7 +267,7 @@ class IntervalAdvice:
                               self.now.p_conflict_per_run, self.after.p_conflict_per_run,
                               self.reason, tuple(
                                   (s, o.p_conflict_per_run, o.p_conflict_per_run_se)
-                                  for s, _, o in self.scored))
+                                  for s, _, o in self.scored), self.now_volume, self.now)
 
 
 def _first_true(n: int, pred: Callable[[int], bool]) -> int | None:

@@ -843,6 +843,6 @@ def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
                     advice.now.p_conflict_per_run, alt.after.p_conflict_per_run,
                     f"moved away from the fire times of {names} (which share its "
                     f"volumes) to {moved!r}; then {alt.reason}",
-                    alt.recommendation.scored)
+                    alt.recommendation.scored, advice.now_volume, advice.now)
         out.append(rec)
     return out
