@@ -97,6 +97,18 @@ def test_the_table_and_the_trend_charts_share_one_trend(sample_report):
         assert trend.interval_s == v.at[name, "interval_s"]
 
 
+def test_the_report_charts_each_volumes_preferred_fit(sample_report):
+    """Which fit a volume's charts show is chosen once, by DurationFits.preferred (its
+    incremental fit, else its other; tested in test_durations), in build_report: render
+    chose it again itself, and History.plot not at all."""
+    frames = load_sample().frames
+    fits = fit_durations(frames["backups"], frames["volumes"], frames["backup_volumes"],
+                         jobs=frames["jobs"])
+    assert sample_report.fits["volume"].is_unique
+    pd.testing.assert_frame_equal(sample_report.fits,
+                                  fits.preferred(sample_report.meta["cluster"]))
+
+
 def test_the_json_holds_every_figure_and_validates_against_its_schema(sample_report):
     doc = json.loads(to_json(sample_report))
     jsonschema.validate(doc, SCHEMA)

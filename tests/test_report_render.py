@@ -892,10 +892,10 @@ def chart_report() -> Report:
         "started_at": list(days) + list(days[:2]),
         "duration_s": [600.0 + 60 * i for i in range(8)] + [1500.0, NAN, 5000.0, 5200.0],
         "censored": [False] * 8 + [True, True, False, False]})
-    fits = pd.DataFrame({"volume": ["pvc-a", "pvc-a", "pvc-b"],
-                         "mode": ["full", "incremental", "incremental"],
-                         "p50_s": [1000.0, 500.0, 4000.0], "p95_s": [2000.0, 700.0, 5000.0],
-                         "p99_s": [3000.0, 900.0, 6000.0]})
+    # (one row per volume, the preferred fit: build_report chose pvc-a's incremental one)
+    fits = pd.DataFrame({"volume": ["pvc-a", "pvc-b"], "mode": ["incremental", "incremental"],
+                         "p50_s": [500.0, 4000.0], "p95_s": [700.0, 5000.0],
+                         "p99_s": [900.0, 6000.0]})
     d = durations[durations["volume"] == "pvc-a"]
     trend = forecast_p99(d["started_at"][:5], d["duration_s"][:5], d["censored"][:5],
                          interval_s=None, now=d["started_at"].iloc[4])

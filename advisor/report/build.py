@@ -97,7 +97,8 @@ class Report:
     ``operation``, ``start``, ``end``, ``conflict``) for the timeline and heatmap charts.
     ``durations``: the completed and censored backups of the detailed volumes
     (``volume``, ``started_at``, ``duration_s``, ``censored``). ``detailed``: the volumes
-    given their own charts.
+    given their own charts. ``fits``: each volume's fitted durations, one row per volume
+    (its incremental fit, else its other: :meth:`DurationFits.preferred`).
     """
 
     meta: dict
@@ -433,7 +434,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
         volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
     trends = {v: trends_all[v] for v in top}
     return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
-                  data_quality, ops, durations, top, fit_t.reset_index(drop=True),
+                  data_quality, ops, durations, top, fits.preferred(cluster),
                   running_at_once(ops), trends)
 
 

@@ -90,8 +90,7 @@ def render_charts(report: Report, *, on_chart: Callable[[str], None] | None = No
                              target=target, title=f"RecurringJob {j.job}: its worst volume's "
                              "conflict per run against the interval")))
     vols = report.volumes.set_index("volume")
-    fits = report.fits.sort_values("mode", key=lambda m: m != "incremental"
-                                   ).drop_duplicates("volume").set_index("volume")
+    fits = report.fits.set_index("volume")  # (one row per volume: the preferred fit)
     for v in report.detailed:
         d = report.durations[report.durations["volume"] == v]
         done, cens = d[~d["censored"]], d[d["censored"]]
