@@ -184,6 +184,53 @@ def test_system_backup_jobs_follow_their_volume_backup_policy():
     assert m["touches_backupstore"].all()
 
 
+def test_the_simulator_reaches_the_volumes_the_system_backup_rule_names():
+    """One rule: the model's run membership (run_members, what the simulator backs up)
+    asks longhorn.system_backup_covers as job_volumes does, so a system-backup job with
+    the default policy leaves out a volume that already has a backup (the model backed
+    up every non-DR volume whatever the policy)."""
+    from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
+    from advisor.model.simulate import run_members
+
+    d = Duration(60.0, 120.0)
+    fleet = Fleet(
+        volumes=(VolumeSpec("new", 1, d, d), VolumeSpec("old", 1, d, d, has_backup=True)),
+        jobs=tuple(JobSpec(name, "0 3 * * *", task="system-backup", backup_policy=policy)
+                   for name, policy in (("sys-if", "if-not-present"), ("sys-always", "always"),
+                                        ("sys-off", "disabled"))))
+    assert run_members(fleet) == {"sys-if": ["new"], "sys-always": ["new", "old"],
+                                  "sys-off": []}
+    # the same jobs and volumes as frames, through job_volumes
+    jobs = _jobs(*(("c", j.name, "system-backup", "",
+                    json.dumps({"volume-backup-policy": j.backup_policy}))
+                   for j in fleet.jobs))
+    vols = _volumes({"volume": "new"}, {"volume": "old", "last_backup": "backup-1"})
+    m = job_volumes(jobs, vols)
+    assert {j: sorted(m.loc[m["recurring_job"] == j, "volume"]) for j in run_members(fleet)
+            } == run_members(fleet)
+
+
+@pytest.mark.parametrize(("parameters", "policy"), [
+    (None, "if-not-present"), ("{}", "if-not-present"), ("not json", "if-not-present"),
+    ('["always"]', "if-not-present"), ('"always"', "if-not-present"),  # not an object
+    ('{"volume-backup-policy": "always"}', "always"),
+    ({"volume-backup-policy": "disabled"}, "disabled")])
+def test_a_system_backup_policy_from_any_parameters(parameters, policy):
+    """spec.parameters that are not a JSON object name no policy: the default, not a
+    TypeError (a list made job_volumes raise)."""
+    assert longhorn.system_backup_policy(parameters) == policy
+
+
+def test_run_lanes_and_retention_of_a_system_backup():
+    """A system backup has no concurrency limit and no retention (its Backups carry no
+    RecurringJob label; longhorn-facts.md 2); other jobs run ``concurrency`` at a time
+    and keep ``retain``."""
+    assert longhorn.run_lanes("system-backup", 3, 40) == 40
+    assert longhorn.run_lanes("backup", 3, 40) == 3
+    assert longhorn.kept_by_retention("system-backup", 2) == float("inf")
+    assert longhorn.kept_by_retention("backup-force-create", 2) == 2.0
+
+
 def test_job_volumes_per_cluster_in_cluster_name_order():
     """Jobs apply only within their own cluster (a job name may repeat across clusters with
     another task), and the pairs come cluster by cluster in name order whatever the order

@@ -39,6 +39,8 @@ RETAIN_ZERO_TASKS = frozenset({"snapshot-cleanup", "filesystem-trim"})
 ALLOW_DETACHED_SETTING = "allow-recurring-job-while-volume-detached"
 SYSTEM_BACKUP_POLICIES = ("if-not-present", "always", "disabled")
 """``parameters.volume-backup-policy`` of a system-backup job; the first is the default."""
+SYSTEM_BACKUP = "system-backup"
+"""The task that backs up volumes by policy, not by label, all at once."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,40 @@ def skip_reason(volume: Mapping, *, allow_detached: bool = False) -> str | None:
     return None
 
 
+def system_backup_covers(volume: Mapping, policy: str = SYSTEM_BACKUP_POLICIES[0]) -> bool:
+    """Whether a system-backup job whose ``volume-backup-policy`` is ``policy`` backs up
+    ``volume`` (a mapping with ``standby`` and ``last_backup``): every non-DR volume
+    with ``always``, those without a backup yet with ``if-not-present`` (the default),
+    none with ``disabled``."""
+    if volume.get("standby") is True or policy == "disabled":
+        return False
+    return not (policy == "if-not-present" and volume.get("last_backup"))
+
+
+def run_lanes(task: str, concurrency: int, volumes: int) -> int:
+    """How many of a run's ``volumes`` it backs up at once: the job's ``concurrency``;
+    a system backup has no limit, so all of them."""
+    return volumes if task == SYSTEM_BACKUP else concurrency
+
+
+def kept_by_retention(task: str, retain: int) -> float:
+    """How many of its own backups per volume a job's retention keeps: ``retain``. A
+    system backup's Backups carry no RecurringJob label, so no retention counts or
+    deletes them (infinite)."""
+    return float("inf") if task == SYSTEM_BACKUP else float(retain)
+
+
+def system_backup_policy(parameters: object) -> str:
+    """A system-backup job's ``volume-backup-policy`` from its ``spec.parameters`` (a
+    mapping or its JSON text; the default when it names none)."""
+    try:
+        params = json.loads(parameters) if isinstance(parameters, str) else parameters
+    except ValueError:
+        params = {}
+    policy = (params if isinstance(params, Mapping) else {}).get("volume-backup-policy")
+    return str(policy or SYSTEM_BACKUP_POLICIES[0])
+
+
 def job_volumes(jobs: pd.DataFrame, volumes: pd.DataFrame, *,
                 allow_detached: bool = False) -> pd.DataFrame:
     """Every (volume, job) pair of the ``jobs`` and ``volumes`` frames, per cluster.
@@ -111,20 +147,16 @@ def job_volumes(jobs: pd.DataFrame, volumes: pd.DataFrame, *,
     for cluster, vols in volumes.groupby("cluster", sort=True):
         cj = jobs[jobs["cluster"] == cluster]
         label_jobs = {r.recurring_job: r.groups for r in cj.itertuples()
-                      if r.task != "system-backup"}
+                      if r.task != SYSTEM_BACKUP}
         tasks = dict(zip(cj["recurring_job"], cj["task"], strict=True))
-        system = [(r.recurring_job, _policy(r.parameters))
-                  for r in cj[cj["task"] == "system-backup"].itertuples()]
+        system = [(r.recurring_job, system_backup_policy(r.parameters))
+                  for r in cj[cj["task"] == SYSTEM_BACKUP].itertuples()]
         for v in vols.to_dict("records"):
             reason = skip_reason(v, allow_detached=allow_detached)
             found = volume_jobs(v["volume"], v["recurring_jobs"], v["recurring_job_groups"],
                                 label_jobs)
-            for name, policy in system:
-                if v.get("standby") is True or policy == "disabled":
-                    continue
-                if policy == "if-not-present" and v.get("last_backup"):
-                    continue
-                found.append(Membership(v["volume"], name, "system backup"))
+            found += [Membership(v["volume"], name, "system backup")
+                      for name, policy in system if system_backup_covers(v, policy)]
             for m in found:
                 rows.append({"cluster": cluster, "volume": m.volume,
                              "recurring_job": m.recurring_job, "task": tasks[m.recurring_job],
@@ -137,12 +169,3 @@ def job_volumes(jobs: pd.DataFrame, volumes: pd.DataFrame, *,
     return out.astype({"cluster": "string", "volume": "string", "recurring_job": "string",
                        "task": "string", "via": "string", "touches_backupstore": "boolean",
                        "skipped": "string"})
-
-
-def _policy(parameters: object) -> str:
-    try:
-        params = json.loads(parameters) if isinstance(parameters, str) else {}
-    except ValueError:
-        params = {}
-    policy = (params or {}).get("volume-backup-policy") or SYSTEM_BACKUP_POLICIES[0]
-    return str(policy)

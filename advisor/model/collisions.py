@@ -32,7 +32,6 @@ Rules (facts in ``longhorn-facts.md`` sections 1, 2 and 5):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,8 +42,13 @@ import pandas as pd
 from scipy import special
 
 from advisor.cron import CronError, EverySchedule, Schedule, SpecSchedule, parse, zone
-from advisor.longhorn import BACKUPSTORE_TASKS, DEFAULT_CONCURRENCY, job_volumes
-from advisor.longhorn.jobs import SYSTEM_BACKUP_POLICIES
+from advisor.longhorn import (
+    BACKUPSTORE_TASKS,
+    DEFAULT_CONCURRENCY,
+    SYSTEM_BACKUP,
+    job_volumes,
+    system_backup_policy,
+)
 from advisor.model.fleet import Duration
 from advisor.schedules import describe, fire_times
 from advisor.schema import utc
@@ -60,7 +64,7 @@ KINDS = {"invalid_cron": "error", "interval_shorter_than_duration": "high",
          "near_fire": "low"}
 """Finding kinds, in report order, with their severity."""
 # system-backup's retention removes SystemBackups, not the volume backups it made.
-_RETENTION_TASKS = BACKUPSTORE_TASKS - {"system-backup"}
+_RETENTION_TASKS = BACKUPSTORE_TASKS - {SYSTEM_BACKUP}
 _MC_DRAWS, _QUAD_NODES, _LISTED = 2000, 64, 50
 _CYCLE_YEARS = 28  # the Gregorian calendar's dates and weekdays repeat (1901-2099)
 _CYCLE_MAX_FIRES = 10_000  # per horizon, for the rarer job of a pair
@@ -212,14 +216,9 @@ def _members(jobs: pd.DataFrame, volumes: pd.DataFrame, allow_detached: bool
 
 
 def _groups_scope(task: str, groups: object, parameters: object) -> frozenset[str] | None:
-    if task != "system-backup":
+    if task != SYSTEM_BACKUP:
         return frozenset(_split(groups))
-    try:
-        params = json.loads(parameters) if isinstance(parameters, str) else {}
-    except ValueError:
-        params = {}
-    policy = (params or {}).get("volume-backup-policy") or SYSTEM_BACKUP_POLICIES[0]
-    return None if policy == "always" else frozenset()
+    return None if system_backup_policy(parameters) == "always" else frozenset()
 
 
 def _shared(a: _Job, b: _Job) -> frozenset[str]:

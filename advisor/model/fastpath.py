@@ -49,7 +49,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from advisor.longhorn import LATEST, LOCK_ACQUIRE_WAIT_S, behaviour
+from advisor.longhorn import (
+    BACKUPSTORE_TASKS,
+    LATEST,
+    LOCK_ACQUIRE_WAIT_S,
+    behaviour,
+    kept_by_retention,
+)
 from advisor.model import _kernel as K
 from advisor.model.fleet import Duration, JobSpec
 from advisor.schedules import fire_times
@@ -359,7 +365,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     if len(set(names)) != len(names):
         raise ValueError(f"job names repeat: {names}")
     for j, _ in jobs:
-        if j.task not in ("backup", "backup-force-create", "system-backup"):
+        if j.task not in BACKUPSTORE_TASKS:
             raise ValueError(f"job {j.name!r}: task {j.task!r} makes no backups")
         if j.retain < 1:
             raise ValueError(f"job {j.name!r}: retain must be >= 1, not {j.retain}")
@@ -373,8 +379,7 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     n_polls = int((t_end - t0) // poll_s)
     slot_t, slot_j, n_backup, boff = _slots(tuple(j.cron for j, _ in jobs), t0, t_end, tz)
     n_del, n_restore = len(slot_t), (n_polls if restore else 0)
-    retain = np.array([np.inf if j.task == "system-backup" else float(j.retain)
-                       for j, _ in jobs])
+    retain = np.array([kept_by_retention(j.task, j.retain) for j, _ in jobs])
     pf = np.zeros(8)
     pf[[K.T0, K.T_END, K.POLL_S, K.TTL_S, K.WAIT_S, K.RETRY_MIN, K.RETRY_MAX,
         K.T_COUNT]] = (t0, t_end, poll_s, ttl_s, LOCK_ACQUIRE_WAIT_S,

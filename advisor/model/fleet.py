@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advisor.longhorn import DEFAULT_CONCURRENCY
+from advisor.longhorn.jobs import SYSTEM_BACKUP_POLICIES
 
 _Z95 = 1.6448536269514722  # standard normal quantile at 0.95
 _Z99 = 2.3263478740408408
@@ -120,6 +121,9 @@ class VolumeSpec:
     target: str = "default"
     job_backup_durations: tuple[tuple[str, Duration], ...] = ()
     """Per-job overrides of ``backup_duration`` (a daily full backup, an hourly small one)."""
+    has_backup: bool = False
+    """It had a backup when the history was read (a system-backup job with the default
+    policy, ``if-not-present``, then leaves it out)."""
 
     def backup_duration_for(self, job: str) -> Duration:
         """The backup duration distribution of this volume in ``job``."""
@@ -139,6 +143,8 @@ class JobSpec:
     retain: int = 1
     concurrency: int = DEFAULT_CONCURRENCY
     groups: tuple[str, ...] = ()
+    backup_policy: str = SYSTEM_BACKUP_POLICIES[0]
+    """A system-backup job's ``volume-backup-policy`` (other tasks: unused)."""
 
 
 @dataclass(frozen=True)

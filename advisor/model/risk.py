@@ -38,7 +38,14 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from advisor.longhorn import LATEST, behaviour, parse_lock_path
+from advisor.longhorn import (
+    DEFAULT_CONCURRENCY,
+    LATEST,
+    behaviour,
+    parse_lock_path,
+    run_lanes,
+    system_backup_policy,
+)
 from advisor.model.durations import DurationFits
 from advisor.model.fastpath import (
     CONFLICT_KINDS,
@@ -424,7 +431,7 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
             position[name, v] = i
         if len(vols) > 1:
             spec = jobs[name]
-            lanes = len(vols) if spec.task == "system-backup" else spec.concurrency
+            lanes = run_lanes(spec.task, spec.concurrency, len(vols))
             durations = tuple(by_name[v].backup_duration_for(name) for v in vols)
             held = tuple((waits or {}).get(v) for v in vols)
             keys[name] = (name, lanes, pool_runs, seed, tuple(vols), durations, held)
@@ -530,11 +537,12 @@ def _names(value: object) -> tuple[str, ...]:
 
 def job_specs(jobs: pd.DataFrame) -> tuple[JobSpec, ...]:
     """The RecurringJobs of a ``jobs`` frame as :class:`JobSpec` (no retain: 1, no
-    concurrency: 10, Longhorn's defaults)."""
+    concurrency: Longhorn's default; a system backup's policy from its parameters)."""
     return tuple(JobSpec(str(r.recurring_job), str(r.cron), str(r.task),
                          int(r.retain) if pd.notna(r.retain) else 1,
-                         int(r.concurrency) if pd.notna(r.concurrency) else 10,
-                         _names(r.groups))
+                         int(r.concurrency) if pd.notna(r.concurrency)
+                         else DEFAULT_CONCURRENCY, _names(r.groups),
+                         system_backup_policy(getattr(r, "parameters", None)))
                  for r in jobs.itertuples())
 
 
@@ -615,7 +623,8 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
             name, int(r.size_bytes) if pd.notna(r.size_bytes) else 0, durations[name],
             deletion, jobs=_names(r.recurring_jobs),
             groups=_names(r.recurring_job_groups),
-            state=str(r.state) if pd.notna(r.state) else "attached"))
+            state=str(r.state) if pd.notna(r.state) else "attached",
+            has_backup=bool(_names(getattr(r, "last_backup", None)))))
     known = {v.name: v for v in volumes}
     for r in dr:
         source = _dr_source(r, owner)

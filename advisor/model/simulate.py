@@ -249,7 +249,7 @@ class _Simulation:
         self.log(t, "", "job", "run_start", job.spec.name,
                  detail=f"slot {_iso(slot)}" + (f", {t - slot:.0f} s late" if t > slot else ""))
         queue = list(job.members)
-        lanes = len(queue) if job.spec.task == "system-backup" else job.spec.concurrency
+        lanes = longhorn.run_lanes(job.spec.task, job.spec.concurrency, len(queue))
         busy = [0]
 
         def next_volume(now: float) -> None:
@@ -257,7 +257,7 @@ class _Simulation:
                 volume = queue.pop(0)
                 busy[0] += 1
                 self.create(volume, job.spec.name, now, done,
-                            system=job.spec.task == "system-backup")
+                            system=job.spec.task == longhorn.SYSTEM_BACKUP)
             elif busy[0] == 0:
                 self.end_run(job, run, now)
 
@@ -545,8 +545,10 @@ def run_members(fleet: Fleet) -> dict[str, list[str]]:
     for j in fleet.jobs:
         if j.task not in longhorn.BACKUPSTORE_TASKS:
             continue  # snapshots and trims never touch the backupstore
-        out[j.name] = [v.name for v in runnable
-                       if j.task == "system-backup" or j.name in covered[v.name]]
+        out[j.name] = [v.name for v in runnable if longhorn.system_backup_covers(
+            {"standby": v.standby, "last_backup": v.has_backup}, j.backup_policy)
+            ] if j.task == longhorn.SYSTEM_BACKUP else [
+            v.name for v in runnable if j.name in covered[v.name]]
     return out
 
 
