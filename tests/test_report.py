@@ -109,6 +109,26 @@ def test_the_report_charts_each_volumes_preferred_fit(sample_report):
                                   fits.preferred(sample_report.meta["cluster"]))
 
 
+def test_the_trends_and_charts_read_each_backup_as_the_fits_do(sample_report):
+    """One definition of a backup's duration and censoring: the report's durations are
+    the fits' observations (a backup without an end counts as lasting at least until
+    its failure or its export), so a volume with censored backups gets the Tobit trend
+    and its chart a rug of them; the report read the frame's duration_s, empty for
+    every censored row, so neither could happen."""
+    frames = load_sample().frames
+    obs = fit_durations(frames["backups"], frames["volumes"], frames["backup_volumes"],
+                        jobs=frames["jobs"]).observations
+    d = sample_report.durations
+    cens = d[d["censored"]]
+    assert len(cens) and (cens["duration_s"] > 0).all()
+    assert {sample_report.trends[v].method for v in cens["volume"]} == {"tobit"}
+    for v, g in d.groupby("volume"):
+        mode = sample_report.fits.set_index("volume").at[v, "mode"]
+        want = obs[(obs["volume"] == v) & (obs["mode"] == mode)]
+        assert sorted(g["duration_s"]) == sorted(want["duration_s"]), v
+        assert int(g["censored"].sum()) == int(want["censored"].sum()), v
+
+
 def test_the_json_holds_every_figure_and_validates_against_its_schema(sample_report):
     doc = json.loads(to_json(sample_report))
     jsonschema.validate(doc, SCHEMA)

@@ -114,7 +114,8 @@ if TYPE_CHECKING:
     from scipy import stats
 
 __all__ = ["FULL_UPLOAD_RATIO", "MODEL_BACKUP_COLUMNS", "BackupPrior", "DeletionPrior",
-           "DurationFit", "DurationFits", "FitProblem", "fit_durations", "size_prior"]
+           "DurationFit", "DurationFits", "FitProblem", "backup_observations", "fit_durations",
+           "size_prior"]
 
 MODEL_BACKUP_COLUMNS = (
     "cluster", "backup_target", "volume", "backup", "recurring_job", "state",
@@ -455,6 +456,32 @@ def _observations(b: pd.DataFrame, t: dict[str, np.ndarray], now: object
                      for i, c, v, k in zip(rows, *names, strict=True)]
     keep = np.flatnonzero(use & (dur > 0))  # NaN compares false
     return keep, start[keep], dur[keep], problems
+
+
+def _full(backups: pd.DataFrame) -> np.ndarray:
+    """Per row: a full backup (``backup_mode``, or an upload of at least
+    :data:`FULL_UPLOAD_RATIO` of its size), else incremental."""
+    up, size = _numeric(backups, "new_upload_bytes"), _numeric(backups, "size_bytes")
+    return ((_text(backups, "backup_mode") == "full").to_numpy(bool)
+            | ((size > 0) & (up >= FULL_UPLOAD_RATIO * size)))
+
+
+def backup_observations(backups: pd.DataFrame, *, now: object = None) -> pd.DataFrame:
+    """Each backup's duration as the fits read it (the module docstring's rules, in one
+    place): ``cluster``, ``volume``, ``backup``, ``mode``, ``started_at``,
+    ``duration_s`` (for a censored backup, how long it lasted at least) and
+    ``censored``. Rows that give no duration are left out (:func:`fit_durations` reports
+    them). The report's trends and charts read these, as the fits do."""
+    t = {c: _seconds(backups, c) for c in ("requested_at", "started_at", "finished_at",
+                                           "last_synced_at", "collected_at")}
+    keep, start, dur, _ = _observations(backups, t, now)
+    return pd.DataFrame({
+        "cluster": _text(backups, "cluster").iloc[keep].array,
+        "volume": _text(backups, "volume").iloc[keep].array,
+        "backup": _text(backups, "backup").iloc[keep].array,
+        "mode": np.where(_full(backups)[keep], "full", "incremental"),
+        "started_at": _times(start), "duration_s": dur,
+        "censored": np.isnan(t["finished_at"][keep])})
 
 
 # --- fitting ---------------------------------------------------------------------------------
@@ -877,8 +904,7 @@ def fit_durations(backups: pd.DataFrame, volumes: pd.DataFrame | None = None,
     size_act = per_key(vols, "actual_size_bytes")
     keep, start, dur, problems = _observations(backups, t, now)
     up, size = _numeric(backups, "new_upload_bytes"), _numeric(backups, "size_bytes")
-    full = ((_text(backups, "backup_mode") == "full").to_numpy(bool)
-            | ((size > 0) & (up >= FULL_UPLOAD_RATIO * size)))[keep]
+    full = _full(backups)[keep]
     censored = np.isnan(t["finished_at"][keep])
     # the regressor "actual size": the Volume's, else the backups' status.size
     ok = keep[~censored & (size[keep] > 0)]

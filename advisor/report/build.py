@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from advisor import __version__
 from advisor.advice import Settings, analyse
 from advisor.longhorn import LATEST
 from advisor.model.concurrency import running_at_once
-from advisor.model.durations import DurationFits
+from advisor.model.durations import DurationFits, backup_observations
 from advisor.model.observed import OBSERVED_KINDS
 from advisor.model.recommend import (
     BACKUPSTORE_TASKS,
@@ -37,6 +38,7 @@ from advisor.model.recommend import (
 )
 from advisor.model.simulate import run_members
 from advisor.model.trend import Trend, forecast_p99
+from advisor.schema import utc
 from advisor.sources.base import Problem
 from advisor.units import duration as dur
 from advisor.units import percent as pct
@@ -130,6 +132,31 @@ class Report:
                 "volumes": _records(self.volumes), "changes": self.changes,
                 "data_quality": self.data_quality, "detailed": list(self.detailed),
                 "running_at_once": _records(self.running_at_once), "trends": trends}
+
+    def plot_timeline(self, start: str | pd.Timestamp | None = None,
+                      end: str | pd.Timestamp | None = None, *,
+                      volumes: Sequence[str] | None = None, ax: Any = None) -> Any:
+        """The week's backupstore operations, one row per volume (``volumes``, default
+        the detailed ones), from ``start`` to ``end`` (UTC; default the week), conflicts
+        marked (:func:`advisor.report.charts.timeline`), in the report's style."""
+        from advisor.report import charts
+
+        with charts.chart_style():
+            return charts.timeline(
+                self.operations, start=None if start is None else utc(start),
+                end=None if end is None else utc(end),
+                volumes=self.detailed if volumes is None else list(volumes), ax=ax,
+                title=f"Backupstore operations, week {self.meta['week']} (UTC)")
+
+    def plot_concurrency(self, backup_target: str | None = None, *, ax: Any = None) -> Any:
+        """The hour-of-week heatmap of backups running at once on ``backup_target``
+        (default: the one with the most backups;
+        :func:`advisor.report.charts.concurrency_heatmap`), in the report's style."""
+        from advisor.report import charts
+
+        with charts.chart_style():
+            return charts.concurrency_heatmap(self.operations, backup_target=backup_target,
+                                              ax=ax)
 
     def _repr_html_(self) -> str:
         s = self.summary
@@ -416,11 +443,11 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
             "cluster": cluster, "longhorn_version": version, "target_risk": target,
             "model_window": [_iso(risk.start), _iso(risk.end)]}
     top = volumes["volume"].head(detailed).tolist()
-    d = b[b["started_at"].notna()]
-    observed = pd.DataFrame({"volume": d["volume"].astype(str), "started_at": d["started_at"],
-                             "duration_s": d["duration_s"],
-                             "censored": d["censored"].fillna(False).astype(bool)}
-                            ).reset_index(drop=True)
+    # each backup's duration as the fits read it (a censored one: how long it lasted at
+    # least), in the mode of the volume's preferred fit: what its charts and trend show
+    shown = fits.preferred(cluster)[["volume", "mode"]].astype(str)
+    observed = backup_observations(b).merge(shown, on=["volume", "mode"])[
+        ["volume", "started_at", "duration_s", "censored"]].astype({"volume": str})
     durations = observed[observed["volume"].isin(top)].reset_index(drop=True)
     ops = _operations(b, start, end)
     # one trend model for the table's "p99 reaches interval" and the trend charts
