@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +16,7 @@ import pytest
 
 from advisor import cron
 from advisor.schedules import check, describe, fire_times, forbid_runs
-from tests.conftest import run_cli
+from tests.conftest import missing_dependency, run_cli
 
 # robfig/cron v3.0.1's own test cases (the header says which), carried with the tests
 VECTORS = Path(__file__).resolve().parent / "data" / "robfig_cron_v3_vectors.tsv"
@@ -166,6 +167,31 @@ def test_never_is_none():
     assert s.next(datetime(2096, 3, 1, tzinfo=UTC)) is None
 
 
+@pytest.fixture
+def process_tz(monkeypatch):
+    """Sets the process's local zone (TZ), and puts it back afterwards."""
+    def set_tz(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+    yield set_tz
+    monkeypatch.undo()
+    time.tzset()
+
+
+# robfig's yearLimit is t.Year() + 5 with t in the evaluation zone: from any time in 2099
+# there, Feb 29 2104 (five years on) is still found (the oracle agrees); the process's own
+# zone, a year behind or ahead at that instant, plays no part.
+@pytest.mark.parametrize(("local", "tz", "after", "want"), [
+    ("Etc/GMT+12", "UTC", datetime(2099, 1, 1, 5, tzinfo=UTC),
+     datetime(2104, 2, 29, tzinfo=UTC)),
+    ("UTC", "Etc/GMT-14", datetime(2098, 12, 31, 12, tzinfo=UTC),  # 2099-01-01 02:00 there
+     datetime(2104, 2, 28, 10, tzinfo=UTC)),
+])
+def test_five_year_search_counts_from_the_evaluation_zone(process_tz, local, tz, after, want):
+    process_tz(local)
+    assert cron.parse("0 0 29 2 *").next(after, tz) == want
+
+
 # --- daylight saving, as Go resolves it ---------------------------------------------------
 
 
@@ -178,6 +204,37 @@ def test_dst_gap_and_repeat_in_new_york():
     first = s.next(datetime(2026, 11, 1, 4, 0, tzinfo=UTC), ny)
     assert first == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
     assert s.next(first, ny) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST
+
+
+def test_truncate_to_the_minute_is_on_absolute_time():
+    """Monrovia was at -0:44:30 in 1960. After 1960-06-01 00:00 UTC (23:15:30 local on
+    May 31), robfig truncates to the UTC minute (:30 seconds local), steps minutes to
+    00:00:30 local, then hours to 23:00:30, where the seconds do not match: 23:00 local on
+    June 1 is missed and the first fire is on June 2 (23:44:30 UTC), as the oracle says."""
+    s = cron.parse("0 23 * * *")
+    assert s.next(datetime(1960, 6, 1, tzinfo=UTC), "Africa/Monrovia") == datetime(
+        1960, 6, 2, 23, 44, 30, tzinfo=UTC)
+
+
+def test_seconds_carried_from_a_gap_of_seconds():
+    """Abidjan went from LMT (-0:16:08) to GMT at 1912-01-01 00:16:08 UTC. robfig's month
+    steps carry the odd hours, minutes and seconds that gap leaves, and it takes until
+    1915 to land on 1 January 00:00:00 again: the oracle's answer."""
+    s = cron.parse("0 0 1 1 *")
+    assert s.next(datetime(1911, 12, 20, tzinfo=UTC), "Africa/Abidjan") == datetime(
+        1915, 1, 1, tzinfo=UTC)
+
+
+def test_midnight_moved_to_noon_hangs_robfig():
+    """McMurdo went from UTC to +12 at 1956-01-01 00:00 UTC: the 1st's midnight comes out
+    at 12:00, and robfig's "subtract the hour if it is 12 or less" takes it back to the
+    31st, forever (the oracle reports a hang). Here: None, the job never fires."""
+    z = ZoneInfo("Antarctica/McMurdo")
+    if datetime(1955, 12, 31, tzinfo=UTC).astimezone(z).utcoffset() != timedelta(0):
+        missing_dependency("this zone database has no McMurdo history before 1956 "
+                           "(backzone; Debian's tzdata has it)")
+    s = cron.parse("0 0 1 * *")
+    assert s.next(datetime(1955, 12, 31, 11, tzinfo=UTC), "Antarctica/McMurdo") is None
 
 
 # --- vectorised expansion -------------------------------------------------------------------
