@@ -11,8 +11,9 @@ Frames
 ``backups``
     One row per observation of a Backup. ``started_at`` is ``status.snapshotCreatedAt``,
     ``finished_at`` is ``status.backupCreatedAt`` (Completed only), ``requested_at`` is
-    ``metadata.creationTimestamp``. A backup that is not Completed has no end: it is kept
-    as a right-censored row (``censored`` is true, ``duration_s`` is NaN), never dropped.
+    ``metadata.creationTimestamp``. A backup without an end is kept as a right-censored
+    row (``censored`` is true, ``duration_s`` is NaN), never dropped; how long it lasted at
+    least, and every duration the model reads, follow one rule: :func:`backup_times`.
 ``jobs``
     RecurringJobs, one row per observation.
 ``volumes``
@@ -29,6 +30,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 SCHEMA_VERSION = 2
@@ -222,6 +224,77 @@ def utc(value: object) -> pd.Timestamp:
     times are UTC everywhere inside; this is the conversion at the edges."""
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+CENSORED_AT_SYNC = ("Error", "Unknown", "Deleting")
+"""States whose backup without an end stopped being observed at ``last_synced_at``."""
+
+
+@dataclass(frozen=True)
+class BackupTimes:
+    """The one duration rule's reading of a ``backups`` frame, row by row (seconds since
+    the epoch; NaN where unknown): see :func:`backup_times`."""
+
+    start: np.ndarray
+    duration: np.ndarray
+    ended: np.ndarray
+    at_sync: np.ndarray
+    running: np.ndarray
+    censored: np.ndarray
+    """No end and not Completed (a Completed backup without an end is missing data)."""
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Rows that give a duration, complete or censored (and positive)."""
+        return (self.ended | self.at_sync | self.running) & (self.duration > 0)
+
+
+def epoch_seconds(df: pd.DataFrame | None, column: str) -> np.ndarray:
+    """A time column as float Unix seconds (NaN for missing, or for a missing column)."""
+    if df is None or column not in df.columns:
+        return np.full(0 if df is None else len(df), np.nan)
+    v = pd.to_datetime(df[column], utc=True).dt.tz_localize(None).to_numpy()
+    out = v.astype("datetime64[ns]").astype(np.int64) / 1e9
+    out[np.isnat(v)] = np.nan
+    return out
+
+
+def backup_times(b: pd.DataFrame, now: object = None) -> BackupTimes:
+    """Each backup's start and duration by the one rule every reader follows (the
+    sources' ``duration_s`` and ``censored``, the fits, the trend and the report):
+
+    - the start is ``started_at``, else ``requested_at`` (queueing then included);
+    - a backup with a ``finished_at`` has ended: its duration is ``finished_at - start``;
+    - without one it is right-censored ("lasted at least"): a failed, unknown or
+      deleting one (:data:`CENSORED_AT_SYNC`) at ``last_synced_at`` (about when it
+      failed), an InProgress one, or a Pending one that has started, at its row's
+      ``collected_at`` (``now`` where that is missing); a Pending or New one that has
+      not started says nothing about upload time (no duration)."""
+    state = b["state"].astype("string").fillna("") if "state" in b.columns else \
+        pd.Series([""] * len(b), dtype="string")
+    start0, fin = epoch_seconds(b, "started_at"), epoch_seconds(b, "finished_at")
+    coll = epoch_seconds(b, "collected_at")
+    if now is not None:
+        coll[np.isnan(coll)] = (utc(now) - pd.Timestamp(0, tz="UTC")).total_seconds()
+    ended = ~np.isnan(fin)
+    at_sync = ~ended & state.isin(CENSORED_AT_SYNC).to_numpy(bool)
+    running = ~ended & ((state == "InProgress").to_numpy(bool)
+                        | (state.isin(["Pending", ""]).to_numpy(bool) & ~np.isnan(start0)))
+    start = np.where(np.isnan(start0), epoch_seconds(b, "requested_at"), start0)
+    dur = np.where(ended, fin, np.where(at_sync, epoch_seconds(b, "last_synced_at"), coll)) - start
+    return BackupTimes(start, dur, ended, at_sync, running,
+                       ~ended & (state != "Completed").to_numpy(bool))
+
+
+def with_durations(b: pd.DataFrame) -> pd.DataFrame:
+    """``b`` (a ``backups`` frame) with ``duration_s`` and ``censored`` set by
+    :func:`backup_times`: every source's last step, so the stored columns follow the
+    rule the model reads (a negative duration, clock skew, is left empty)."""
+    rule = backup_times(b)
+    ok = rule.ended & (rule.duration >= 0)
+    return b.assign(duration_s=pd.Series(np.where(ok, rule.duration, np.nan), index=b.index,
+                                         dtype="float64"),
+                    censored=pd.Series(rule.censored, index=b.index, dtype="boolean"))
 
 
 def columns(frame: str) -> tuple[Column, ...]:

@@ -56,3 +56,52 @@ def test_validation_reports_every_problem_not_the_first():
 def test_unknown_frame():
     with pytest.raises(ValueError, match="unknown frame 'nope'"):
         schema.columns("nope")
+
+
+def _times_frame() -> pd.DataFrame:
+    t = pd.Timestamp("2026-11-20T00:00:00Z")
+    m = pd.Timedelta(minutes=1)
+    rows = [  # (state, requested, started, finished, last synced), minutes after t
+        ("Completed", 0, 1, 11, 11),      # 600 s
+        ("Error", 0, 1, None, 6),         # failed: censored at its last sync, 300 s
+        ("Error", 0, 1, 21, 30),          # completed, then its deletion failed: 1200 s
+        ("InProgress", 0, 1, None, 2),    # running: censored at collection (t+61), 3600 s
+        ("Pending", 0, None, None, 1),    # not started: no duration
+        ("Completed", 0, 1, None, 11),    # no end on a Completed one: missing data
+        ("Deleting", 0, 1, None, 16),     # censored at its last sync, 900 s
+        ("Completed", 0, None, 5, 5),     # no start: from the request, 300 s
+    ]
+
+    def at(x):
+        return pd.NaT if x is None else t + x * m
+
+    return pd.DataFrame({
+        "cluster": "c", "volume": "v", "backup": [f"b{i}" for i in range(len(rows))],
+        "state": [r[0] for r in rows], "requested_at": [at(r[1]) for r in rows],
+        "started_at": [at(r[2]) for r in rows], "finished_at": [at(r[3]) for r in rows],
+        "last_synced_at": [at(r[4]) for r in rows], "collected_at": t + 61 * m})
+
+
+def test_one_duration_rule_read_by_the_sources_and_the_fits():
+    """Worked by hand from the rule's text (advisor.schema.backup_times): an end gives
+    a duration; no end is censored at the last sync (failed, unknown, deleting) or at the
+    collection (running); a Backup in Error with an end completed before its deletion
+    failed (Longhorn >= 1.8). The sources' stored columns and the fits' observations
+    are the same reading."""
+    from advisor.model.durations import backup_observations
+
+    b = _times_frame()
+    rule = schema.backup_times(b)
+    want = [600, 300, 1200, 3600, None, None, 900, 300]
+    assert [None if not u else d for u, d in zip(rule.usable, rule.duration, strict=True)
+            ] == want
+    assert rule.censored.tolist() == [False, True, False, True, True, False, True, False]
+    stored = schema.with_durations(b)
+    assert stored["duration_s"][[0, 2, 7]].tolist() == [600, 1200, 300]
+    assert stored["duration_s"][[1, 3, 4, 5, 6]].isna().all()  # (no end: no duration)
+    assert stored["censored"].tolist() == rule.censored.tolist()
+    obs = backup_observations(b).set_index("backup")
+    assert obs["duration_s"].to_dict() == {f"b{i}": d for i, d in enumerate(want)
+                                           if d is not None}
+    assert obs["censored"].to_dict() == {f"b{i}": bool(rule.censored[i])
+                                         for i, d in enumerate(want) if d is not None}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from advisor.schema import epoch_seconds as seconds  # (a time column as Unix seconds)
+
 __all__ = ["categorical", "group_quantiles", "latest", "median_sd", "numeric", "pairs",
            "seconds", "sort_by", "text", "times"]
 
@@ -15,16 +17,6 @@ def median_sd(lo: float, hi: float) -> float:
     if not (lo > 0 and hi >= lo):
         return 0.0
     return float(np.log(hi / lo) / (2 * 1.959963984540054))
-
-
-def seconds(df: pd.DataFrame | None, column: str) -> np.ndarray:
-    """A time column as float Unix seconds (NaN for missing)."""
-    if df is None or column not in df.columns:
-        return np.full(0 if df is None else len(df), np.nan)
-    v = pd.to_datetime(df[column], utc=True).dt.tz_localize(None).to_numpy()
-    out = v.astype("datetime64[ns]").astype(np.int64) / 1e9
-    out[np.isnat(v)] = np.nan
-    return out
 
 
 def times(seconds: np.ndarray) -> pd.Series:

@@ -8,13 +8,12 @@ of the table are the nonparametric check.
 
 Observations (assumptions about the data, stated once):
 
-- Duration = ``finished_at - started_at`` for a backup with an end (Completed, or
-  Deleting/Error after it completed). Without ``started_at``, ``requested_at`` is the
-  start (so queueing time is included) and a warning is reported.
-- No end: right-censored ("lasted at least"). Error, Unknown and Deleting backups are
-  censored at ``last_synced_at`` (about the failure time), InProgress ones at their row's
-  ``collected_at`` (``now`` where that is missing). Pending and New backups without
-  ``started_at`` have not started uploading and say nothing about upload time: left out.
+- Durations and censoring follow the one rule of :func:`advisor.schema.backup_times`:
+  an end (``finished_at``) gives ``finished_at - start`` (the start is ``started_at``,
+  else ``requested_at``, with a warning: queueing is then included); no end is
+  right-censored ("lasted at least"), at ``last_synced_at`` for a failed, unknown or
+  deleting backup and at the row's ``collected_at`` (``now`` where missing) for a
+  running one; a backup that has not started says nothing about upload time.
   A censoring time of 0 s (a backup that failed at once on the lock) is left out silently.
 - Durations <= 0 s, negative censoring times and missing times are skipped and reported
   as :class:`FitProblem` (volume, backup, field, reason): nothing is dropped silently.
@@ -108,7 +107,7 @@ from advisor.model.columns import (
 )
 from advisor.model.fleet import Duration
 from advisor.schedules import fire_times
-from advisor.schema import utc
+from advisor.schema import backup_times
 
 if TYPE_CHECKING:
     from scipy import stats
@@ -422,17 +421,10 @@ class DurationFits:
 def _observations(b: pd.DataFrame, t: dict[str, np.ndarray], now: object
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[FitProblem]]:
     """Rows usable as durations, their start and duration, and the problems of the rest."""
-    state = _text(b, "state")
-    start0, fin, coll = t["started_at"], t["finished_at"], t["collected_at"].copy()
-    if now is not None:
-        coll[np.isnan(coll)] = (utc(now) - pd.Timestamp(0, tz="UTC")).total_seconds()
-    ended = ~np.isnan(fin)
-    at_sync = ~ended & state.isin(["Error", "Unknown", "Deleting"]).to_numpy(bool)
-    running = ~ended & ((state == "InProgress").to_numpy(bool)
-                        | (state.isin(["Pending", ""]).to_numpy(bool) & ~np.isnan(start0)))
-    use = ended | at_sync | running
-    start = np.where(np.isnan(start0), t["requested_at"], start0)
-    dur = np.where(ended, fin, np.where(at_sync, t["last_synced_at"], coll)) - start
+    rule = backup_times(b, now)  # (the one rule: advisor.schema)
+    state, start0 = _text(b, "state"), t["started_at"]
+    ended, at_sync, running = rule.ended, rule.at_sync, rule.running
+    use, start, dur = ended | at_sync | running, rule.start, rule.duration
     checks: list[tuple[np.ndarray, str, str, Severity]] = [
         ((state == "Completed").to_numpy(bool) & ~ended, "finished_at",
          "missing on a Completed backup: duration unknown", "skipped"),

@@ -493,7 +493,6 @@ class _Simulation:
             "recurring_job": [b.job for b in bs], "state": [b.state for b in bs],
             "requested_at": times(np.array([b.requested for b in bs], dtype=float)),
             "started_at": times(started), "finished_at": times(finished),
-            "duration_s": finished - started, "censored": ~ended,
             "volume_size_bytes": [v.size_bytes for v in specs],
             "backup_mode": ["incremental"] * n,
             "lock_conflict": [b.conflict for b in bs], "message": messages,
@@ -501,7 +500,7 @@ class _Simulation:
             "lock_path_matches": [True if p else None for p in paths],
             "source": ["simulation"] * n, "collected_at": [collected] * n,
         }
-        backups = schema.coerce("backups", pd.DataFrame(columns))
+        backups = schema.with_durations(schema.coerce("backups", pd.DataFrame(columns)))
         jobs = schema.from_records("jobs", [
             {"cluster": "simulated", "recurring_job": j.name, "task": j.task, "cron": j.cron,
              "retain": j.retain, "concurrency": j.concurrency,

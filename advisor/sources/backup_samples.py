@@ -157,8 +157,9 @@ class BackupSamples:
                       f"{_ts(ts[i_done - 1])}) " if i_done > 0 else "")
             self._problem(obj, "started_at", f"never sampled InProgress: it was Completed at "
                           f"{finished} {before}within one sample interval "
-                          f"({gap(i_done) / 1000:g} s); start and duration left empty (a "
-                          "smaller --step, down to the scrape interval, sees more)", "warning")
+                          f"({gap(i_done) / 1000:g} s); start left empty, so its duration counts "
+                          "from its request and includes queueing (a smaller --step, down "
+                          "to the scrape interval, sees more)", "warning")
         resolution = max([step_ms] + [gap(i) for i in (i_prog, i_done) if i is not None])
         # The series ending while Deleting, when others are still sampled after it, is
         # the Backup being removed: the end of its deletion.
@@ -179,9 +180,6 @@ class BackupSamples:
             "deletion_requested_at": _ts(ts[i_del]) if i_del is not None else None,
             "deleted_at": deleted,
             "time_resolution_s": resolution / 1000,
-            "duration_s": ((finished - started).total_seconds()
-                           if started is not None and finished is not None else None),
-            "censored": finished is None,
             "size_bytes": None if size is None else int(size),
             "backup_mode": "",
             "lock_conflict": "none",

@@ -448,22 +448,20 @@ class FrameBuilder:
         return pd.Series(out, dtype="boolean")
 
     def _backup_durations(self, df: pd.DataFrame) -> pd.DataFrame:
-        ended = df["state"].isin(["Completed", "Deleting"]).to_numpy()
+        rule = schema.backup_times(df)  # (the one duration rule)
         start, end = df["started_at"], df["finished_at"]
-        span = (end - start).dt.total_seconds()
-        skew = (span < 0).fillna(False).to_numpy()
+        skew = rule.ended & (rule.duration < 0)
         for i in np.flatnonzero(skew):
             self._warn("backups", int(i), "finished_at",
                        f"{end.iloc[i]} is before status.snapshotCreatedAt {start.iloc[i]} "
-                       f"(clock skew between nodes?); duration left empty")
-        no_end = ended & span.isna().to_numpy() & (df["state"] == "Completed").to_numpy()
-        for i in np.flatnonzero(no_end):
-            column = "finished_at" if pd.isna(end.iloc[i]) else "started_at"
-            self._warn("backups", int(i), column, "missing on a Completed backup; "
+                       "(clock skew between nodes?); duration left empty")
+        for i in np.flatnonzero((df["state"] == "Completed").to_numpy(bool) & ~rule.ended):
+            self._warn("backups", int(i), "finished_at", "missing on a Completed backup; "
                        "its duration is unknown")
-        df["duration_s"] = span.where(ended & ~skew).astype("float64")
-        # A backup still running or failed has no end: a right-censored duration.
-        df["censored"] = pd.Series(~ended, dtype="boolean")
+        for i in np.flatnonzero(rule.ended & start.isna().to_numpy() & ~skew):
+            self._warn("backups", int(i), "started_at", "missing; metadata.creationTimestamp "
+                       "used as the start (the duration includes queueing)")
+        df = schema.with_durations(df)
         mode_ok = df["backup_mode"].isin(schema.BACKUP_MODES)
         for i in np.flatnonzero(~mode_ok.to_numpy()):
             self._warn("backups", int(i), "backup_mode",

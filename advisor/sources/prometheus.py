@@ -292,7 +292,7 @@ def load_prometheus(url: str, *, since: pd.Timestamp, until: pd.Timestamp | None
     for r in rows:
         r.update(cluster=cluster, source=source, collected_at=now)
     result = empty_result()
-    result.frames["backups"] = schema.from_records("backups", rows)
+    result.frames["backups"] = schema.with_durations(schema.from_records("backups", rows))
     result.read["Backup"] = len(rows)
     result.problems = samples.problems
     return result, stats
