@@ -7,6 +7,9 @@ The public API: verbs and the results they return::
     risk = advisor.assess_risk(history)                # each volume's risk now
     advice = advisor.recommend(history)                # the smallest safe intervals
     change = advisor.what_if(history, {"hourly": {"cron": "30 * * * *"}})
+    change.patches                                     # the kubectl patch, printed
+    advisor.offsets(history)                           # start offsets between jobs
+    split = advisor.stagger(history, "daily", parts=3) # one job in staggered parts
     report = advisor.build_report(history)             # the weekly report
     advisor.write_report(report, "reports/")           # HTML, Markdown, JSON, CSV
     verdict = advisor.check("proposed/", history)      # the GitOps gate
@@ -28,13 +31,17 @@ from advisor.advice.gate import GateResult
 from advisor.api import (
     Advice,
     History,
+    Offsets,
     Risk,
+    Stagger,
     WhatIf,
     assess_risk,
     build_report,
     check,
     load_history,
+    offsets,
     recommend,
+    stagger,
     what_if,
 )
 from advisor.history import summarize as summarize_history
@@ -46,16 +53,20 @@ __all__ = [
     "Analysis",
     "GateResult",
     "History",
+    "Offsets",
     "Report",
     "Risk",
     "Settings",
+    "Stagger",
     "WhatIf",
     "__version__",
     "assess_risk",
     "build_report",
     "check",
     "load_history",
+    "offsets",
     "recommend",
+    "stagger",
     "summarize_history",
     "what_if",
     "write_report",

@@ -22,6 +22,8 @@ are UTC.
 from __future__ import annotations
 
 import html
+import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +34,18 @@ import pandas as pd
 from advisor import schema
 from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse, gate
 from advisor.advice.gate import GateResult
+from advisor.advice.stagger import Offsets, Stagger, peak_at_once, plan_offsets, plan_stagger
 from advisor.history import HistorySummary, summarize
-from advisor.longhorn import LATEST
-from advisor.model.durations import DurationFits, fit_durations
+from advisor.longhorn import LATEST, NAMESPACE
+from advisor.model.durations import DurationFits, backup_observations, fit_durations
 from advisor.model.fleet import Fleet
 from advisor.model.recommend import Recommendation
 from advisor.model.risk import RiskAssessment
 from advisor.sources.base import Problem
 
-__all__ = ["Advice", "History", "Risk", "WhatIf", "assess_risk", "build_report", "check",
-           "load_history", "recommend", "what_if"]
+__all__ = ["Advice", "History", "Offsets", "Risk", "Stagger", "WhatIf", "assess_risk",
+           "build_report", "check", "load_history", "offsets", "recommend", "stagger",
+           "what_if"]
 
 
 @dataclass(repr=False)
@@ -73,25 +77,99 @@ class History:
         """Clusters, volumes, jobs, backups by state, censored, conflicts."""
         return summarize(self.frames)
 
-    def durations(self, volume: str) -> pd.DataFrame:
+    def _of(self, cluster: str | None) -> pd.DataFrame:
+        b = self.backups
+        return b if cluster is None else b[b["cluster"] == cluster]
+
+    def durations(self, volume: str, *, cluster: str | None = None) -> pd.DataFrame:
         """One volume's backups: ``started_at``, ``duration_s`` (NaN: censored, still
         running or failed), ``censored``, ``recurring_job``, ``state``."""
-        b = self.backups[self.backups["volume"] == volume]
+        b = self._of(cluster)
+        b = b[b["volume"] == volume]
         return b[["started_at", "duration_s", "censored", "recurring_job", "state"]
                  ].sort_values("started_at").reset_index(drop=True)
 
-    def plot(self, volume: str, *, ax: Any = None) -> Any:
-        """The duration distribution of ``volume`` with its fitted quantiles."""
+    def plot(self, volume: str, *, interval_s: float | None = None,
+             cluster: str | None = None, ax: Any = None) -> Any:
+        """The duration distribution of ``volume``: completed backups as a histogram, its
+        fitted quantiles (:meth:`DurationFits.preferred`), the job interval
+        ``interval_s`` (seconds, e.g. the report's ``volumes.interval_s``) and censored
+        backups as a rug at how long they lasted at least: each backup read as the fits
+        read it (:func:`~advisor.model.durations.backup_observations`), in the fit's mode,
+        as the report's charts do."""
         from advisor.report import charts
 
-        d = self.durations(volume)
-        fit = self.fits.preferred().query("volume == @volume")
-        q = ({k: float(fit[f"{k}_s"].iloc[0]) for k in ("p50", "p95", "p99")}
-             if len(fit) else None)
+        b = self._of(cluster)
+        obs = backup_observations(b[b["volume"] == volume])
+        fit = self.fits.preferred(cluster).query("volume == @volume")
+        q = None
+        if len(fit):
+            q = {k: float(fit[f"{k}_s"].iloc[0]) for k in ("p50", "p95", "p99")}
+            obs = obs[obs["mode"] == fit["mode"].iloc[0]]
         with charts.chart_style():
             return charts.duration_distribution(
-                d.loc[~d["censored"].fillna(False).astype(bool), "duration_s"],
-                quantiles=q, title=f"Volume {volume}: backup durations", ax=ax)
+                obs.loc[~obs["censored"], "duration_s"], quantiles=q, interval_s=interval_s,
+                censored_s=obs.loc[obs["censored"], "duration_s"],
+                title=f"Volume {volume}: backup durations", ax=ax)
+
+    def conflicts(self, *, cluster: str | None = None) -> pd.DataFrame:
+        """The lock conflicts Longhorn reported on the history's Backups: one row per
+        volume (most first), one column per ``lock_conflict`` kind, counts."""
+        b = self._of(cluster)
+        kind = b["lock_conflict"].astype("string").fillna("none")
+        hit = b[kind != "none"]
+        t = pd.crosstab(hit["volume"].astype(str), kind[kind != "none"])
+        t.columns.name, t.index.name = "lock_conflict", "volume"
+        return t.loc[t.sum(axis=1).sort_values(ascending=False, kind="stable").index]
+
+    def plot_conflicts(self, *, top: int = 15, cluster: str | None = None,
+                       ax: Any = None) -> Any:
+        """The ``top`` volumes with the most lock conflicts, stacked by kind."""
+        from advisor.report import charts
+
+        t = self.conflicts(cluster=cluster).head(top).iloc[::-1]  # barh draws bottom-up
+        colors = [charts.OKABE_ITO[c] for c in ("vermillion", "orange", "reddish_purple",
+                                                "bluish_green", "sky_blue", "black")]
+        with charts.chart_style():
+            if ax is None:
+                from matplotlib.figure import Figure
+
+                ax = Figure(figsize=(9, 1.4 + 0.32 * max(len(t), 3)),
+                            layout="constrained").add_subplot()
+            if t.empty:
+                ax.text(0.5, 0.5, "no lock conflict in the history", ha="center",
+                        transform=ax.transAxes)
+            left = pd.Series(0, index=t.index)
+            for i, k in enumerate(t.columns):
+                ax.barh(t.index, t[k], left=left, height=0.7, label=k,
+                        color=colors[i % len(colors)])
+                left = left + t[k]
+            if len(t):
+                ax.set_yticks(range(len(t)), labels=list(t.index), parse_math=False)
+                ax.legend(title="lock_conflict", loc="lower right")
+            ax.set_xlabel("backups with a lock conflict (whole history)")
+            ax.set_ylabel("volume")
+            ax.set_title("Lock conflicts observed per volume")
+            return ax
+
+    def peak_at_once(self, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
+                     cluster: str | None = None) -> pd.DataFrame:
+        """The most backups running at once on each backup target between ``start`` and
+        ``end`` (UTC), counted moment by moment from their starts and ends (backups
+        with no end left out), and what ran then: one row per target and RecurringJob,
+        ``backup_target``, ``at``, ``peak``, ``recurring_job``, ``running`` (its backups
+        then) and ``concurrency`` (the job's)."""
+        s, e = schema.utc(start), schema.utc(end)
+        jobs = self.jobs if cluster is None else self.jobs[self.jobs["cluster"] == cluster]
+        conc = jobs.drop_duplicates("recurring_job").set_index("recurring_job")["concurrency"]
+        rows = []
+        for target, group in self._of(cluster).groupby("backup_target", observed=True):
+            most, when, by_job = peak_at_once(group, s, e)
+            rows += [{"backup_target": str(target), "at": when, "peak": most,
+                      "recurring_job": j, "running": int(n), "concurrency": conc.get(j)}
+                     for j, n in by_job.items()]
+        return pd.DataFrame(rows, columns=["backup_target", "at", "peak", "recurring_job",
+                                           "running", "concurrency"])
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -249,6 +327,26 @@ class WhatIf:
     before: Risk
     after: Risk
     changes: dict[str, dict[str, Any]]
+    namespace: str = NAMESPACE
+
+    @property
+    def patches(self) -> list[str]:
+        """The ``kubectl patch`` commands that would apply the change (printed, never
+        run): the cron through :func:`~advisor.model.recommend.kubectl_patch` (which
+        checks it parses as Longhorn's would), the other fields as a merge patch of
+        their own."""
+        from advisor.model.recommend import kubectl_patch
+
+        out = []
+        for job, fields in self.changes.items():
+            if "cron" in fields:
+                out.append(kubectl_patch(job, str(fields["cron"]), namespace=self.namespace))
+            rest = {k: v for k, v in fields.items() if k != "cron"}
+            if rest:
+                body = json.dumps({"spec": rest}, separators=(",", ":"))
+                out.append(f"kubectl -n {self.namespace} patch recurringjobs.longhorn.io "
+                           f"{shlex.quote(job)} --type merge -p {shlex.quote(body)}")
+        return out
 
     @property
     def table(self) -> pd.DataFrame:
@@ -312,15 +410,38 @@ class WhatIf:
 
 def what_if(history: History, changes: Mapping[str, Mapping[str, Any]], *,
             cluster: str | None = None, week: str | None = None,
-            version: str = LATEST, target: float = DEFAULT_TARGET) -> WhatIf:
+            version: str = LATEST, target: float = DEFAULT_TARGET,
+            namespace: str = NAMESPACE) -> WhatIf:
     """The risk before and after changing RecurringJobs: ``changes`` maps a job name to
     the fields to change (``cron``, ``retain``, ``concurrency``), e.g.
     ``{"hourly": {"cron": "30 * * * *", "retain": 12}}``. Both sides are scored over the
-    same week with the same draws, so the difference is the change's."""
+    same week with the same draws, so the difference is the change's. ``namespace``:
+    Longhorn's, for the printed :attr:`WhatIf.patches`."""
     settings = _settings(cluster, week, version, target)
     after = analyse(history.frames, history.fits, settings, advise=False, changes=changes)
     before = analyse(history.frames, history.fits, settings, advise=False)
-    return WhatIf(Risk(before), Risk(after), {k: dict(v) for k, v in changes.items()})
+    return WhatIf(Risk(before), Risk(after), {k: dict(v) for k, v in changes.items()},
+                  namespace)
+
+
+def offsets(history: History, *, cluster: str | None = None) -> Offsets:
+    """Start offsets between the backup RecurringJobs that share volumes: each job's
+    busy window (its slowest volume's p95 backup plus p95 deletion) placed where it
+    meets no other job's, or why no start does (see :mod:`advisor.advice.stagger`)."""
+    return Offsets(plan_offsets(history.frames, history.fits, cluster))
+
+
+def stagger(history: History, job: str, *, parts: int = 3, concurrency: int = 3,
+            week: str | None = None, cluster: str | None = None, version: str = LATEST,
+            namespace: str = NAMESPACE) -> Stagger:
+    """``job`` split into ``parts`` RecurringJobs (``<job>-s1``...) of ``concurrency``
+    each, starting one after another, and the ``week`` simulated with the current jobs
+    and with the parts (same draws): ``comparison`` holds the peak backups at once, the
+    worst hour's mean, backups with a lock conflict and runs skipped. Never applied:
+    the result holds the manifests and the ``kubectl`` commands (in ``namespace``)."""
+    return plan_stagger(history.frames, history.fits, job, parts=parts,
+                        concurrency=concurrency, namespace=namespace,
+                        settings=_settings(cluster, week, version, DEFAULT_TARGET))
 
 
 def check(proposed: str | Path | Sequence[str | Path], history: History | None = None, *,

@@ -8,6 +8,7 @@ Each notebook is one test, so a failure names it; nbclient's error names the cel
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -123,6 +124,46 @@ CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
 def test_the_notebooks_are_there() -> None:
     """(An empty notebooks/ would otherwise run no notebook test at all.)"""
     assert set(EXPECTED) <= {p.name for p in NOTEBOOKS}
+
+
+def advisor_imports(source: str) -> list[str]:
+    """The ``advisor`` modules a code cell imports (IPython magics and shell escapes, which
+    are not Python, are blanked first), e.g. ``["advisor", "advisor.report.charts"]``."""
+    python = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                       for line in source.splitlines())
+    found = []
+    for node in ast.walk(ast.parse(python)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "advisor"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "advisor":
+            found += [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__" \
+                and node.args and isinstance(node.args[0], ast.Constant) \
+                and str(node.args[0].value).split(".")[0] == "advisor":
+            found.append(str(node.args[0].value))
+    return found
+
+
+def test_the_import_check_sees_every_form():
+    assert advisor_imports("%matplotlib inline\nimport advisor\nimport pandas as pd") == [
+        "advisor"]
+    assert advisor_imports("from advisor.report import charts") == ["advisor.report.charts"]
+    assert advisor_imports("import advisor.model.simulate as s") == ["advisor.model.simulate"]
+    assert advisor_imports("from advisor import api") == ["advisor.api"]
+    assert advisor_imports("def f():\n    from advisor.model import recommend") == [
+        "advisor.model.recommend"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_imports_nothing_but_advisor(path: Path) -> None:
+    """A notebook uses the public API, ``import advisor``, and nothing below it (issue 18):
+    what it needs, the API gives it, so the CLI, the report and the notebooks agree."""
+    nb = nbformat.read(path, as_version=4)
+    inside = {i: names for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for names in [[n for n in advisor_imports(c.source) if n != "advisor"]] if names}
+    assert not inside, f"{path.name}: cells import advisor's internals: {inside}"
+    assert any("advisor" in advisor_imports(c.source) for c in nb.cells
+               if c.cell_type == "code"), f"{path.name} never imports advisor"
 
 
 @pytest.mark.slow
