@@ -214,37 +214,6 @@ def test_only_censored_or_no_backups_get_the_prediction_with_a_note(fleet_with_s
     assert empty.as_duration().median_s == pytest.approx(empty.p50_s)
 
 
-# --- trend -----------------------------------------------------------------------------------
-
-def test_trend_detects_five_percent_weekly_growth_and_forecasts_the_crossing():
-    rng = np.random.default_rng(2)
-    days = np.arange(16 * 7)
-    growth, sigma = math.log(1.05), 0.25
-    d = MEDIAN * np.exp(growth * days / 7 + sigma * rng.standard_normal(len(days)))
-    fit = fit_durations(backups("pvc-a", d, starts_s=days * 86400.0)).for_volume("pvc-a")
-    assert fit.trend_significant
-    assert abs(fit.trend_per_week - growth) < 2.5 * fit.trend_se
-    interval = 3600.0
-    weeks = (math.log(interval / MEDIAN) - Z99 * sigma) / growth  # p99 reaches the interval
-    crossing = fit.crossing_time(interval)
-    assert crossing is not None
-    assert abs((crossing - T0) / pd.Timedelta(weeks=1) - weeks) < 2.0
-    assert fit.crossing_time(1e200) is None  # centuries away
-
-
-def test_no_trend_on_stationary_data():
-    rng = np.random.default_rng(4)
-    k, n = 50, 112
-    vols = np.repeat([f"pvc-{i:02d}" for i in range(k)], n)
-    starts = np.tile(np.arange(n) * 86400.0, k)
-    fits = fit_durations(backups(vols, lognormal(rng, k * n), starts_s=starts))
-    assert fits.table["trend_se"].notna().all()
-    assert fits.table["trend_significant"].sum() <= 3  # a 1 % test on 50 volumes
-    assert fits.crossing_times(3600.0).isna().sum() >= k - 3
-    fit = fits.for_volume("pvc-00")
-    assert fit.trend_significant or fit.crossing_time(3600.0) is None
-
-
 # --- modes, bad rows, deletions, queue delay -------------------------------------------------
 
 def test_full_backups_are_fitted_apart():

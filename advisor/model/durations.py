@@ -33,8 +33,9 @@ statistics, so an iteration costs only the censored rows; without censoring the 
 ``log q = mu + z sigma`` from the observed information, with Student's t quantile
 (``n - 1`` degrees of freedom) for small samples.
 
-The quantiles pool the whole history (a growing volume's current p99 is higher: see the
-trend). Rows are per (cluster, volume), whatever the backup target.
+The quantiles pool the whole history (a growing volume's current p99 is higher: its
+trend is :mod:`advisor.model.trend`'s). Rows are per (cluster, volume), whatever the
+backup target.
 
 Fleet prior (``source="fleet_prior"``): per mode, OLS across volumes of the own-history
 ``mu`` on the volume's mean log uploaded bytes and its log actual size (the Volume's
@@ -46,10 +47,6 @@ prediction (variance ``s^2 (1 + x0' (X'X)^+ x0)``) and its own completed backups
 between volumes widens the CI. Only censored backups, or none: the prediction alone.
 With fewer than three volumes to learn from, the fleet's mean with a spread of
 :data:`SPREAD_DEFAULT` (an assumption) stands in for the regression.
-
-Trend: per own-history volume, OLS of log duration on start time in weeks (completed
-backups only); growth when the slope is positive at the one-sided 1 % level. The p99
-crossing of an interval is extrapolated on that line.
 
 Deletions: the ``backups`` frame has no deletion start or end (``Deleting`` says a
 deletion was under way at collection, not since when), so deletion durations always come
@@ -138,7 +135,6 @@ SPREAD_DEFAULT = 1.0
 have history (one or two volumes: a factor of e either way)."""
 _Z = {"p50": 0.0, "p95": 1.6448536269514722, "p99": 2.3263478740408408}
 _Z_CI = 1.959963984540054
-_WEEK_S = 7 * 86400.0
 _GIB = 2**30
 _FEATURES = ("log_upload_bytes", "log_actual_size_bytes")
 _MODELS = ((0, 1), (1,), (0,), ())  # feature sets tried in turn for a sparse volume
@@ -218,7 +214,7 @@ class DeletionPrior:
 @dataclass(frozen=True)
 class DurationFit:
     """One (cluster, volume, mode)'s backup duration in seconds; ``*_ci`` are 95 %
-    intervals; trend fields are NaN (``trend_ref`` None) where no trend was fitted."""
+    intervals."""
 
     cluster: str
     volume: str
@@ -234,12 +230,6 @@ class DurationFit:
     p95_ci: tuple[float, float]
     p99_s: float
     p99_ci: tuple[float, float]
-    trend_per_week: float
-    trend_se: float
-    trend_significant: bool
-    trend_ref: pd.Timestamp | None
-    trend_level_log: float
-    trend_sigma_log: float
     note: str = ""
 
     @classmethod
@@ -247,9 +237,7 @@ class DurationFit:
         """From a row of :attr:`DurationFits.table`."""
         f = {k: r[k] for k in cls.__dataclass_fields__ if k in r.index}
         ci = {f"{q}_ci": (float(r[f"{q}_lo_s"]), float(r[f"{q}_hi_s"])) for q in _Z}
-        ref = None if pd.isna(r["trend_ref"]) else r["trend_ref"]
-        return cls(**{**f, **ci, "trend_ref": ref,
-                      "trend_significant": bool(r["trend_significant"])})
+        return cls(**{**f, **ci})
 
     def quantile(self, p: float) -> float:
         """The fitted ``p`` quantile in seconds (0 < p < 1)."""
@@ -260,20 +248,6 @@ class DurationFit:
         if not math.isfinite(self.p50_s):
             raise ValueError(f"{self.volume} ({self.mode}) has no fitted duration: {self.note}")
         return Duration(self.p50_s, max(self.p95_s, self.p50_s), "lognormal")
-
-    def crossing_time(self, interval_s: float) -> pd.Timestamp | None:
-        """When the trend line's p99 reaches ``interval_s`` (UTC; in the past if it has
-        already). None without significant growth, or more than 100 years away."""
-        return _crossing(self.trend_significant, self.trend_per_week, self.trend_level_log,
-                         self.trend_sigma_log, self.trend_ref, interval_s)
-
-
-def _crossing(significant: bool, slope: float, level: float, sigma: float,
-              ref: pd.Timestamp | None, interval_s: float) -> pd.Timestamp | None:
-    if not significant or not slope > 0 or ref is None:
-        return None
-    weeks = (math.log(interval_s) - level - _Z["p99"] * sigma) / slope
-    return ref + pd.Timedelta(weeks=weeks) if abs(weeks) < 5200 else None
 
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -287,9 +261,7 @@ class DurationFits:
     ``table``: one row per cluster/volume/mode: ``source``, ``n_completed``,
     ``n_censored``, ``mu_log``, ``sigma_log``, ``p50_s``/``p95_s``/``p99_s`` with
     ``_lo_s``/``_hi_s``, Kaplan-Meier ``km_p50_s``/``km_p95_s`` (NaN where censoring keeps
-    the curve above), ``trend_per_week`` (log duration per week) with ``trend_se``,
-    ``trend_significant``, the trend line (``trend_ref``, ``trend_level_log``,
-    ``trend_sigma_log``) and ``note``. ``regression``: the fleet-prior regressions.
+    the curve above) and ``note``. ``regression``: the fleet-prior regressions.
     ``deletions``: the prior per volume. ``queue_delay``: per job;
     ``queue_delay_by_volume``: per job and volume, with the mean rank of its start in
     a run; ``queue_delay_backups``: per backup. ``observations``: the durations used.
@@ -354,14 +326,6 @@ class DurationFits:
         return Duration(float(r["p50_s"]), float(r["p95_s"]), "lognormal",
                         float(r["median_sd"]))
 
-    def crossing_times(self, interval_s: float) -> pd.Series:
-        """When each fit's p99 trend line reaches ``interval_s`` (NaT: no growth)."""
-        out = [_crossing(r.trend_significant, r.trend_per_week, r.trend_level_log,
-                         r.trend_sigma_log, None if pd.isna(r.trend_ref) else r.trend_ref,
-                         interval_s) for r in self.table.itertuples()]
-        idx = pd.MultiIndex.from_frame(self.table[["cluster", "volume", "mode"]])
-        return pd.Series(pd.to_datetime(out, utc=True), index=idx, name="p99_crosses_at")
-
     def kaplan_meier(self, volume: str, mode: str = "incremental",
                      cluster: str | None = None) -> stats._survival.ECDFResult:
         """scipy's Kaplan-Meier estimate of one volume and mode (the nonparametric check)."""
@@ -411,7 +375,7 @@ class DurationFits:
 
     def _repr_html_(self) -> str:
         cols = ["cluster", "volume", "mode", "source", "n_completed", "n_censored", "p50_s",
-                "p95_s", "p99_s", "p99_lo_s", "p99_hi_s", "trend_per_week", "note"]
+                "p95_s", "p99_s", "p99_lo_s", "p99_hi_s", "note"]
         body = self.table[cols].to_html(index=False, float_format=lambda x: f"{x:.4g}")
         return f"<p><b>{html.escape(repr(self))}</b></p>{body}"
 
@@ -590,10 +554,10 @@ def _fleet_prior(mode: str, in_mode: np.ndarray, own: np.ndarray, y_vol: np.ndar
     return pred, var, sigma, var_sigma, rows
 
 
-def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame, start: np.ndarray,
+def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame,
                dur: np.ndarray, censored: np.ndarray, upload: np.ndarray,
                log_act_cv: np.ndarray, min_obs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (cluster, volume, mode): own-history or fleet-prior fit, KM check, trend.
+    """Per (cluster, volume, mode): own-history or fleet-prior fit, KM check.
     ``cv`` indexes ``keys``; every key gets a row per mode seen in the fleet."""
     from scipy import stats
 
@@ -656,17 +620,6 @@ def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame, start: np.n
 
     km50, km95 = _kaplan_meier(g, y, ev, G)
 
-    tw = (start[ev] - (start[ev].min() if ev.any() else 0.0)) / _WEEK_S
-    st, stt, sty = (np.bincount(ge, v, G) for v in (tw, tw**2, tw * ye))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sxx, sxy = stt - st**2 / n_e, sty - st * s1 / n_e
-        slope = sxy / sxx
-        s2r = np.maximum(s2 - s1**2 / n_e - slope * sxy, 0) / (n_e - 2)
-        slope_se = np.sqrt(s2r / sxx)
-        fitted = own & (n_e >= 4) & (sxx > 1e-9)
-        significant = fitted & (slope > stats.t.ppf(0.99, np.maximum(n_e - 2, 1)) * slope_se)
-        tref = (start[ev].min() if ev.any() else 0.0) + st / n_e * _WEEK_S
-
     table = pd.DataFrame({"cluster": keys["cluster"].to_numpy()[gcv],
                           "volume": keys["volume"].to_numpy()[gcv],
                           "mode": np.where(inc, "incremental", "full"), "source": source,
@@ -679,11 +632,6 @@ def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame, start: np.n
         table[f"{q}_lo_s"] = np.exp(lq - crit * se[q])
         table[f"{q}_hi_s"] = np.exp(lq + crit * se[q])
     table["km_p50_s"], table["km_p95_s"] = km50, km95
-    for col, v in (("trend_per_week", slope), ("trend_se", slope_se),
-                   ("trend_significant", significant), ("trend_level_log", ybar),
-                   ("trend_sigma_log", np.sqrt(s2r))):
-        table[col] = v if col == "trend_significant" else np.where(fitted, v, np.nan)
-    table["trend_ref"] = pd.to_datetime(np.where(fitted, tref, np.nan), unit="s", utc=True)
     table["note"] = note
     return (table.sort_values(["cluster", "volume", "mode"], ignore_index=True),
             pd.DataFrame(regressions, columns=["mode", "features", "n_volumes", "intercept",
@@ -905,7 +853,7 @@ def fit_durations(backups: pd.DataFrame, volumes: pd.DataFrame | None = None,
             cv[ok], minlength=len(keys))
         log_act = np.where(size_act > 0, np.log(np.where(size_act > 0, size_act, 1)),
                            log_size)
-    table, regression = _fit_table(cv[keep], full, keys, start, dur, censored, up[keep],
+    table, regression = _fit_table(cv[keep], full, keys, dur, censored, up[keep],
                                    log_act, min_observations)
     deletions = _deletions(backups, cv, keys, t, per_key(bvs, "size_bytes"), size_act,
                            per_key(vols, "size_bytes"), standby, deletion_prior)
