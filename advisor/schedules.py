@@ -134,7 +134,14 @@ def _stable_matches(s: SpecSchedule, loc: tzinfo, after: int, before: int
                     ) -> tuple[np.ndarray, bool]:
     """Fire times in (after, before), where ``loc``'s offset is constant, and whether
     robfig gave up on the way (a match over five years after the previous one)."""
-    found = _wall_matches(s, after, before, utc_offset(loc, after))
+    offset = utc_offset(loc, after)
+    if offset % 60:  # an offset with seconds (local mean time, Monrovia until 1972):
+        out, t = [], after  # robfig truncates to the minute in absolute time, so that
+        while (r := s.next_unix(t, loc)) is not None and r < before:  # only Next says
+            out.append(r)
+            t = r
+        return np.array(out, dtype=np.int64), r is None
+    found = _wall_matches(s, after, before, offset)
     prev = np.concatenate([[after], found[:-1]]) if len(found) else found
     for i in np.flatnonzero(found - prev > (_YEARS_LIMIT - 1) * 365 * _DAY):
         if s.next_unix(int(prev[i]), loc) != int(found[i]):  # rare: let Next decide

@@ -77,6 +77,15 @@ def test_forbid_runs_counts_every_slot_lost_before_a_run():
     assert list(plan.skipped["blocked_by_run"]) == [0, 0, 0]
 
 
+def test_forbid_runs_gives_nanosecond_utc_times_whatever_the_slots():
+    """The frames' times are ``datetime64[ns, UTC]`` (advisor.schema's times), also for
+    slots in whole seconds as :func:`fire_times` gives them."""
+    plan = forbid_runs(_hourly(3), [70 * 60, 600, 600])
+    for col in ("slot", "start", "end"):
+        assert plan.runs[col].dtype == "datetime64[ns, UTC]"
+    assert list(plan.runs["start"]) == [_at(0), _at(70), _at(120)]
+
+
 def test_forbid_runs_names_the_run_that_needs_a_duration():
     """Two hourly slots and one duration: the second run is the one without a length."""
     with pytest.raises(ValueError, match=r"^durations_s has 1 entries; run 2 needs one more$"):
@@ -275,3 +284,128 @@ def test_describe_names_utc_whatever_its_spelling():
     """Etc/UTC is UTC; a fixed offset is named by its offset."""
     assert describe("0 2 * * *", "Etc/UTC") == "every day at 02:00 UTC"
     assert describe("0 2 * * *", "-08:00") == "every day at 02:00 UTC-08:00"
+
+
+# --- fire_times at the edges ----------------------------------------------------------------
+
+
+def _utc_times(*texts: str) -> np.ndarray:
+    return np.array(texts, dtype="datetime64[s]")
+
+
+def test_fire_times_of_an_empty_window_is_empty():
+    """An end at or before the start: no fire times, still ``datetime64[s]``."""
+    for end in ("2026-01-05T01:00:00Z", "2026-01-05T02:00:00Z"):
+        got = fire_times("0 * * * *", "2026-01-05T02:00:00Z", end)
+        assert got.dtype == np.dtype("datetime64[s]") and got.shape == (0,)
+
+
+def test_fire_times_from_a_start_between_two_seconds():
+    """Strictly after 23:59:59.999999999 comes midnight (robfig's Next rounds up to the
+    next whole second), so a daily midnight schedule fires at 00:00:00."""
+    got = fire_times("0 0 * * *", "2026-01-04T23:59:59.999999999Z", "2026-01-05T12:00:00Z")
+    np.testing.assert_array_equal(got, _utc_times("2026-01-05T00:00:00"))
+
+
+def test_fire_times_before_1970():
+    """A window over the Unix epoch: 18:00 on 31 December 1969 and on 1 January 1970."""
+    got = fire_times("0 18 * * *", "1969-12-31T12:00:00Z", "1970-01-02T00:00:00Z")
+    np.testing.assert_array_equal(got, _utc_times("1969-12-31T18:00:00", "1970-01-01T18:00:00"))
+
+
+def test_fire_times_of_seconds():
+    """robfig's six-field form: second 30 of 00:00 fires at 00:00:30, once a day."""
+    got = fire_times(cron.parse("30 0 0 * * *", seconds=True), "2026-01-05T00:00:00Z",
+                     "2026-01-06T00:00:00Z")
+    np.testing.assert_array_equal(got, _utc_times("2026-01-05T00:00:30"))
+
+
+def test_fire_times_of_every_without_an_anchor_count_from_the_start():
+    """``@every 90m`` with no anchor counts from the window's start: 01:30 and 03:00."""
+    got = fire_times("@every 90m", "2026-01-05T00:00:00Z", "2026-01-05T04:00:00Z")
+    np.testing.assert_array_equal(got, _utc_times("2026-01-05T01:30:00", "2026-01-05T03:00:00"))
+
+
+def test_fire_times_of_every_anchored_after_the_start():
+    """A job created at 01:00 with ``@every 1h`` first fires at 02:00 (a delay after its
+    creation), not at 01:00, even when asked from midnight."""
+    got = fire_times("@every 1h", "2026-01-05T00:00:00Z", "2026-01-05T03:30:00Z",
+                     anchor="2026-01-05T01:00:00Z")
+    np.testing.assert_array_equal(got, _utc_times("2026-01-05T02:00:00", "2026-01-05T03:00:00"))
+
+
+def test_fire_times_of_every_anchored_before_1970():
+    """``@every 1h`` from 00:30 on 31 December 1969: on the half hours of 1 January."""
+    got = fire_times("@every 1h", "1970-01-01T00:00:00Z", "1970-01-01T03:00:00Z",
+                     anchor="1969-12-31T00:30:00Z")
+    np.testing.assert_array_equal(got, _utc_times("1970-01-01T00:30:00", "1970-01-01T01:30:00",
+                                                  "1970-01-01T02:30:00"))
+
+
+def test_fire_times_at_a_dst_change_exclude_the_end():
+    """Europe/Berlin springs forward at 01:00 UTC on 29 March 2026; hourly at minute 0
+    fires on every UTC hour (CET and CEST are whole hours). From 00:00 to 03:00 UTC:
+    01:00 and 02:00 only (the window's edges excluded); robfig's Next agrees. A yearly
+    schedule has no fire time there."""
+    got = fire_times("0 * * * *", "2026-03-29T00:00:00Z", "2026-03-29T03:00:00Z",
+                     "Europe/Berlin")
+    np.testing.assert_array_equal(got, _utc_times("2026-03-29T01:00:00", "2026-03-29T02:00:00"))
+    got = fire_times("0 0 1 1 *", "2026-03-29T00:00:00Z", "2026-03-29T03:00:00Z",
+                     "Europe/Berlin")
+    assert got.dtype == np.dtype("datetime64[s]") and got.shape == (0,)
+
+
+def test_fire_times_stop_where_robfig_gives_up():
+    """robfig's Next looks five years ahead (to the end of the year five years on): from
+    June 2098 that is 2103, and 29 February 2104 is past it, so the job never fires
+    again; from June 2099 it finds 2104-02-29."""
+    got = fire_times("0 0 29 2 *", "2098-06-01T00:00:00Z", "2105-01-01T00:00:00Z")
+    assert got.shape == (0,)
+    got = fire_times("0 0 29 2 *", "2099-06-01T00:00:00Z", "2105-01-01T00:00:00Z")
+    np.testing.assert_array_equal(got, _utc_times("2104-02-29T00:00:00"))
+
+
+def test_fire_times_leave_robfig_next_to_the_days_around_dst_changes(monkeypatch):
+    """Only around an offset change (a day or so each side) is robfig's Next called; the
+    rest is computed at once. Europe/Berlin changes twice in 2026, so a year of
+    ``*/5 * * * *`` (a fire time every five minutes of the 365 days after the start, which
+    is excluded: the changes move whole hours) needs Next for at most two times three
+    days of them."""
+    calls = []
+    real = cron.SpecSchedule.next_unix
+
+    def counted(self, after, tz):
+        calls.append(after)
+        return real(self, after, tz)
+
+    monkeypatch.setattr(cron.SpecSchedule, "next_unix", counted)
+    got = fire_times("*/5 * * * *", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z",
+                     "Europe/Berlin")
+    assert len(got) == 365 * 288 - 1  # the start itself is excluded
+    assert 0 < len(calls) <= 2 * 3 * 288
+
+
+def test_fire_times_follow_robfig_next_a_day_before_an_offset_change():
+    """America/Sitka was UTC+14:58:47 until 1867-10-19T00:31:13Z (the Alaska purchase,
+    then -9:01:13). Within a day of that change every fire time is robfig's Next: from
+    15:30 local its minute loop truncates on absolute time, 47 s off the wall-clock
+    minute, so it steps past 16:00 and first fires at 17:00 local. The times are robfig
+    v3.0.1's own (the Go oracle of tests/test_cron_differential.py)."""
+    got = fire_times("0 * * * *", "1867-10-18T00:31:13Z", "1867-10-18T05:00:00Z",
+                     "America/Sitka")
+    np.testing.assert_array_equal(got, _utc_times("1867-10-18T02:01:13", "1867-10-18T03:01:13",
+                                                  "1867-10-18T04:01:13"))
+
+
+def test_fire_times_in_an_offset_with_seconds_follow_robfig():
+    """Monrovia kept -0:44:30 until 1972. robfig's Next truncates to the minute in
+    absolute time, so from 00:10Z it misses 00:44:30Z (local midnight) and first fires at
+    01:44:30Z (the Go oracle's answer); wall-clock matching gave 00:44:30Z too. In a
+    whole-minute era the wall clock and Next agree again."""
+    got = fire_times("0 * * * *", "1971-06-01T00:10:00Z", "1971-06-01T04:00:00Z",
+                     "Africa/Monrovia")
+    assert got.astype(str).tolist() == ["1971-06-01T01:44:30", "1971-06-01T02:44:30",
+                                        "1971-06-01T03:44:30"]
+    now = fire_times("0 * * * *", "2026-06-01T00:10:00Z", "2026-06-01T03:00:00Z",
+                     "Africa/Monrovia")
+    assert now.astype(str).tolist() == ["2026-06-01T01:00:00", "2026-06-01T02:00:00"]
