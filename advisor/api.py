@@ -332,10 +332,10 @@ class WhatIf:
     @property
     def patches(self) -> list[str]:
         """The ``kubectl patch`` commands that would apply the change (printed, never
-        run): the cron through :func:`~advisor.model.recommend.kubectl_patch` (which
+        run): the cron through :func:`~advisor.longhorn.manifests.kubectl_patch` (which
         checks it parses as Longhorn's would), the other fields as a merge patch of
         their own."""
-        from advisor.model.recommend import kubectl_patch
+        from advisor.longhorn.manifests import kubectl_patch
 
         out = []
         for job, fields in self.changes.items():

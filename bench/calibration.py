@@ -27,9 +27,10 @@ import time
 import numpy as np
 import pandas as pd
 
+from advisor.inputs import fleet_from_history
 from advisor.model.durations import fit_durations
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.risk import assess_fleet, fleet_from_history
+from advisor.model.risk import assess_fleet
 from advisor.model.simulate import simulate
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday

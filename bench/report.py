@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 GOAL_S = 90.0
 FORMATS = "html,md,json,csv"
 
-# The stages of `advisor report --store` (advisor/cli.py's report_command), timed one by
+# The stages of `advisor report --store` (advisor/cli/report.py's report), timed one by
 # one in a fresh process: the same calls (the store read with the Backup columns the
 # report needs), without the CLI's messages.
 CHILD = r"""

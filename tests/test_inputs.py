@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from advisor.inputs import FITS, model_inputs
+from advisor.inputs import FITS, fleet_from_history, model_inputs
 from advisor.model.durations import DurationFits, fit_durations
-from advisor.model.risk import fleet_from_history
 from advisor.sample import load_sample
 from advisor.store import HistoryStore
 from tests.conftest import run_cli

@@ -13,17 +13,16 @@ import pytest
 import yaml
 
 from advisor.cron import CronError, parse
+from advisor.longhorn.manifests import kubectl_patch, recurring_job_yaml
 from advisor.model.fastpath import score_volume
 from advisor.model.fleet import Duration, JobSpec
 from advisor.model.recommend import (
     LADDER,
     VolumeOutcome,
     interval_of,
-    kubectl_patch,
     ladder_cron,
     minimum_interval,
     offsets,
-    recurring_job_yaml,
     stagger,
 )
 from advisor.schedules import fire_times

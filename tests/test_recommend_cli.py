@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from advisor.inputs import fleet_from_history
 from advisor.model.durations import fit_durations
-from advisor.model.risk import fleet_from_history, plans_from_fleet
+from advisor.model.risk import plans_from_fleet
 from advisor.sample import load_sample, sample_fleet
 
 from .conftest import run_cli

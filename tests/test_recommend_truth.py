@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from advisor.inputs import fleet_from_history
 from advisor.model.durations import fit_durations
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.recommend import LADDER, interval_of, ladder_cron
-from advisor.model.risk import assess, fleet_from_history, plans_from_fleet, recommend_intervals
+from advisor.model.risk import assess, plans_from_fleet, recommend_intervals
 from advisor.model.simulate import simulate
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.scenario import ScenarioError, load_scenario, run_scenario, summarize
+from advisor.model.scenario import ScenarioError, run_scenario, summarize
+from advisor.sources.scenario import load_scenario
 from tests.conftest import run_cli
 
 START = "2026-01-05T00:00:00Z"  # a Monday

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from advisor.advice.settings import Settings, Window
+from advisor.inputs import fleet_from_history
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
@@ -25,7 +26,6 @@ from advisor.model.risk import (
     RiskAssessment,
     Waits,
     assess_fleet,
-    fleet_from_history,
     learn_waits,
     recommend_intervals,
 )

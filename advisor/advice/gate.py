@@ -23,11 +23,11 @@ import pandas as pd
 from advisor import units
 from advisor.advice.settings import Settings
 from advisor.cron import CronError, parse
+from advisor.inputs import fleet_from_history, job_specs
 from advisor.longhorn import TASKS
 from advisor.model.collisions import structural_findings
 from advisor.model.durations import BackupPrior, DurationFits, size_prior
 from advisor.model.proposal import assess_proposal
-from advisor.model.risk import fleet_from_history, job_specs
 from advisor.sources.base import LoadResult
 
 __all__ = ["GateResult", "ProposalError", "check"]
@@ -73,7 +73,7 @@ class GateResult:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     def __repr__(self) -> str:
-        return (f"GateResult({self.verdict}: {len(self.findings)} finding(s), max risk "
+        return (f"GateResult({self.verdict}: {len(self.findings)} finding(s), target "
                 f"{units.percent(self.settings.target)} per run)")
 
     def _repr_html_(self) -> str:

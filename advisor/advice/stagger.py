@@ -22,13 +22,13 @@ from typing import Any
 import pandas as pd
 
 from advisor.advice.settings import Settings
+from advisor.inputs import fleet_from_history
 from advisor.longhorn import DEFAULT_GROUP, GROUP_LABEL_PREFIX, NAMESPACE
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.recommend import OffsetAdvice, StaggerAdvice, offsets
 from advisor.model.recommend import stagger as split_job
-from advisor.model.risk import fleet_from_history
 from advisor.model.simulate import SimulationResult, run_members, simulate
 from advisor.schema import utc
 

@@ -4,7 +4,9 @@
   lock paths and lock messages;
 - :mod:`advisor.longhorn.jobs`: which RecurringJobs run on which volume, which tasks
   touch the backupstore, which volumes a run skips;
-- :mod:`advisor.longhorn.versions`: what differs between Longhorn <= 1.7 and >= 1.8.
+- :mod:`advisor.longhorn.versions`: what differs between Longhorn <= 1.7 and >= 1.8;
+- :mod:`advisor.longhorn.manifests`: the RecurringJob manifests and patches the advice
+  prints.
 
 A model never hard-codes a Longhorn constant: it asks here.
 """

@@ -119,7 +119,7 @@ MODEL_BACKUP_COLUMNS = (
     "size_bytes", "volume_size_bytes", "new_upload_bytes", "backup_mode", "lock_conflict",
     "collected_at")
 """The Backup columns the model reads (:func:`fit_durations`,
-:func:`advisor.model.risk.fleet_from_history`,
+:func:`advisor.inputs.fleet_from_history`,
 :func:`advisor.model.observed.observed_vs_predicted`): all ``advisor recommend`` and
 ``advisor check`` read of a store's backups (names, uids and messages are most of its
 size)."""

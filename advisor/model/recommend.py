@@ -19,7 +19,6 @@ spaced except across the changes.
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -28,7 +27,6 @@ from itertools import chain
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from advisor.cron import EverySchedule, SpecSchedule, parse
 from advisor.longhorn import (
@@ -38,6 +36,7 @@ from advisor.longhorn import (
     JOB_LABEL_PREFIX,
     NAMESPACE,
 )
+from advisor.longhorn.manifests import kubectl_patch, recurring_job_yaml
 from advisor.model.fleet import JobSpec
 from advisor.schedules import fire_times
 from advisor.units import duration as dur
@@ -45,9 +44,8 @@ from advisor.units import percent as pct
 from advisor.units import percent_pm as pct_pm
 
 __all__ = ["LADDER", "IntervalAdvice", "OffsetAdvice", "Recommendation", "Scorer",
-           "StaggerAdvice", "VolumeOutcome", "interval_of", "job_labels_and_parameters",
-           "kubectl_patch", "ladder_cron", "minimum_interval", "offsets", "recurring_job_yaml",
-           "stagger"]
+           "StaggerAdvice", "VolumeOutcome", "interval_of", "ladder_cron", "minimum_interval",
+           "offsets", "stagger"]
 
 
 LADDER: tuple[int, ...] = (
@@ -587,55 +585,3 @@ def stagger(job: JobSpec, n_volumes: int, concurrency: int, run_p95_s: float, pa
                                     f"{dur(period)}, so parts overlap"))
     return StaggerAdvice(job.name, new, manifests, tuple(commands), spacing * 60.0, before,
                          after, reason)
-
-
-# --- output -----------------------------------------------------------------------------
-
-
-def recurring_job_yaml(job: JobSpec, cron: str, namespace: str = NAMESPACE, *,
-                       labels: Mapping[str, str] | None = None,
-                       parameters: Mapping[str, str] | None = None) -> str:
-    """The RecurringJob manifest (``longhorn.io/v1beta2``) of ``job`` with ``cron``.
-
-    ``labels`` and ``parameters``: the job's ``spec.labels`` and ``spec.parameters``
-    (a :class:`JobSpec` does not hold them); give the job's own when changing an existing
-    job, or the manifest, applied, would drop them (``full-backup-interval``, say).
-    Without them, ``labels`` is empty and ``parameters`` left out."""
-    parse(cron)  # never print a schedule Longhorn would reject
-    spec = {"name": job.name, "task": job.task, "cron": cron, "retain": job.retain,
-            "concurrency": job.concurrency, "groups": list(job.groups),
-            "labels": dict(labels or {})}
-    if parameters is not None:
-        spec["parameters"] = dict(parameters)
-    doc = {"apiVersion": "longhorn.io/v1beta2", "kind": "RecurringJob",
-           "metadata": {"name": job.name, "namespace": namespace}, "spec": spec}
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def _json_map(text: object) -> dict[str, str]:
-    """A ``labels`` or ``parameters`` cell of the ``jobs`` frame (JSON) as a dict."""
-    try:
-        value = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        value = {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
-def job_labels_and_parameters(jobs: pd.DataFrame, cluster: str | None = None
-                              ) -> dict[str, dict[str, dict[str, str]]]:
-    """Per RecurringJob of the ``jobs`` frame (of ``cluster``, if given), its
-    ``spec.labels`` and ``spec.parameters`` as collected: the keyword arguments of
-    :func:`recurring_job_yaml`, so a manifest printed for an existing job keeps them."""
-    if cluster is not None:
-        jobs = jobs[jobs["cluster"] == cluster]
-    return {str(r["recurring_job"]): {"labels": _json_map(r.get("labels")),
-                                      "parameters": _json_map(r.get("parameters"))}
-            for r in jobs.to_dict("records")}
-
-
-def kubectl_patch(job_name: str, cron: str, namespace: str = NAMESPACE) -> str:
-    """The ``kubectl patch`` that sets a RecurringJob's cron (printed, never run)."""
-    parse(cron)
-    body = json.dumps({"spec": {"cron": cron}}, separators=(",", ":"))
-    return (f"kubectl -n {namespace} patch recurringjobs.longhorn.io {shlex.quote(job_name)} "
-            f"--type merge -p {shlex.quote(body)}")

@@ -1,4 +1,4 @@
-"""A simulation scenario read from a YAML file, checked whole, run and summarised.
+"""A simulation scenario: checked whole, run and summarised.
 
 A scenario names a window (``start``, ``days``), a Longhorn version, the volumes with
 their duration distributions, and the RecurringJobs, either in a short form
@@ -9,8 +9,9 @@ mutator.go``): ``concurrency`` 0 or missing is 10, ``groups`` missing is empty, 
 is 0 for ``snapshot-cleanup`` and ``filesystem-trim``, at least 0 for ``snapshot-delete``
 and at least 1 for every other task.
 
-:func:`load_scenario` reports every problem of a file at once, each with its location
-(``volumes[3].backup_duration: ...``), in one :class:`ScenarioError`.
+:func:`build_scenario` checks a scenario already parsed (a mapping, read from a file by
+:func:`advisor.sources.scenario.load_scenario`) and reports every problem at once, each
+with its location (``volumes[3].backup_duration: ...``), in one :class:`ScenarioError`.
 """
 
 from __future__ import annotations
@@ -19,19 +20,17 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from advisor import longhorn
 from advisor.cron import CronError, parse, zone
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec, seconds, size_bytes
 from advisor.model.simulate import SimulationResult, simulate
 
-__all__ = ["Scenario", "ScenarioError", "format_text", "load_scenario", "run_scenario",
-           "summarize"]
+__all__ = ["TOP_KEYS", "Scenario", "ScenarioError", "build_scenario", "format_text",
+           "run_scenario", "summarize"]
 
 TOP_KEYS = ("start", "days", "longhorn_version", "seed", "time_zone", "poll_interval",
             "failed_backup_ttl", "allow_detached", "manual_backups", "volumes", "jobs")
@@ -68,79 +67,6 @@ class Scenario:
     version: str = longhorn.LATEST
     seed: int = 0
     time_zone: str = "UTC"
-
-
-# --- reading YAML ----------------------------------------------------------------------
-
-
-class _Number(float):
-    """A YAML float that remembers how it was written (``1.10`` is not ``1.1``)."""
-
-    text: str
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML, with times kept as text (checked as RFC 3339 here) and duplicate keys
-    noted (plain YAML silently keeps the last one)."""
-
-    def __init__(self, stream: str):
-        super().__init__(stream)
-        self.duplicates: list[str] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[str] = set()
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
-                if key.value in seen:
-                    self.duplicates.append(
-                        f"line {key.start_mark.line + 1}: key {key.value!r} appears twice "
-                        "in one mapping")
-                seen.add(key.value)
-        return super().construct_mapping(node, deep)
-
-
-def _float(loader: _Loader, node: yaml.ScalarNode) -> _Number:
-    value = _Number(loader.construct_yaml_float(node))
-    value.text = node.value
-    return value
-
-
-_Loader.add_constructor("tag:yaml.org,2002:float", _float)
-_Loader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def _read(path_or_text: str | Path) -> tuple[str, str]:
-    """(source name, text): a Path, or a str naming a .yaml/.yml/.json file, is read."""
-    if isinstance(path_or_text, Path) or ("\n" not in path_or_text and path_or_text.strip()
-                                          .lower().endswith((".yaml", ".yml", ".json"))):
-        path = Path(path_or_text)
-        try:
-            return str(path), path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ScenarioError(str(path), ["not a YAML file: not UTF-8 text"]) from None
-    return "<text>", path_or_text
-
-
-def _yaml(source: str, text: str) -> dict:
-    loader = _Loader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ScenarioError(source, [f"not YAML: {problem}{where}"]) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        what = "empty" if data is None else f"a {type(data).__name__}"
-        raise ScenarioError(source, [f"not a scenario: the file is {what}, expected a mapping "
-                                     f"with keys {', '.join(TOP_KEYS)}"])
-    if loader.duplicates:
-        raise ScenarioError(source, loader.duplicates)
-    return data
 
 
 # --- checking --------------------------------------------------------------------------
@@ -230,6 +156,7 @@ def _days(raw: Any) -> float:
 
 
 def _version(raw: Any) -> str:
+    # a number read from YAML keeps how it was written (``1.10`` is not ``1.1``)
     text = getattr(raw, "text", None) or str(raw)
     longhorn.behaviour(text)  # raises ValueError for what it does not model
     return text
@@ -391,15 +318,16 @@ def _job(p: _Problems, fields: dict) -> JobSpec | None:
                    concurrency or longhorn.DEFAULT_CONCURRENCY, groups)
 
 
-def load_scenario(path_or_text: str | Path) -> Scenario:
-    """Read and check a scenario: a :class:`~pathlib.Path`, a path ending in ``.yaml``,
-    ``.yml`` or ``.json``, or the YAML text itself.
+def build_scenario(data: Mapping[str, Any], source: str = "<mapping>") -> Scenario:
+    """Check a parsed scenario (the mapping a scenario file holds, its times RFC 3339
+    text as :func:`advisor.sources.scenario.read_scenario` keeps them) and build it;
+    ``source`` names where it came from in the errors (a file name).
 
-    Raises :class:`ScenarioError` listing every problem found, ``FileNotFoundError`` (an
-    ``OSError``) when the file cannot be read.
+    Raises :class:`ScenarioError` listing every problem found.
     """
-    source, text = _read(path_or_text)
-    data = _yaml(source, text)
+    if not isinstance(data, Mapping):
+        raise ScenarioError(source, [f"not a scenario: a {type(data).__name__}, expected a "
+                                     f"mapping with keys {', '.join(TOP_KEYS)}"])
     # problems by top-level key, reported in the file's order
     p = {key: _Problems() for key in (*data, *TOP_KEYS)}
     for key in data:
@@ -421,21 +349,7 @@ def load_scenario(path_or_text: str | Path) -> Scenario:
     allow_detached = p["allow_detached"].value("allow_detached", _boolean,
                                                data.get("allow_detached", False))
 
-    pj = p["jobs"]
-    raw_jobs = _list(pj, "jobs", data["jobs"]) if "jobs" in data else None
-    jobs, fields, first_job = [], [], {}
-    for i, item in enumerate(raw_jobs or []):
-        if (m := _mapping(pj, f"jobs[{i}]", item)) is None:
-            continue
-        f = _job_fields(pj, f"jobs[{i}]", m)
-        if f["name"] in first_job:
-            pj.add(f["name_at"], f"{f['name']!r} is also the name of "
-                   f"jobs[{first_job[f['name']]}]")
-        elif f["name"]:
-            first_job[f["name"]] = i
-        fields.append(f)
-        if (j := _job(pj, f)) is not None:
-            jobs.append(j)
+    jobs, fields, first_job = _jobs(p["jobs"], data)
 
     pv = p["volumes"]
     raw_volumes = _list(pv, "volumes", data["volumes"]) if "volumes" in data else None
@@ -468,6 +382,26 @@ def load_scenario(path_or_text: str | Path) -> Scenario:
                   failed_backup_ttl_s=ttl_s, allow_detached=allow_detached,
                   manual_backups=tuple(manual))
     return Scenario(fleet, start, end, version, seed, time_zone)
+
+
+def _jobs(p: _Problems, data: Mapping[str, Any]
+          ) -> tuple[list[JobSpec], list[dict], dict[str, int]]:
+    """The jobs that check out, the fields of every job, each job name's first index."""
+    raw_jobs = _list(p, "jobs", data["jobs"]) if "jobs" in data else None
+    jobs, fields, first_job = [], [], {}
+    for i, item in enumerate(raw_jobs or []):
+        if (m := _mapping(p, f"jobs[{i}]", item)) is None:
+            continue
+        f = _job_fields(p, f"jobs[{i}]", m)
+        if f["name"] in first_job:
+            p.add(f["name_at"], f"{f['name']!r} is also the name of "
+                  f"jobs[{first_job[f['name']]}]")
+        elif f["name"]:
+            first_job[f["name"]] = i
+        fields.append(f)
+        if (j := _job(p, f)) is not None:
+            jobs.append(j)
+    return jobs, fields, first_job
 
 
 def _manual_backups(p: _Problems, raw: Any, known: dict[str, int],

@@ -534,11 +534,10 @@ class _Simulation:
 def run_members(fleet: Fleet) -> dict[str, list[str]]:
     """The volumes each backupstore job's runs process, in name order (skipped volumes
     left out); jobs that never touch the backupstore are not listed."""
-    label_jobs = {j.name: j.groups for j in fleet.jobs}
-    out: dict[str, list[str]] = {}
-    volumes = sorted(fleet.volumes, key=lambda v: v.name)
-    runnable = [v for v in volumes if not longhorn.skip_reason(
-        {"standby": v.standby, "state": v.state}, allow_detached=fleet.allow_detached)]
+    label_jobs, out = {j.name: j.groups for j in fleet.jobs}, {}
+    runnable = [v for v in sorted(fleet.volumes, key=lambda v: v.name)
+                if not longhorn.skip_reason({"standby": v.standby, "state": v.state},
+                                            allow_detached=fleet.allow_detached)]
     covered = {v.name: {m.recurring_job for m in longhorn.volume_jobs(
         v.name, v.jobs, v.groups, label_jobs)} for v in runnable}
     for j in fleet.jobs:

@@ -25,17 +25,16 @@ from scipy import stats
 
 from advisor import __version__
 from advisor.advice import Settings, analyse
-from advisor.longhorn import LATEST
-from advisor.model.concurrency import running_at_once
-from advisor.model.durations import DurationFits, backup_observations
-from advisor.model.observed import OBSERVED_KINDS
-from advisor.model.recommend import (
-    BACKUPSTORE_TASKS,
-    interval_of,
+from advisor.longhorn import BACKUPSTORE_TASKS, LATEST
+from advisor.longhorn.manifests import (
     job_labels_and_parameters,
     kubectl_patch,
     recurring_job_yaml,
 )
+from advisor.model.concurrency import running_at_once
+from advisor.model.durations import DurationFits, backup_observations
+from advisor.model.observed import OBSERVED_KINDS
+from advisor.model.recommend import interval_of
 from advisor.model.simulate import run_members
 from advisor.model.trend import Trend, forecast_p99
 from advisor.schema import utc

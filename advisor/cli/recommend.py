@@ -1,0 +1,136 @@
+"""``advisor recommend``: the smallest safe interval per RecurringJob, and each volume's
+risk now."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse
+from advisor.cli.options import (
+    ClusterOpt,
+    FromFileOpt,
+    LonghornVersionOpt,
+    SampleOpt,
+    StartOpt,
+    StoreOpt,
+    TargetRiskOpt,
+    WeekOpt,
+    check_output,
+    fail,
+    fitted,
+    week_of,
+)
+from advisor.longhorn import LATEST
+from advisor.longhorn.manifests import (
+    job_labels_and_parameters,
+    kubectl_patch,
+    recurring_job_yaml,
+)
+from advisor.model.observed import OBSERVED_BACKUP_COLUMNS
+
+__all__ = ["recommend"]
+
+OUTPUTS = ("table", "json", "yaml", "patch")
+JSON_VOLUME_COLUMNS = [
+    "volume", "p_conflict_per_run", "p_conflict_per_week", "expected_conflicts_per_week",
+    "skipped_runs_per_week", "history_weeks", "observed_conflicts", "observed_per_week",
+    "predicted_per_week", "predicted_lo", "predicted_hi", "fit"]
+TABLE_ROWS = 30
+
+JobOpt = Annotated[list[str] | None, typer.Option(
+    "--job", help="Only this job (repeatable).", show_default=False)]
+VolumeOpt = Annotated[list[str] | None, typer.Option(
+    "--volume", help="Only list these volumes (repeatable).", show_default=False)]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table, json, yaml or patch.")]
+
+
+def recommend(
+    store: StoreOpt = None,
+    from_file: FromFileOpt = None,
+    sample: SampleOpt = False,
+    target_risk: TargetRiskOpt = DEFAULT_TARGET,
+    job: JobOpt = None,
+    volume: VolumeOpt = None,
+    cluster: ClusterOpt = None,
+    version: LonghornVersionOpt = LATEST,
+    week: WeekOpt = None,
+    start: StartOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """The smallest safe interval per RecurringJob, and each volume's risk now.
+    Prints changes (YAML, kubectl patch); never applies them.
+
+    The history is one of --store (the default), --from-file and --sample."""
+    check_output(output, OUTPUTS)
+    try:
+        settings = Settings(target=target_risk, week=week_of(week, start),
+                            version=version, cluster=cluster)
+    except ValueError as e:
+        raise fail(str(e), 2) from None
+    # (of a store's Backups, what comparing with the history and finding DR sources read)
+    frames, fits = fitted(store, sample, from_file,
+                          backup_columns=(*OBSERVED_BACKUP_COLUMNS, "backup"))
+    try:
+        analysis = analyse(frames, fits, settings, jobs=job)
+    except ValueError as e:
+        raise fail(str(e), 2) from None
+    table = analysis.assessment.table.merge(analysis.observed.drop(columns=["cluster"]),
+                                            on="volume", how="left")
+    if volume:
+        table = table[table["volume"].isin(volume)]
+    recs = analysis.recommendations
+    if output == "json":
+        _print_json(analysis, table, settings)
+    elif output == "yaml":
+        specs = {j.name: j for j in analysis.fleet.jobs}
+        extras = job_labels_and_parameters(frames["jobs"], cluster)
+        print("---\n".join(recurring_job_yaml(specs[r.job], r.recommended_cron,
+                                              **extras.get(r.job, {}))
+                           for r in recs if r.changed) or "# no change recommended")
+    elif output == "patch":
+        print("\n".join(kubectl_patch(r.job, r.recommended_cron) for r in recs
+                        if r.changed) or "# no change recommended")
+    else:
+        _print_table(analysis, table, settings)
+
+
+def _print_json(analysis: Analysis, table: pd.DataFrame, settings: Settings) -> None:
+    """``-o json``: every recommendation and volume (the keys are a contract)."""
+    risk = analysis.assessment
+    rows = table[JSON_VOLUME_COLUMNS].astype(object).where(
+        table[JSON_VOLUME_COLUMNS].notna(), None)
+    print(json.dumps({"recommendations": [r.to_dict() for r in analysis.recommendations],
+                      "volumes": rows.to_dict("records"),
+                      "longhorn_version": settings.version, "target_risk": settings.target,
+                      "week": analysis.window.label,
+                      "window": [str(risk.start), str(risk.end)],
+                      "assumptions": list(analysis.notes)}, indent=2, default=float))
+
+
+def _print_table(analysis: Analysis, table: pd.DataFrame, settings: Settings) -> None:
+    """The default output: the recommendations, the riskiest volumes, the model against
+    the history, and what was assumed."""
+    print(f"Longhorn {settings.version} rules, week {analysis.assessment.start:%Y-%m-%d}, "
+          f"target {settings.target:g} per run")
+    for r in analysis.recommendations:
+        print(f"- {r}")
+    print()
+    shown = table.rename(columns={"predicted_per_week": "predicted/wk",
+                                  "observed_per_week": "observed/wk",
+                                  "skipped_runs_per_week": "skipped/wk"})
+    print(shown[["volume", "p_conflict_per_run", "p_conflict_per_week", "predicted/wk",
+                 "observed/wk", "fit", "skipped/wk", "draws"]]
+          .head(TABLE_ROWS).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if len(table) > TABLE_ROWS:
+        print(f"... {len(table) - TABLE_ROWS} more volumes (-o json lists all)")
+    verdicts = table["fit"].value_counts()
+    print("model against the history's lock conflicts: " + ", ".join(
+        f"{n} volume(s) {k}" for k, n in verdicts.items())
+          + " (observed: Backups whose messages report a lock conflict, per week of "
+          "history; predicted: the same kinds, 95 % interval in -o json)")
+    for n in analysis.notes:
+        print(f"assumed: {n}")
