@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from advisor.cron import CronError, parse
-from advisor.longhorn.manifests import kubectl_patch, recurring_job_yaml
+from advisor.cron import parse
+from advisor.longhorn.manifests import kubectl_patch
 from advisor.model.fastpath import score_volume
 from advisor.model.fleet import Duration, JobSpec
 from advisor.model.recommend import (
@@ -332,26 +332,3 @@ def test_stagger_says_when_parts_overlap():
     assert "<volume>" in s.commands[0] and len(s.commands) == 4
     with pytest.raises(ValueError, match="evenly"):
         stagger(JobSpec("x", "*/7 * * * *"), 12, 4, 60, 3)
-
-
-# --- output -----------------------------------------------------------------------------
-
-
-def test_recurring_job_yaml_round_trips():
-    job = JobSpec("hourly", "0 * * * *", retain=24, concurrency=5, groups=("g1", "g2"))
-    doc = yaml.safe_load(recurring_job_yaml(job, "7 */2 * * *"))
-    assert doc["apiVersion"] == "longhorn.io/v1beta2" and doc["kind"] == "RecurringJob"
-    assert doc["metadata"] == {"name": "hourly", "namespace": "longhorn-system"}
-    assert doc["spec"] == {"name": "hourly", "task": "backup", "cron": "7 */2 * * *",
-                           "retain": 24, "concurrency": 5, "groups": ["g1", "g2"],
-                           "labels": {}}
-
-
-def test_kubectl_patch_carries_valid_json():
-    cmd = kubectl_patch("hourly", "5-59/15 * * * *")
-    assert cmd.startswith("kubectl -n longhorn-system patch recurringjobs.longhorn.io hourly "
-                          "--type merge -p '")
-    args = shlex.split(cmd)
-    assert json.loads(args[args.index("-p") + 1]) == {"spec": {"cron": "5-59/15 * * * *"}}
-    with pytest.raises(CronError):
-        kubectl_patch("hourly", "61 * * * *")
