@@ -32,6 +32,19 @@ def test_recurring_job_yaml_round_trips():
                            "labels": {}}
 
 
+def test_a_manifest_reads_in_the_order_kubectl_and_longhorn_write_it():
+    """A reviewer diffs the printed manifest against the one in git: apiVersion, kind,
+    metadata, spec, and the spec in the order of Longhorn's own examples, not sorted."""
+    job = JobSpec("hourly", "0 * * * *", retain=24, concurrency=5, groups=("g1",))
+    text = recurring_job_yaml(job, "7 */2 * * *")
+    lines = text.splitlines()
+    top = [line.split(":")[0] for line in lines if not line.startswith((" ", "-"))]
+    spec = [line.strip().split(":")[0] for line in lines[lines.index("spec:") + 1:]
+            if line.startswith("  ") and not line.startswith(("   ", "  -"))]
+    assert top == ["apiVersion", "kind", "metadata", "spec"]
+    assert spec == ["name", "task", "cron", "retain", "concurrency", "groups", "labels"]
+
+
 def test_a_manifest_keeps_the_jobs_labels_and_parameters_in_its_namespace():
     """Applied, a manifest replaces the job's spec: without the labels and parameters
     it was collected with (full-backup-interval, say) it would drop them."""
@@ -53,6 +66,8 @@ def test_kubectl_patch_carries_valid_json():
                           "--type merge -p '")
     args = shlex.split(cmd)
     assert json.loads(args[args.index("-p") + 1]) == {"spec": {"cron": "5-59/15 * * * *"}}
+    # one shell word, compact, as kubectl's own docs write a merge patch
+    assert args[args.index("-p") + 1] == '{"spec":{"cron":"5-59/15 * * * *"}}'
     with pytest.raises(CronError):
         kubectl_patch("hourly", "61 * * * *")
     odd = shlex.split(kubectl_patch("it's", "0 * * * *", namespace="ns"))
