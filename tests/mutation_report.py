@@ -85,16 +85,25 @@ def equivalents(path: Path = EQUIVALENTS) -> dict[tuple, str]:
     return out
 
 
+DETECTED = ("killed", "timeout")
+"""Statuses that count as caught: a mutant that makes the tests loop is caught too."""
+
+
+def unresolved(results: str) -> list[tuple[str, str]]:
+    """``(name, status)`` of each mutant ``mutmut results`` lists that the tests did not
+    catch (survived, no tests, suspicious, ...)."""
+    rows = [line.strip().rsplit(": ", 1) for line in results.splitlines() if line.strip()]
+    return [(name, status) for name, status in rows if status not in DETECTED]
+
+
 def main() -> int:
     _mutmut("export-cicd-stats")
     stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
     ran = stats["total"] - stats["skipped"]
     killed = stats["killed"] + stats["timeout"]
     known = equivalents()
-    left = [line.strip().rsplit(": ", 1) for line in _mutmut("results").splitlines()
-            if line.strip() and not line.strip().endswith(": killed")]
     new, matched = [], set()
-    for name, status in left:
+    for name, status in unresolved(_mutmut("results")):
         diff = _mutmut("show", name)
         change = change_of(name, diff)
         if status == "survived" and change.key() in known:

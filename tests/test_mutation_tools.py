@@ -34,6 +34,19 @@ def test_a_survivor_is_keyed_by_module_function_and_lines():
         mr.change_of("advisor.cron.parse", "")
 
 
+def test_a_timed_out_mutant_counts_as_caught_not_as_a_survivor():
+    """mutmut's score counts a timeout as killed (the mutant made the tests loop); the
+    report asked for an equivalence entry for each one all the same."""
+    results = """
+    advisor.cron.x_parse__mutmut_1: killed
+    advisor.cron.x_parse__mutmut_2: timeout
+    advisor.cron.x_parse__mutmut_3: survived
+    advisor.store.x_read__mutmut_4: no tests
+    """
+    assert mr.unresolved(results) == [("advisor.cron.x_parse__mutmut_3", "survived"),
+                                      ("advisor.store.x_read__mutmut_4", "no tests")]
+
+
 def test_the_equivalents_list_is_read_and_checked(tmp_path):
     p = tmp_path / "eq.toml"
     entry = ("[[mutant]]\nmodule = 'm'\nfunction = 'f'\nremoved = 'a  = 1'\n"

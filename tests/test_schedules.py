@@ -409,3 +409,22 @@ def test_fire_times_in_an_offset_with_seconds_follow_robfig():
     now = fire_times("0 * * * *", "2026-06-01T00:10:00Z", "2026-06-01T03:00:00Z",
                      "Africa/Monrovia")
     assert now.astype(str).tolist() == ["2026-06-01T01:00:00", "2026-06-01T02:00:00"]
+    # the end is excluded there too, and a window without a fire time is empty
+    assert fire_times("0 * * * *", "1971-06-01T00:10:00Z", "1971-06-01T03:44:30Z",
+                      "Africa/Monrovia").astype(str).tolist()[-1] == "1971-06-01T02:44:30"
+    empty = fire_times("0 0 1 1 *", "1971-06-01T00:00:00Z", "1971-07-01T00:00:00Z",
+                       "Africa/Monrovia")
+    assert empty.dtype == np.dtype("datetime64[s]") and len(empty) == 0
+
+
+def test_fire_times_go_on_through_the_end_of_an_offset_with_seconds():
+    """Monrovia moved from -0:44:30 to UTC on 1972-01-07: noon local is 12:44:30Z before
+    and 12:00Z after; through the change itself robfig's Next decides (it skips the 7th
+    and 8th), so fire_times is exactly the Next sequence, after the change too."""
+    got = fire_times("0 12 * * *", "1971-12-28T00:00:00Z", "1972-01-12T00:00:00Z",
+                     "Africa/Monrovia")
+    s, t, want = cron.parse("0 12 * * *"), datetime(1971, 12, 28, tzinfo=UTC), []
+    while (t := s.next(t, "Africa/Monrovia")) < datetime(1972, 1, 12, tzinfo=UTC):
+        want.append(np.datetime64(t.replace(tzinfo=None), "s"))
+    assert got.tolist() == want
+    assert str(got[0]) == "1971-12-28T12:44:30" and str(got[-1]) == "1972-01-11T12:00:00"
