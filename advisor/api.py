@@ -198,12 +198,12 @@ def load_history(store: str | Path | None = None, *, files: Sequence[str | Path]
         fits = fit_durations(f["backups"], f["volumes"], f["backup_volumes"], jobs=f["jobs"])
         return History(f, fits, list(loaded.problems),
                        "the sample fleet" if sample else ", ".join(map(str, files)))
-    from advisor.inputs import model_inputs
+    from advisor.inputs import model_inputs, store_problems
     from advisor.store import HistoryStore
 
     hs = HistoryStore(store)
     inputs = model_inputs(hs, backup_columns=[c.name for c in schema.BACKUPS])
-    return History(inputs.frames, inputs.fits, [], str(hs.path))
+    return History(inputs.frames, inputs.fits, store_problems(hs), str(hs.path))
 
 
 @dataclass

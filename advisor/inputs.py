@@ -28,9 +28,11 @@ from advisor.longhorn import DEFAULT_CONCURRENCY, parse_lock_path, system_backup
 from advisor.model import durations
 from advisor.model.durations import MODEL_BACKUP_COLUMNS, DurationFits, fit_durations
 from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
+from advisor.sources.base import Problem
 from advisor.store import HistoryStore
 
-__all__ = ["FITS", "ModelInputs", "fleet_from_history", "job_specs", "model_inputs"]
+__all__ = ["FITS", "ModelInputs", "fleet_from_history", "job_specs", "model_inputs",
+           "store_problems"]
 
 FITS = "duration-fits"
 """The name the fits are kept under (:meth:`HistoryStore.keep_derived`)."""
@@ -89,6 +91,17 @@ def model_inputs(store: HistoryStore, *, backup_columns: Sequence[str] | None = 
             stored = False
     out = backups[list(backup_columns)] if backup_columns else dr
     return ModelInputs({**small, "backups": out}, fits, reused=False, kept=stored)
+
+
+def store_problems(store: HistoryStore) -> list[Problem]:
+    """The records the store's last collection skipped or warned about (``collect`` keeps
+    them in its manifest), as :class:`Problem` s: what a report of the store lists, as
+    a report of the files would."""
+    for c in reversed(store.collections()):
+        if "problems" in c.meta:
+            return [Problem(f"collection {c.id}", "", "", p["text"],
+                            p.get("severity", "skipped")) for p in c.meta["problems"]]
+    return []
 
 
 def _dr_backups(backups: pd.DataFrame, volumes: pd.DataFrame) -> pd.DataFrame:

@@ -240,3 +240,26 @@ def test_the_report_plots_its_timeline_and_heatmap(history):
     assert len(ax.get_yticks()) == 5
     ax = report.plot_concurrency()
     assert "target default" in ax.get_title() and ax.images
+
+
+def test_a_store_backed_history_carries_its_collections_problems(tmp_path):
+    """A record `collect` reported (and kept in the collection's manifest) is in the
+    History read back from the store, as the CLI's report of the store lists it, not
+    only in a History read from the files themselves."""
+    from advisor.sources import synthetic as syn
+
+    from .conftest import completed, run_cli
+
+    bad = completed("backup-badsize")
+    bad["status"]["size"] = "lots"
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(syn.kubectl_list([completed("backup-ok"), bad])))
+    store = tmp_path / "store"
+    r = run_cli("collect", "--from-file", str(path), "--store", str(store), "--no-fit")
+    assert r.returncode == 0, r.stderr
+    from_files = advisor.load_history(files=[path])
+    from_store = advisor.load_history(store)
+    wanted = [p for p in from_files.problems if "backup-badsize" in str(p)]
+    assert wanted and any("'lots' is not a whole number" in str(p) for p in wanted)
+    assert [p.reason for p in from_store.problems] == [str(p) for p in from_files.problems]
+    assert all(p.file.startswith("collection ") for p in from_store.problems)

@@ -22,6 +22,7 @@ from advisor.cli.options import (
     fitted,
     week_of,
 )
+from advisor.inputs import store_problems
 from advisor.longhorn import LATEST, behaviour
 from advisor.sources.base import Problem
 from advisor.store import HistoryStore, StoreError
@@ -103,14 +104,8 @@ def report(
 
 
 def _load_problems(store: Path | None) -> list[Problem]:
-    """The records the last collection of the store skipped or warned about (kept in
-    its manifest by ``collect``), as :class:`Problem` s."""
+    """The store's last collection's problems (none for a path that is not a store)."""
     try:
-        collections = HistoryStore(store).collections()
+        return store_problems(HistoryStore(store))
     except StoreError:
         return []
-    for c in reversed(collections):
-        if "problems" in c.meta:
-            return [Problem(f"collection {c.id}", "", "", p["text"],
-                            p.get("severity", "skipped")) for p in c.meta["problems"]]
-    return []
