@@ -286,11 +286,12 @@ def backup_times(b: pd.DataFrame, now: object = None) -> BackupTimes:
                        ~ended & (state != "Completed").to_numpy(bool))
 
 
-def with_durations(b: pd.DataFrame) -> pd.DataFrame:
+def with_durations(b: pd.DataFrame, rule: BackupTimes | None = None) -> pd.DataFrame:
     """``b`` (a ``backups`` frame) with ``duration_s`` and ``censored`` set by
-    :func:`backup_times`: every source's last step, so the stored columns follow the
-    rule the model reads (a negative duration, clock skew, is left empty)."""
-    rule = backup_times(b)
+    :func:`backup_times` (``rule``: its result for ``b``, when the caller has it): every
+    source's last step, so the stored columns follow the rule the model reads (a
+    negative duration, clock skew, is left empty)."""
+    rule = backup_times(b) if rule is None else rule
     ok = rule.ended & (rule.duration >= 0)
     return b.assign(duration_s=pd.Series(np.where(ok, rule.duration, np.nan), index=b.index,
                                          dtype="float64"),

@@ -461,7 +461,7 @@ class FrameBuilder:
         for i in np.flatnonzero(rule.ended & start.isna().to_numpy() & ~skew):
             self._warn("backups", int(i), "started_at", "missing; metadata.creationTimestamp "
                        "used as the start (the duration includes queueing)")
-        df = schema.with_durations(df)
+        df = schema.with_durations(df, rule)
         mode_ok = df["backup_mode"].isin(schema.BACKUP_MODES)
         for i in np.flatnonzero(~mode_ok.to_numpy()):
             self._warn("backups", int(i), "backup_mode",
