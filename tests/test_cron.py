@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advisor import cron
+from advisor import cron, golang
 from advisor.schedules import check, describe, fire_times, forbid_runs
 from tests.conftest import missing_dependency, run_cli
 
@@ -148,7 +148,7 @@ def test_tz_prefix_evaluates_in_its_zone_when_allowed():
 
 
 def test_go_durations():
-    ns = cron.go_parse_duration
+    ns = golang.go_parse_duration
     assert ns("1h30m") == 5400 * 10**9 and ns("1.5h") == 5400 * 10**9
     assert ns("15m50ns") == 900 * 10**9 + 50 and ns("-1.5s") == -1_500_000_000
     assert ns("1µs") == ns("1μs") == ns("1us") == 1000 and ns("0") == 0 and ns("+0s") == 0
@@ -462,10 +462,10 @@ def test_go_parse_duration_matches_go(text, want):
     """Every boundary of time.ParseDuration: the int64 range, the overflow of an integer
     or a fraction, float64 fractions, and which error Go reports first."""
     if isinstance(want, int):
-        assert cron.go_parse_duration(text) == want
+        assert golang.go_parse_duration(text) == want
     else:
         with pytest.raises(ValueError) as e:
-            cron.go_parse_duration(text)
+            golang.go_parse_duration(text)
         assert str(e.value) == want
 
 
