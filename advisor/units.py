@@ -24,7 +24,8 @@ import math
 
 import pandas as pd
 
-__all__ = ["UNCERTAINTY", "date", "duration", "finite", "number", "percent", "percent_pm"]
+__all__ = ["UNCERTAINTY", "date", "duration", "finite", "number", "percent", "percent_pm",
+           "size"]
 
 UNCERTAINTY = "two standard errors (about a 95 % interval)"
 """How every ± in the advisor's output is meant."""
@@ -95,6 +96,17 @@ def number(x: object) -> str:
     """A count or rate to three significant digits ("12.4", "0.05")."""
     v = finite(x)
     return "n/a" if v is None else f"{v:.3g}"
+
+
+def size(n: object) -> str:
+    """A size in bytes in binary units, to one decimal ("2.0 TiB", "351.0 GiB")."""
+    v = finite(n)
+    if v is None:
+        return "n/a"
+    for unit, k in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if v >= k:
+            return f"{v / k:.1f} {unit}"
+    return f"{v:.0f} B"
 
 
 def date(t: object) -> str:

@@ -197,7 +197,7 @@ def test_an_interval_shorter_than_the_prior_for_a_2tib_volume_is_flagged(tmp_pat
     p_outlast = 1 - NormalDist().cdf(math.log(6 / 5) / sigma)
     assert f.p_per_run == pytest.approx(p_outlast, rel=1e-9)
     assert f.expected_per_week == pytest.approx(p_outlast * 28)  # 4 runs a day
-    for text in ("pvc-big (2.0 TiB)", "6h00m", "5h00m", "p95 8h00m", f"{p_outlast:.1%}"):
+    for text in ("pvc-big (2.0 TiB)", "6 h", "5 h", "p95 8 h", f"{p_outlast:.1%}"):
         assert text in f.explanation
 
 
@@ -232,7 +232,8 @@ def test_a_run_of_40_volumes_10_at_a_time_outlasts_an_hourly_interval(tmp_path, 
     assert f.kind == "interval_shorter_than_duration" and len(f.volumes) == 40
     assert f.details["makespan_s"] == 80 * 60 and f.details["rounds"] == 4
     assert f.p_per_run == 1.0 and f.expected_per_week == pytest.approx(7 * 24)
-    for text in ("40 volume(s), 10 at a time (4 round(s))", "1h20m", "shortest interval is 1h00m"):
+    for text in ("40 volume(s), 10 at a time (4 round(s))", "80 min",
+                 "shortest interval is 60 min"):
         assert text in f.explanation
 
 

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "advisor"
 MAX_LINES = 500
 OVERSIZE = {  # (modules not yet split by subject, at their size now: may only shrink)
-    "model/_kernel.py": 570, "model/collisions.py": 528,
+    "model/_kernel.py": 570, "model/collisions.py": 515,
     "model/durations.py": 894, "model/recommend.py": 587, "model/risk.py": 719,
     "model/scenario.py": 515, "model/simulate.py": 654, "report/charts.py": 511,
     "store.py": 643,

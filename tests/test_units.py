@@ -99,3 +99,12 @@ def test_the_same_seconds_read_the_same_everywhere():
     assert charts.units is units
     assert trend.units is units and trend.pct_pm is units.percent_pm
     assert render._dur is units.duration and render._pct is units.percent
+
+
+@pytest.mark.parametrize(("n", "text"), [
+    (0, "0 B"), (1023, "1023 B"), (2**20, "1.0 MiB"), (351 * 2**30, "351.0 GiB"),
+    (2 * 2**40, "2.0 TiB"), (None, "n/a")])
+def test_a_size_reads_in_binary_units(n, text):
+    """The gate's findings named sizes with a formatter of their own, and durations as
+    "6h00m" where the report says "6 h": both now come from units."""
+    assert units.size(n) == text

@@ -52,6 +52,8 @@ from advisor.longhorn import (
 from advisor.model.fleet import Duration
 from advisor.schedules import describe, fire_times
 from advisor.schema import utc
+from advisor.units import duration as _dur
+from advisor.units import size as _size
 
 __all__ = ["DEFAULT_START", "KINDS", "Finding", "structural_findings"]
 
@@ -390,10 +392,10 @@ def _interval(j: _Job, sizes: Mapping, prior: Callable[[int], Duration], weeks: 
     p = float(np.dot(share, p_gap))
     per_week = p * len(j.fires) / weeks if j.phased else p * 7 * 86400 / gap
     rounds = math.ceil(n / c)
-    text = (f"{_about(j, None)}: its shortest interval is {_hm(gap)}, but the prior backup of "
-            f"its largest volume {big} ({_size(big_size)}) takes {_hm(durs[0].median_s)} "
-            f"(p95 {_hm(_p95(durs[0]))}), and one run of its {n} volume(s), {c} at a time "
-            f"({rounds} round(s)), lasts about {_hm(makespan)}. {p:.1%} of runs outlast the "
+    text = (f"{_about(j, None)}: its shortest interval is {_dur(gap)}, but the prior backup of "
+            f"its largest volume {big} ({_size(big_size)}) takes {_dur(durs[0].median_s)} "
+            f"(p95 {_dur(_p95(durs[0]))}), and one run of its {n} volume(s), {c} at a time "
+            f"({rounds} round(s)), lasts about {_dur(makespan)}. {p:.1%} of runs outlast the "
             "next slot, which Longhorn then skips (concurrencyPolicy Forbid): the job "
             "backs up less often than its schedule says.")
     return Finding("interval_shorter_than_duration", (j.name,), text,
@@ -451,7 +453,7 @@ def _deletion_meets(a: _Job, b: _Job, scope: dict, sizes: Mapping,
     text = (f"{a.name}'s retention deletion, which starts when its backup of a volume ends, "
             f"falls while {b.label}'s backup of the same volume still runs in {p:.1%} of "
             f"{a.name}'s runs on {worst} ({_size(size)}, prior backup "
-            f"{_hm(prior(size).median_s)}): about {per_week:.2f} blocked "
+            f"{_dur(prior(size).median_s)}): about {per_week:.2f} blocked "
             f"deletions a week over {len(vols)} shared volume(s). Each fails on the lock and "
             "is retried later; a retry can meet the next backup.")
     return Finding("retention_deletion_meets_backup", (a.name, b.name), text, **scope,
@@ -511,18 +513,3 @@ def _share(j: _Job, n: int, runs: int) -> str:
 def _times(n: int, times: list[datetime], share: dict[str, float]) -> dict:
     return {"count": n, "times": [t.isoformat() for t in times[:_LISTED]],
             "p_per_run_by_job": share}
-
-
-def _hm(seconds: float) -> str:
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    h, m = divmod(s // 60, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m"
-
-
-def _size(n: int) -> str:
-    for unit, k in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
-        if n >= k:
-            return f"{n / k:.1f} {unit}"
-    return f"{n} B"
