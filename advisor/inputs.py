@@ -24,7 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from advisor import __version__
-from advisor.longhorn import DEFAULT_CONCURRENCY, parse_lock_path, system_backup_policy
+from advisor.longhorn import (
+    DEFAULT_CONCURRENCY,
+    FAILED_BACKUP_TTL_SETTING,
+    POLL_INTERVAL_SETTING,
+    parse_lock_path,
+    system_backup_policy,
+)
 from advisor.model import durations
 from advisor.model.durations import MODEL_BACKUP_COLUMNS, DurationFits, fit_durations
 from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
@@ -155,6 +161,19 @@ def _dr_source(volume: object, owner: Mapping[str, str]) -> str | None:
     return None
 
 
+def _timing(settings: pd.DataFrame | None, cluster: str) -> dict[str, float]:
+    """The Fleet fields of the timing settings the cluster has set (Fleet's defaults,
+    Longhorn's, stand for the rest)."""
+    timing = {}
+    ttl_min = _setting(settings, cluster, FAILED_BACKUP_TTL_SETTING)
+    if ttl_min is not None:
+        timing["failed_backup_ttl_s"] = ttl_min * 60.0
+    poll = _setting(settings, cluster, POLL_INTERVAL_SETTING)
+    if poll:  # (0 turns polling off)
+        timing["poll_interval_s"] = float(poll)
+    return timing
+
+
 def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
                        cluster: str | None = None) -> tuple[Fleet, tuple[str, ...]]:
     """The fleet one cluster's history describes: its RecurringJobs, its volumes with
@@ -176,13 +195,7 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     vols_df = vols_df[vols_df["cluster"] == cluster]
     notes: list[str] = []
     jobs = job_specs(jobs_df)
-    timing = {}  # the settings that are set; Fleet's (Longhorn's) defaults for the rest
-    ttl_min = _setting(frames.get("settings"), cluster, "failed-backup-ttl")
-    if ttl_min is not None:
-        timing["failed_backup_ttl_s"] = ttl_min * 60.0
-    poll = _setting(frames.get("settings"), cluster, "backupstore-poll-interval")
-    if poll:  # (0 turns polling off)
-        timing["poll_interval_s"] = float(poll)
+    timing = _timing(frames.get("settings"), cluster)
     poll_s = timing.get("poll_interval_s", Fleet.poll_interval_s)
     durations = fits.backup_durations("incremental", cluster)
     deletions = fits.deletion_durations(cluster)

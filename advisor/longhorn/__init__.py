@@ -47,12 +47,19 @@ from advisor.longhorn.locks import (
     parse_lock_path,
     volume_hash_prefix,
 )
-from advisor.longhorn.versions import LATEST, Behaviour, behaviour
+from advisor.longhorn.versions import (
+    FAILED_BACKUP_TTL_SETTING,
+    LATEST,
+    POLL_INTERVAL_SETTING,
+    Behaviour,
+    behaviour,
+)
 
 __all__ = [
     "BACKUPSTORE_TASKS",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_GROUP",
+    "FAILED_BACKUP_TTL_SETTING",
     "GROUP_LABEL_PREFIX",
     "JOB_LABEL_PREFIX",
     "LATEST",
@@ -61,6 +68,7 @@ __all__ = [
     "LOCK_EXPIRY_S",
     "LOCK_REFRESH_INTERVAL_S",
     "NAMESPACE",
+    "POLL_INTERVAL_SETTING",
     "RETAIN_ZERO_TASKS",
     "SYSTEM_BACKUP",
     "TASKS",

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+FAILED_BACKUP_TTL_SETTING = "failed-backup-ttl"
+"""The Longhorn setting (minutes) after which a failed Backup is deleted."""
+POLL_INTERVAL_SETTING = "backupstore-poll-interval"
+"""The Longhorn setting (seconds; 0: off) of the backup target's poll (<= 1.7)."""
+
 LATEST = "1.10"
 
 
@@ -61,7 +66,7 @@ def behaviour(version: str = LATEST) -> Behaviour:
         # longhorn-manager EnhancedDefaultControllerRateLimiter, 5 ms doubling to 1000 s.
         return Behaviour(version, "fail", False, 0.005, 1000.0,
                          "work queue rate limiter (5 ms doubling to 1000 s)",
-                         "backupstore-poll-interval", lock_message_final_period=final_period)
+                         POLL_INTERVAL_SETTING, lock_message_final_period=final_period)
     # controller/backup_controller.go: DeletionMinInterval 1 min, DeletionMaxInterval 24 h
     return Behaviour(version, "wait", True, 60.0, 86400.0,
                      "backup controller deletion backoff (1 min doubling to 24 h)",
