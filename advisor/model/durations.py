@@ -385,7 +385,7 @@ class DurationFits:
 def _observations(b: pd.DataFrame, t: dict[str, np.ndarray], now: object
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[FitProblem]]:
     """Rows usable as durations, their start and duration, and the problems of the rest."""
-    rule = backup_times(b, now)  # (the one rule: advisor.schema)
+    rule = backup_times(b, now, seconds=t)  # (the one rule: advisor.schema)
     state, start0 = _text(b, "state"), t["started_at"]
     ended, at_sync, running = rule.ended, rule.at_sync, rule.running
     use, start, dur = ended | at_sync | running, rule.start, rule.duration
@@ -410,7 +410,7 @@ def _observations(b: pd.DataFrame, t: dict[str, np.ndarray], now: object
         names = [_text(b, c).iloc[rows].tolist() for c in ("cluster", "volume", "backup")]
         problems += [FitProblem(c, v, k, column, reason.format(d=dur[i]), severity)
                      for i, c, v, k in zip(rows, *names, strict=True)]
-    keep = np.flatnonzero(use & (dur > 0))  # NaN compares false
+    keep = np.flatnonzero(rule.usable)
     return keep, start[keep], dur[keep], problems
 
 
