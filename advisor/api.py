@@ -22,8 +22,6 @@ are UTC.
 from __future__ import annotations
 
 import html
-import json
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,7 +333,7 @@ class WhatIf:
         run): the cron through :func:`~advisor.longhorn.manifests.kubectl_patch` (which
         checks it parses as Longhorn's would), the other fields as a merge patch of
         their own."""
-        from advisor.longhorn.manifests import kubectl_patch
+        from advisor.longhorn.manifests import kubectl_merge_patch, kubectl_patch
 
         out = []
         for job, fields in self.changes.items():
@@ -343,9 +341,7 @@ class WhatIf:
                 out.append(kubectl_patch(job, str(fields["cron"]), namespace=self.namespace))
             rest = {k: v for k, v in fields.items() if k != "cron"}
             if rest:
-                body = json.dumps({"spec": rest}, separators=(",", ":"))
-                out.append(f"kubectl -n {self.namespace} patch recurringjobs.longhorn.io "
-                           f"{shlex.quote(job)} --type merge -p {shlex.quote(body)}")
+                out.append(kubectl_merge_patch(job, rest, namespace=self.namespace))
         return out
 
     @property

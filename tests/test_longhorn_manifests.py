@@ -14,6 +14,7 @@ from advisor import schema
 from advisor.cron import CronError
 from advisor.longhorn.manifests import (
     job_labels_and_parameters,
+    kubectl_merge_patch,
     kubectl_patch,
     recurring_job_yaml,
 )
@@ -70,6 +71,9 @@ def test_kubectl_patch_carries_valid_json():
     assert args[args.index("-p") + 1] == '{"spec":{"cron":"5-59/15 * * * *"}}'
     with pytest.raises(CronError):
         kubectl_patch("hourly", "61 * * * *")
+    other = shlex.split(kubectl_merge_patch("daily", {"retain": 7, "concurrency": 2}, "ns"))
+    assert other[:6] == ["kubectl", "-n", "ns", "patch", "recurringjobs.longhorn.io", "daily"]
+    assert other[-1] == '{"spec":{"retain":7,"concurrency":2}}'
     odd = shlex.split(kubectl_patch("it's", "0 * * * *", namespace="ns"))
     assert odd[:6] == ["kubectl", "-n", "ns", "patch", "recurringjobs.longhorn.io", "it's"]
 

@@ -18,7 +18,8 @@ from advisor.longhorn.jobs import NAMESPACE
 if TYPE_CHECKING:
     from advisor.model.fleet import JobSpec
 
-__all__ = ["job_labels_and_parameters", "kubectl_patch", "recurring_job_yaml"]
+__all__ = ["job_labels_and_parameters", "kubectl_merge_patch", "kubectl_patch",
+           "recurring_job_yaml"]
 
 
 def recurring_job_yaml(job: JobSpec, cron: str, namespace: str = NAMESPACE, *,
@@ -65,6 +66,13 @@ def job_labels_and_parameters(jobs: pd.DataFrame, cluster: str | None = None
 def kubectl_patch(job_name: str, cron: str, namespace: str = NAMESPACE) -> str:
     """The ``kubectl patch`` that sets a RecurringJob's cron (printed, never run)."""
     parse(cron)
-    body = json.dumps({"spec": {"cron": cron}}, separators=(",", ":"))
+    return kubectl_merge_patch(job_name, {"cron": cron}, namespace)
+
+
+def kubectl_merge_patch(job_name: str, spec: Mapping[str, object],
+                        namespace: str = NAMESPACE) -> str:
+    """The ``kubectl patch`` that sets these ``spec`` fields of a RecurringJob (printed,
+    never run; a cron goes through :func:`kubectl_patch`, which checks it)."""
+    body = json.dumps({"spec": dict(spec)}, separators=(",", ":"))
     return (f"kubectl -n {namespace} patch recurringjobs.longhorn.io {shlex.quote(job_name)} "
             f"--type merge -p {shlex.quote(body)}")
