@@ -121,7 +121,7 @@ def _risk_findings(fleet, jobs: pd.DataFrame, start: pd.Timestamp,
             continue
         volume, figure = worst
         p, skip = r.p_conflict_per_run[volume], r.p_skip_per_slot[volume]
-        over = figure.mean + 2 * figure.se > settings.target
+        over = figure.upper > settings.target
         lost = skip.mean * r.runs_per_week
         out.append({"kind": "lock_risk", "severity": "high" if over else "low",
                     "jobs": [name], "volumes": list(r.volumes), "volume": volume,

@@ -87,6 +87,12 @@ class Estimate:
     def __str__(self) -> str:
         return f"{self.mean:.4g} ± {self.se:.2g}"
 
+    @property
+    def upper(self) -> float:
+        """``mean + 2 se``, the figure a target is checked on (NaN counts as 0)."""
+        return (0.0 if math.isnan(self.mean) else self.mean) + 2 * (
+            0.0 if math.isnan(self.se) else self.se)
+
 
 def estimate(x: np.ndarray) -> Estimate:
     """The mean of ``x`` and its standard error (sample sd / sqrt(n)). Computed from

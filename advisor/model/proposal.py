@@ -110,7 +110,7 @@ class JobRisk:
         ``p + 2 se``, of its per-run conflict and skipped-slot probabilities there (the
         rule of the advice, :attr:`~advisor.model.recommend.VolumeOutcome.upper`)."""
         return max(self.p_conflict_per_run[volume], self.p_skip_per_slot[volume],
-                   key=_upper)
+                   key=lambda e: e.upper)
 
     def worst(self) -> tuple[str, Estimate] | None:
         """The volume whose :meth:`figure` is largest (among ``rescored``, when there
@@ -119,7 +119,7 @@ class JobRisk:
             sorted(self.p_conflict_per_run)
         if not among:
             return None
-        v = max(among, key=lambda k: _upper(self.figure(k)))
+        v = max(among, key=lambda k: self.figure(k).upper)
         return v, self.figure(v)
 
     @property
@@ -132,11 +132,6 @@ class JobRisk:
     def rare(self) -> bool:
         """Scored in windows around its fire times (see the module docstring)."""
         return any(t1 - t0 < pd.Timedelta(weeks=1) for t0, t1 in self.windows)
-
-
-def _upper(e: Estimate) -> float:
-    """``p + 2 se`` (an unknown error counts as none)."""
-    return e.mean + 2 * (e.se if e.se == e.se else 0.0)
 
 
 def merge_jobs(fleet: Fleet, proposed: Sequence[JobSpec]) -> Fleet:

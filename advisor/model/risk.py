@@ -220,7 +220,7 @@ def target_figure(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
         options = [risk.p_conflict_per_run_by_job[focus], risk.p_skip_per_slot[focus]]
     else:
         options = [risk.p_conflict_per_run, *risk.p_skip_per_slot.values()]
-    best = max(options, key=lambda e: _or0(e.mean) + 2 * _or0(e.se))
+    best = max(options, key=lambda e: e.upper)
     return _or0(best.mean), _or0(best.se)
 
 
