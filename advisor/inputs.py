@@ -37,8 +37,8 @@ from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
 from advisor.sources.base import Problem
 from advisor.store import HistoryStore
 
-__all__ = ["FITS", "ModelInputs", "fleet_from_history", "job_specs", "model_inputs",
-           "store_problems"]
+__all__ = ["FITS", "ModelInputs", "fleet_from_history", "history_cluster", "job_specs",
+           "model_inputs", "store_problems"]
 
 FITS = "duration-fits"
 """The name the fits are kept under (:meth:`HistoryStore.keep_derived`)."""
@@ -161,6 +161,18 @@ def _dr_source(volume: object, owner: Mapping[str, str]) -> str | None:
     return None
 
 
+def history_cluster(frames: Mapping[str, pd.DataFrame], cluster: str | None = None) -> str:
+    """``cluster``, else the history's only one, by its jobs and volumes ("" for none);
+    a ValueError names them when there are several."""
+    if cluster is not None:
+        return cluster
+    clusters = sorted(set(frames["jobs"]["cluster"].dropna())
+                      | set(frames["volumes"]["cluster"].dropna()))
+    if len(clusters) > 1:
+        raise ValueError(f"several clusters {clusters}: choose one")
+    return clusters[0] if clusters else ""
+
+
 def _timing(settings: pd.DataFrame | None, cluster: str) -> dict[str, float]:
     """The Fleet fields of the timing settings the cluster has set (Fleet's defaults,
     Longhorn's, stand for the rest)."""
@@ -186,11 +198,7 @@ def fleet_from_history(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     source takes (an assumption, noted); one whose source is unknown is left out and
     said so."""
     jobs_df, vols_df = frames["jobs"], frames["volumes"]
-    clusters = sorted(set(jobs_df["cluster"].dropna()) | set(vols_df["cluster"].dropna()))
-    if cluster is None:
-        if len(clusters) > 1:
-            raise ValueError(f"several clusters {clusters}: choose one")
-        cluster = clusters[0] if clusters else ""
+    cluster = history_cluster(frames, cluster)
     jobs_df = jobs_df[jobs_df["cluster"] == cluster]
     vols_df = vols_df[vols_df["cluster"] == cluster]
     notes: list[str] = []

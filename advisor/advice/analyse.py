@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from advisor.advice.settings import Settings, Window
-from advisor.inputs import fleet_from_history
+from advisor.inputs import fleet_from_history, history_cluster
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
@@ -117,7 +117,7 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     fleet, notes = fleet_from_history(frames, fits, s.cluster)
     if changes:
         fleet = with_changes(fleet, changes)
-    cluster = s.cluster or _only_cluster(frames)
+    cluster = s.cluster or history_cluster(frames)
     say("queueing inside runs")
     waits = learn_waits(fleet, start=window.start, version=s.version, seed=s.seed)
     say("the risk of the current schedules")
@@ -156,11 +156,3 @@ def with_changes(fleet: Fleet, changes: Changes) -> Fleet:
     jobs = tuple(dataclasses.replace(j, **changes[j.name]) if j.name in changes else j
                  for j in fleet.jobs)
     return dataclasses.replace(fleet, jobs=jobs)
-
-
-def _only_cluster(frames: Mapping[str, pd.DataFrame]) -> str:
-    """The history's cluster when none is named (:func:`fleet_from_history` has refused
-    a history of several by then)."""
-    names = (set(frames["jobs"]["cluster"].dropna())
-             | set(frames["volumes"]["cluster"].dropna()))
-    return next(iter(sorted(names)), "")

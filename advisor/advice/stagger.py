@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from advisor.advice.settings import Settings
-from advisor.inputs import fleet_from_history
+from advisor.inputs import fleet_from_history, history_cluster
 from advisor.longhorn import DEFAULT_GROUP, GROUP_LABEL_PREFIX, NAMESPACE
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits
@@ -41,16 +41,6 @@ DEFAULT_LABEL = f"{GROUP_LABEL_PREFIX}{DEFAULT_GROUP}=enabled"
 _SCHEDULES = ("current", "staggered")
 
 
-def _cluster(frames: Mapping[str, pd.DataFrame], cluster: str | None) -> str:
-    """``cluster``, or the history's only one (:func:`fleet_from_history` has refused a
-    history of several by then)."""
-    if cluster is not None:
-        return cluster
-    names = (set(frames["jobs"]["cluster"].dropna())
-             | set(frames["volumes"]["cluster"].dropna()))
-    return next(iter(sorted(names)), "")
-
-
 def busy_windows(fleet: Fleet, fits: DurationFits, cluster: str) -> dict[str, float]:
     """Each backup job's busy window, seconds: the largest p95 backup plus p95 deletion
     of the volumes its runs process (60 s for a job with none)."""
@@ -65,7 +55,7 @@ def plan_offsets(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     """Start offsets of the backup jobs of ``cluster``'s history, from their busy
     windows (:func:`busy_windows`); jobs share volumes as their runs do."""
     fleet, _ = fleet_from_history(frames, fits, cluster)
-    return offsets(fleet.jobs, busy_windows(fleet, fits, _cluster(frames, cluster)),
+    return offsets(fleet.jobs, busy_windows(fleet, fits, history_cluster(frames, cluster)),
                    volumes=run_members(fleet))
 
 
@@ -305,7 +295,7 @@ def plan_stagger(frames: Mapping[str, pd.DataFrame], fits: DurationFits, job: st
     balances them; a part's p95 run is its volumes' p95 backups spread over its
     ``concurrency`` lanes, and at least its slowest volume's p95."""
     fleet, _ = fleet_from_history(frames, fits, settings.cluster)
-    cluster = _cluster(frames, settings.cluster)
+    cluster = history_cluster(frames, settings.cluster)
     specs = {j.name: j for j in fleet.jobs}
     members = run_members(fleet)
     if job not in members:
