@@ -32,12 +32,12 @@ import pandas as pd
 from advisor import schema
 from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse, gate
 from advisor.advice.gate import GateResult
+from advisor.advice.search.outcome import Recommendation
 from advisor.advice.stagger import Offsets, Stagger, peak_at_once, plan_offsets, plan_stagger
 from advisor.history import HistorySummary, summarize
 from advisor.longhorn import LATEST, NAMESPACE
 from advisor.model.durations import DurationFits, backup_observations, fit_durations
 from advisor.model.fleet import Fleet
-from advisor.model.recommend import Recommendation
 from advisor.model.risk import RiskAssessment
 from advisor.sources.base import Problem
 
@@ -278,8 +278,8 @@ class Advice:
     def plot(self, job: str, *, ax: Any = None) -> Any:
         """The job's worst volume's conflict per run against the intervals the search
         scored, the current and recommended marked."""
-        from advisor.model.recommend import interval_of
         from advisor.report import charts
+        from advisor.schedules import interval_of
 
         [r] = [r for r in self.recommendations if r.job == job]
         curve = pd.DataFrame(list(r.scored), columns=["interval_s", "p", "se"])

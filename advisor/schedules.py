@@ -18,11 +18,14 @@ import pandas as pd
 from advisor.cron import CronError, EverySchedule, Schedule, SpecSchedule, parse, utc_offset, zone
 from advisor.schema import utc
 
-__all__ = ["CronCheck", "Forbid", "RunPlan", "check", "describe", "fire_times", "forbid_runs"]
+__all__ = ["CronCheck", "Forbid", "RunPlan", "check", "describe", "fire_times", "forbid_runs",
+           "interval_of"]
 
 _DAY = 86400
 _GUARD_S = _DAY  # around an offset change, robfig's Next is used as it is
 _YEARS_LIMIT = 5
+_GAPS_FROM = pd.Timestamp("2026-01-04T00:00:00Z")  # where interval_of looks (a Sunday)
+_GAPS_DAYS = 400  # more than a year, so that month ends and leap days count
 
 
 def _unix(t: datetime | pd.Timestamp | str) -> int:
@@ -128,6 +131,20 @@ def fire_times(schedule: Schedule | str, start: datetime | str, end: datetime | 
             break
     result = np.concatenate(out) if out else np.empty(0, dtype=np.int64)
     return result.astype("datetime64[s]")
+
+
+def interval_of(cron: str, *, median: bool = False) -> float | None:
+    """The interval in seconds between fire times when ``cron`` fires evenly (over 400
+    days in UTC, so month ends count), else None; with ``median=True`` an uneven schedule
+    gives its median gap instead. None too when it fires fewer than twice in that time."""
+    fires = fire_times(cron, _GAPS_FROM - pd.Timedelta(seconds=1),
+                       _GAPS_FROM + pd.Timedelta(days=_GAPS_DAYS)).astype(np.int64)
+    gaps = np.diff(fires)
+    if not len(gaps):
+        return None
+    if (gaps == gaps[0]).all():
+        return float(gaps[0])
+    return float(np.median(gaps)) if median else None
 
 
 def _stable_matches(s: SpecSchedule, loc: tzinfo, after: int, before: int

@@ -12,20 +12,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from advisor.cron import parse
-from advisor.longhorn.manifests import kubectl_patch
-from advisor.model.fastpath import score_volume
-from advisor.model.fleet import Duration, JobSpec
-from advisor.model.recommend import (
+from advisor.advice.search import (
     LADDER,
     VolumeOutcome,
-    interval_of,
     ladder_cron,
     minimum_interval,
     offsets,
     stagger,
 )
-from advisor.schedules import fire_times
+from advisor.cron import parse
+from advisor.longhorn.manifests import kubectl_patch
+from advisor.model.fastpath import score_volume
+from advisor.model.fleet import Duration, JobSpec
+from advisor.schedules import fire_times, interval_of
 
 START = pd.Timestamp("2026-01-04T00:00:00Z")  # a Sunday
 _Z99 = 2.3263478740408408

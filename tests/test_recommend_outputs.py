@@ -29,8 +29,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from advisor.advice.search import LADDER
 from advisor.longhorn import lock_failure_message
-from advisor.model.recommend import LADDER
 from advisor.sources import synthetic as syn
 
 from .conftest import run_cli

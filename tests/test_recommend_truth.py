@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from advisor.advice import Settings
+from advisor.advice.search import LADDER, ladder_cron, recommend_intervals
 from advisor.inputs import fleet_from_history
 from advisor.model.durations import fit_durations
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.recommend import LADDER, interval_of, ladder_cron
-from advisor.model.risk import assess, plans_from_fleet, recommend_intervals
+from advisor.model.risk import assess, plans_from_fleet
 from advisor.model.simulate import simulate
+from advisor.schedules import interval_of
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday
 GIB = 2**30
@@ -79,8 +81,8 @@ def test_recommendations_from_history_keep_the_truth_under_the_target(seed):
     frames = {n: df.assign(cluster="c") for n, df in history.frames.items()}
     fits = fit_durations(frames["backups"], frames["volumes"], jobs=frames["jobs"])
     fitted, _ = fleet_from_history(frames, fits)
-    recs = recommend_intervals(fitted, target=TARGET, start=START + pd.Timedelta(weeks=4),
-                               version=VERSION, seed=seed)
+    recs = recommend_intervals(fitted, Settings(target=TARGET, version=VERSION, seed=seed),
+                               start=START + pd.Timedelta(weeks=4))
     assert {r.job for r in recs} == {"frequent", "daily"}
     assert all(r.p_per_run_after is not None and r.p_per_run_after <= TARGET for r in recs)
     after = applied(truth, recs)
@@ -109,8 +111,8 @@ def test_recommendations_from_history_keep_the_truth_under_the_target(seed):
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_one_ladder_step_shorter_breaks_the_target(seed):
     truth = truth_fleet(seed)
-    recs = {r.job: r for r in recommend_intervals(truth, target=TARGET, start=START,
-                                                  version=VERSION, seed=seed)}
+    recs = {r.job: r for r in recommend_intervals(
+        truth, Settings(target=TARGET, version=VERSION, seed=seed), start=START)}
     rec = recs["frequent"]
     step = interval_of(rec.recommended_cron)
     i = LADDER.index(step)

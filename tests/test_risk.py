@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from advisor.advice.search import fleet_scorer
 from advisor.model.fastpath import RunPool, score_volume
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.risk import (
@@ -17,7 +18,6 @@ from advisor.model.risk import (
     assess_fleet,
     assess_volume,
     default_window,
-    fleet_scorer,
     learn_waits,
     plans_from_fleet,
 )
@@ -272,7 +272,7 @@ def test_a_target_is_decided_on_the_focus_jobs_own_figure():
 
 
 def test_map_volumes_forks_and_keeps_order_and_errors():
-    from advisor.model.risk import FORK_CHUNK, map_volumes
+    from advisor.model.executor import FORK_CHUNK, map_volumes
 
     base = 1000  # (a closure: forked workers inherit it, nothing is pickled)
     items = list(range(5 * FORK_CHUNK))

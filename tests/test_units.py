@@ -91,10 +91,14 @@ def test_the_same_seconds_read_the_same_everywhere():
     """5,400 s was "1.5 h" in the report's table, "90 min" in the chart legend and the
     job reason, and "1h30m" elsewhere; the advice, the trend and the charts now all take
     their wording from units."""
-    from advisor.model import recommend, trend
+    import importlib
+
+    from advisor.advice.search import intervals
+    from advisor.model import trend
     from advisor.report import build, charts, render
 
-    for module in (recommend, build):
+    offsets = importlib.import_module("advisor.advice.search.offsets")  # (not the verb)
+    for module in (intervals, offsets, build):
         assert module.dur is units.duration
     assert charts.units is units
     assert trend.units is units and trend.pct_pm is units.percent_pm

@@ -16,18 +16,17 @@ from typing import Any
 
 import pandas as pd
 
+from advisor.advice.search import Recommendation, recommend_intervals
 from advisor.advice.settings import Settings, Window
 from advisor.inputs import fleet_from_history, history_cluster
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
-from advisor.model.recommend import Recommendation
 from advisor.model.risk import (
     RiskAssessment,
     Waits,
     assess_fleet,
     learn_waits,
-    recommend_intervals,
 )
 from advisor.model.simulate import run_members
 
@@ -126,9 +125,8 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     recs = []
     if advise:
         say("the smallest safe intervals")
-        recs = recommend_intervals(fleet, target=s.target, start=window.start,
-                                   version=s.version, seed=s.seed, precision=s.precision,
-                                   jobs=jobs, waits=waits, current=risk)
+        recs = recommend_intervals(fleet, s, start=window.start, jobs=jobs, waits=waits,
+                                   current=risk)
     b = frames["backups"]
     if len(b) and "cluster" in b:
         b = b[b["cluster"] == cluster]

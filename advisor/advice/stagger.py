@@ -3,9 +3,9 @@ modelling behind :func:`advisor.offsets` and :func:`advisor.stagger`.
 
 A job's busy window is its slowest volume's p95 backup plus its p95 deletion (the
 ``retain`` cleanup after it). Offsets place each window where it meets no other job's on
-a shared volume (:func:`advisor.model.recommend.offsets`). Staggering splits one job into
+a shared volume (:func:`advisor.advice.search.offsets.offsets`). Staggering splits one job into
 parts that start one after another at a lower ``concurrency``
-(:func:`advisor.model.recommend.stagger`); the current fleet and the staggered one are
+(:func:`advisor.advice.search.offsets.stagger`); the current fleet and the staggered one are
 simulated over the same week with the same draws, from a day before it so that runs
 already going at Monday 00:00 are there, and compared. Nothing is applied: the results
 hold the manifests and the commands. Times are UTC.
@@ -21,14 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from advisor.advice.search.offsets import OffsetAdvice, StaggerAdvice, offsets
+from advisor.advice.search.offsets import stagger as split_job
 from advisor.advice.settings import Settings
 from advisor.inputs import fleet_from_history, history_cluster
 from advisor.longhorn import DEFAULT_GROUP, GROUP_LABEL_PREFIX, NAMESPACE
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
-from advisor.model.recommend import OffsetAdvice, StaggerAdvice, offsets
-from advisor.model.recommend import stagger as split_job
 from advisor.model.simulate import SimulationResult, run_members, simulate
 from advisor.schema import utc
 

@@ -13,7 +13,7 @@ and the worst of those is reported: the largest of many noisy first-pass figures
 be biased up. For the other jobs, each volume is drawn until the job's per-run conflict
 and skip probabilities on it are clearly on one side of the target (``p + 2 se``,
 ``p - 2 se``) or known to within the precision. Volumes are scored in two forked
-processes (:func:`advisor.model.risk.map_volumes`).
+processes (:func:`advisor.model.executor.map_volumes`).
 
 A job that fires rarely (weekly, monthly: at least :data:`~advisor.model.risk.WARMUP_S`
 plus its horizon between fire times) is scored in a window around each of its fire
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.longhorn import LATEST
+from advisor.model.executor import map_volumes
 from advisor.model.fastpath import Estimate, VolumeScore
 from advisor.model.fleet import Fleet, JobSpec
 from advisor.model.risk import (
@@ -46,7 +47,6 @@ from advisor.model.risk import (
     assess_volume,
     default_window,
     learn_waits,
-    map_volumes,
     plans_from_fleet,
     run_figures,
     score_plan,
@@ -108,7 +108,7 @@ class JobRisk:
     def figure(self, volume: str) -> Estimate:
         """What the target is checked on for this job on ``volume``: the larger, by
         ``p + 2 se``, of its per-run conflict and skipped-slot probabilities there (the
-        rule of the advice, :attr:`~advisor.model.recommend.VolumeOutcome.upper`)."""
+        rule of the advice, :attr:`~advisor.advice.search.outcome.VolumeOutcome.upper`)."""
         return max(self.p_conflict_per_run[volume], self.p_skip_per_slot[volume],
                    key=lambda e: e.upper)
 

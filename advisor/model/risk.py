@@ -26,18 +26,16 @@ probability is at most ``precision`` (default: a quarter of 1 %) and, if asked (
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from advisor.longhorn import LATEST, behaviour, run_lanes
+from advisor.model.executor import cores, map_volumes
 from advisor.model.fastpath import (
     CONFLICT_KINDS,
     WEEK_S,
@@ -48,22 +46,14 @@ from advisor.model.fastpath import (
     proportion,
     score_volume,
 )
-from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.recommend import (
-    Recommendation,
-    VolumeOutcome,
-    interval_of,
-    ladder_cron,
-    minimum_interval,
-)
+from advisor.model.fleet import Duration, Fleet, JobSpec
 from advisor.model.simulate import run_members
-from advisor.schedules import fire_times
+from advisor.schedules import interval_of
 from advisor.schema import utc
 
 __all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
-           "assess_volume", "fleet_scorer", "learn_waits", "plans_from_fleet",
-           "recommend_intervals", "run_figures", "score_plan", "settled", "target_figure",
-           "weeks_to_run"]
+           "assess_volume", "decided", "learn_waits", "plans_from_fleet", "run_figures",
+           "score_plan", "settled", "target_figure", "weeks_to_run", "zero_if_nan"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -212,6 +202,12 @@ Focus = str | frozenset[str] | None
 its own), or None (the volume's figures over all its jobs)."""
 
 
+def zero_if_nan(x: float) -> float:
+    """0 for NaN (a figure of a job with no run in the window: nothing met, as far as it
+    shows), else ``x``."""
+    return 0.0 if math.isnan(x) else x
+
+
 def target_figure(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
     """The figure a target is checked on, and its standard error: the larger (by
     ``p + 2 se``) of the per-run conflict probability (of ``focus``'s runs, if given)
@@ -221,10 +217,10 @@ def target_figure(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:
     else:
         options = [risk.p_conflict_per_run, *risk.p_skip_per_slot.values()]
     best = max(options, key=lambda e: e.upper)
-    return _or0(best.mean), _or0(best.se)
+    return zero_if_nan(best.mean), zero_if_nan(best.se)
 
 
-def _decided(risk: VolumeRisk, focus: str | None, target: float) -> bool:
+def decided(risk: VolumeRisk, focus: str | None, target: float) -> bool:
     """Whether a volume is clearly on one side of ``target`` by the figure
     :func:`target_figure` picks: ``p + 2 se <= target`` or ``p - 2 se > target``."""
     p, s = target_figure(risk, focus)
@@ -238,7 +234,7 @@ def settled(risk: VolumeRisk, focus: Focus, target: float, precision: float) -> 
     if isinstance(focus, frozenset):
         return all(settled(risk, j, target, precision) for j in focus
                    if j in risk.p_skip_per_slot)
-    return _decided(risk, focus, target) or not target_figure(risk, focus)[1] > precision
+    return decided(risk, focus, target) or not target_figure(risk, focus)[1] > precision
 
 
 def score_plan(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
@@ -265,10 +261,10 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
                   ) -> VolumeRisk:
     """Score one plan, adding draws until the per-run conflict probability's standard
     error is at most ``precision`` and, with ``week_precision``, the per-week one's at
-    most that (or ``max_draws`` are used). With ``target``, the figure that
-    :func:`advisor.model.recommend.minimum_interval` checks decides instead (the larger
-    per-run conflict or skip probability, of ``focus``'s runs if given: one job or a
-    set, each on its own): drawing stops
+    most that (or ``max_draws`` are used). With ``target``, the figure that the
+    interval search (:func:`advisor.advice.search.intervals.minimum_interval`) checks
+    decides instead (the larger per-run conflict or skip probability, of ``focus``'s
+    runs if given: one job or a set, each on its own): drawing stops
     as soon as the volume is clearly on one side of the target (``p + 2 se <= target``
     or ``p - 2 se > target``), or that figure's standard error is at most
     ``precision``; a volume far from the target needs few draws, and a rare job's
@@ -314,7 +310,7 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
 
     # volumes side by side, one core each; a volume's result does not depend on where
     # it is scored
-    if len(plans) > 1 and _cores() > 1:
+    if len(plans) > 1 and cores() > 1:
         warm_spans(plans)
         out = tuple(map_volumes(lambda p: one(p, 1), plans))
     else:
@@ -335,49 +331,8 @@ def warm_spans(plans: Iterable[VolumePlan]) -> None:
     todo = [(pool, part) for pool, ats in wanted.values()
             for part in (sorted(ats)[0::2], sorted(ats)[1::2]) if part]
     if todo:
-        with ThreadPoolExecutor(max_workers=_cores()) as ex:
+        with ThreadPoolExecutor(max_workers=cores()) as ex:
             list(ex.map(lambda x: x[0].lay_out(x[1]), todo))
-
-
-def _cores() -> int:
-    return min(2, len(os.sched_getaffinity(0)))
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-_FORKED: list[tuple[Callable, Sequence]] = []
-"""The map in progress (:func:`map_volumes`), as forked workers inherit it."""
-FORK_CHUNK = 16
-"""Volumes a forked worker scores per message."""
-
-
-def _forked(span: tuple[int, int]) -> list:
-    fn, items = _FORKED[-1]
-    return [fn(items[i]) for i in range(*span)]
-
-
-def map_volumes(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``fn`` over ``items`` on up to two cores, in order. Scoring a volume holds the
-    GIL for more than half its time (drawing durations, the figures), so threads gain
-    little: with enough items, two forked worker processes score them (they inherit
-    ``fn`` and ``items``, plans and run pools included, without copying them; results
-    come back pickled). Otherwise, or where fork is not available, threads; with one
-    core or one item, here."""
-    n = len(items)
-    if n < 2 or _cores() < 2:
-        return [fn(x) for x in items]
-    if n >= 4 * FORK_CHUNK and \
-            "fork" in multiprocessing.get_all_start_methods():
-        _FORKED.append((fn, items))
-        try:
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=_cores(), mp_context=ctx) as pool:
-                spans = [(lo, min(lo + FORK_CHUNK, n)) for lo in range(0, n, FORK_CHUNK)]
-                return [r for part in pool.map(_forked, spans) for r in part]
-        finally:
-            _FORKED.pop()
-    with ThreadPoolExecutor(max_workers=_cores()) as pool:
-        return list(pool.map(fn, items))
 
 
 Waits = Mapping[str, tuple[float, Duration]]
@@ -430,7 +385,7 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
     # laid by compiled code that releases the GIL); each has its own seed, so the
     # order does not matter
     new = [k for k in keys.values() if k not in _POOLS]
-    if len(new) > 1 and _cores() > 1:
+    if len(new) > 1 and cores() > 1:
         with ThreadPoolExecutor(max_workers=2) as ex:
             made = list(ex.map(lambda k: RunPool(k[5], k[1], runs=pool_runs, seed=seed,
                                                  waits=k[6]), new))
@@ -520,200 +475,8 @@ def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks
                   target=target, week_precision=week_precision)
 
 
-def _or0(x: float) -> float:
-    return 0.0 if math.isnan(x) else x
-
-
-def _outcome(volume: VolumeSpec, r: VolumeRisk, focus: str | None):
-    """The :class:`~advisor.model.recommend.VolumeOutcome` of one scored volume: of
-    ``focus``'s runs when it covers the volume, else of all its runs."""
-    if focus is not None and focus in r.p_skip_per_slot:
-        skip, p = r.p_skip_per_slot[focus], r.p_conflict_per_run_by_job[focus]
-    else:
-        skip = max(r.p_skip_per_slot.values(), key=lambda e: e.mean,
-                   default=Estimate(0.0, 0.0))
-        p = r.p_conflict_per_run
-    # (a job with no run in the window: nothing met, as far as it shows)
-    return VolumeOutcome(
-        p_conflict_per_run=_or0(p.mean), p_conflict_per_run_se=_or0(p.se),
-        p_skip_per_run=_or0(skip.mean), p_skip_per_run_se=_or0(skip.se),
-        p99_backup_s=max(volume.backup_duration_for(j).p99_s for j in r.p_skip_per_slot),
-        p99_deletion_s=volume.deletion_duration.p99_s)
-
-
-def fleet_scorer(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
-                 version: str = LATEST, seed: int = 0,
-                 precision: float = DEFAULT_PRECISION, focus: str | None = None,
-                 waits: Waits | None = None, target: float | None = None,
-                 current: RiskAssessment | None = None):
-    """A scorer for :mod:`advisor.model.recommend`: the per-volume outcome of a proposed
-    set of jobs that replaces the fleet's jobs of the same names. With ``focus``, the
-    outcome of that job's runs only, on the volumes it covers (the conflicts its runs
-    meet, its skipped slots): another job's own trouble on the same volume is not this
-    job's interval's doing.
-    ``waits``: as :func:`assess_fleet`'s (learnt from ``fleet`` when not given).
-    ``target``: the per-run probability the caller compares with; each volume then gets
-    only the draws that place it on one side of it (from 64), which is what makes a
-    fleet of thousands of volumes affordable. A proposal's volumes are then scored worst
-    first (by their last outcome) and the scoring stops once one is over ``target``:
-    the proposal breaks it whatever the others do, so its outcome holds only the
-    volumes scored (as the :data:`~advisor.model.recommend.Scorer` contract allows).
-    The current jobs (no job changed) are always scored on every volume, so the worst
-    one is known. ``current``: an assessment of the fleet's jobs as they are, over the
-    same window (:func:`assess_fleet`); their outcome is read from it rather than
-    scored again."""
-    current_jobs = {j.name: j for j in fleet.jobs}
-    by_name = {v.name: v for v in fleet.volumes}
-    memo: dict[tuple[JobSpec, ...], Mapping[str, VolumeOutcome]] = {}
-    # the lanes' waits under the current schedule, for every proposal: a longer interval
-    # leaves fewer waits, so its risk is overstated a little (a shorter one's, which is
-    # only ever shown as "could run", understated)
-    if waits is None:
-        waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
-    t0, t1 = default_window(start, weeks)
-    known = {r.volume: r for r in current.volumes} if current is not None and (
-        current.start, current.end, current.version) == (t0, t1, version) else {}
-    last: dict[str, float] = {}  # each volume's last upper bound: the worst go first
-
-    def keep(r: VolumeRisk) -> VolumeOutcome:
-        out = _outcome(by_name[r.volume], r, focus)
-        last[r.volume] = out.upper
-        return out
-
-    def run(plans: list[VolumePlan], whole: bool) -> dict[str, VolumeOutcome]:
-        common = dict(start=start, weeks=weeks, version=version, seed=seed,
-                      precision=precision, target=target, focus=focus,
-                      min_draws=500 if target is None else 64)
-        if target is None or whole:
-            return {r.volume: keep(r) for r in assess(plans, **common).volumes}
-        plans = sorted(plans, key=lambda p: -last.get(p.volume, math.inf))
-        out: dict[str, VolumeOutcome] = {}
-        i, size = 0, 4  # a few first, since the worst usually decides; then more at once
-        while i < len(plans):
-            scored = [keep(r) for r in assess(plans[i:i + size], **common).volumes]
-            out.update(zip((p.volume for p in plans[i:i + size]), scored, strict=True))
-            if any(o.upper > target for o in scored):
-                break
-            i, size = i + size, min(2 * size, 64)
-        return out
-
-    def score(proposed: Sequence[JobSpec]) -> Mapping[str, VolumeOutcome]:
-        key = tuple(sorted(proposed, key=lambda j: j.name))
-        if key in memo:
-            return memo[key]
-        changed = {j.name: j for j in proposed}
-        differ = {n for n, j in changed.items() if current_jobs.get(n) != j}
-        jobs = tuple(changed.pop(j.name, j) for j in fleet.jobs) + tuple(changed.values())
-        # only the volumes a changed job covers can change (all, for the current jobs);
-        # with focus, only its volumes count
-        plans = [p for p in plans_from_fleet(replace(fleet, jobs=jobs), seed=seed,
-                                             waits=waits)
-                 if (focus is None and not differ)
-                 or any(j.name in differ if focus is None else j.name == focus
-                        for j, _ in p.jobs)]
-        out: dict[str, VolumeOutcome] = {}
-        if not differ and known:  # what ``current`` tells on the target's either side
-            for p in plans:
-                r = known.get(p.volume)
-                if r is not None and (target is None or _decided(r, focus, target)):
-                    out[p.volume] = keep(r)
-            plans = [p for p in plans if p.volume not in out]
-        out.update(run(plans, whole=not differ))  # the jobs as they are: every volume
-        memo[key] = out
-        return out
-
-    return score
-
-
-def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> str | None:
-    """``job``'s cron moved to the minute (and, for a daily or longer job, the hour)
-    farthest from the fire times of ``others`` over a week, keeping its interval; None
-    when it cannot be moved (an uneven schedule) or is already farthest."""
-    gap = interval_of(job.cron)
-    if not gap or not others:
-        return None
-    t0 = pd.Timestamp("2027-01-04T00:00:00Z")
-    taken = np.unique(np.concatenate([
-        fire_times(o.cron, t0 - pd.Timedelta(seconds=1), t0 + pd.Timedelta(weeks=1), tz)
-        .astype(np.int64) for o in others]) - int(t0.timestamp()))
-    if not len(taken):
-        return None
-    period = int(min(gap, 86400))  # where in the hour (or day) the job fires
-    step = 60 if period <= 3600 else 3600
-    marks = np.unique(taken % period)
-
-    def distance(phase: int) -> int:
-        d = np.abs(marks - phase) % period
-        return int(np.minimum(d, period - d).min())
-
-    own = int((fire_times(job.cron, t0 - pd.Timedelta(seconds=1), t0 + pd.Timedelta(
-        seconds=gap * 2), tz).astype(np.int64)[0] - int(t0.timestamp())) % period)
-    best = max(range(0, period, step), key=lambda ph: (distance(ph), -ph))
-    if distance(best) <= distance(own):
-        return None
-    minute, hour = (best // 60) % 60, best // 3600
-    like = f"{minute} * * * *" if period <= 3600 else f"{minute} {hour} * * *"
-    if gap >= 7 * 86400:
-        like = f"{minute} {hour} * * {job.cron.split()[4] if len(job.cron.split()) == 5 else 0}"
-    return ladder_cron(gap, like)
-
-
 def weeks_to_run(job: JobSpec) -> int:
     """Whole weeks a window needs for ``job`` to run in it (a monthly job: 5), at most
     53."""
     gap = interval_of(job.cron, median=True) or WEEK_S
     return min(53, max(1, math.ceil(gap / WEEK_S)))
-
-
-def recommend_intervals(fleet: Fleet, *, target: float = 0.01,
-                        start: str | pd.Timestamp | None = None, version: str = LATEST,
-                        seed: int = 0, precision: float = DEFAULT_PRECISION,
-                        jobs: Iterable[str] | None = None, waits: Waits | None = None,
-                        current: RiskAssessment | None = None) -> list:
-    """Per backupstore job of ``fleet`` (or of ``jobs``), a :class:`Recommendation
-    <advisor.model.recommend.Recommendation>`: the smallest ladder interval that keeps
-    every volume it covers under ``target`` per run
-    (:func:`advisor.model.recommend.minimum_interval`, scored with the fast path for the
-    job's own runs). When no interval does at the job's current phase, the search is
-    repeated with the job moved to the minute (or hour) farthest from the other jobs
-    that share its volumes, since jobs firing together meet at every interval.
-    ``waits``: as :func:`assess_fleet`'s; ``current``: the fleet's :func:`assess_fleet`
-    with those waits (its figures are the starting point of every job's search)."""
-    members = run_members(fleet)
-    wanted = set(jobs) if jobs is not None else None
-    if waits is None:  # per run, so one week of the current schedule tells them
-        waits = learn_waits(fleet, start=start, version=version, seed=seed)
-
-    out = []
-    for j in fleet.jobs:
-        if j.name not in members or not members[j.name] or (
-                wanted is not None and j.name not in wanted):
-            continue
-        vols = set(members[j.name])
-        scorer = fleet_scorer(fleet, start=start, weeks=weeks_to_run(j), version=version,
-                              seed=seed, precision=precision, focus=j.name, waits=waits,
-                              target=target, current=current)
-        advice = minimum_interval(j, fleet.jobs, scorer, target, volumes=members[j.name])
-        rec = advice.recommendation
-        sharing = [o for o in fleet.jobs if o.name != j.name and o.name in members
-                   and vols & set(members[o.name])]
-        moved = _apart(j, sharing) if not advice.meets_target else None
-        if moved is not None:
-            shifted = replace(j, cron=moved)
-            jobs2 = tuple(shifted if o.name == j.name else o for o in fleet.jobs)
-            alt = minimum_interval(shifted, jobs2, fleet_scorer(
-                replace(fleet, jobs=jobs2), start=start, weeks=weeks_to_run(j), version=version,
-                seed=seed, precision=precision, focus=j.name, waits=waits, target=target),
-                target,
-                volumes=members[j.name])
-            if alt.meets_target or alt.after.p_conflict_per_run < \
-                    advice.after.p_conflict_per_run:
-                names = ", ".join(o.name for o in sharing)
-                rec = Recommendation(
-                    j.name, "interval+offset", j.cron, alt.recommended_cron,
-                    advice.now.p_conflict_per_run, alt.after.p_conflict_per_run,
-                    f"moved away from the fire times of {names} (which share its "
-                    f"volumes) to {moved!r}; then {alt.reason}",
-                    alt.recommendation.scored, advice.now_volume, advice.now)
-        out.append(rec)
-    return out

@@ -34,7 +34,7 @@ from advisor.longhorn.manifests import (
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits, backup_observations
 from advisor.model.observed import OBSERVED_KINDS
-from advisor.model.recommend import interval_of
+from advisor.schedules import interval_of
 from advisor.model.simulate import run_members
 from advisor.model.trend import Trend, forecast_p99
 from advisor.schema import utc

@@ -1,0 +1,102 @@
+"""What the search works with and gives: a volume's outcome under a proposed job set
+(:class:`VolumeOutcome`), the :data:`Scorer` that tells it, and a job's advice
+(:class:`Recommendation`).
+
+A schedule **meets** a target when, for every volume considered, ``p + 2·se <= target``
+for both the conflict and the skip probability: the estimate's upper 97.5 % normal bound,
+so Monte Carlo noise does not pass a schedule that is only lucky. A scorer that reports 0
+with se 0 (no event in any draw) is taken at its word; it should use enough draws (the
+"rule of three" bound of such an estimate is ``3 / draws``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from advisor.longhorn.manifests import kubectl_patch
+from advisor.model.fleet import JobSpec
+
+__all__ = ["Recommendation", "Scorer", "VolumeOutcome"]
+
+
+@dataclass(frozen=True)
+class VolumeOutcome:
+    """One volume's risk under a proposed job set, per run of its jobs.
+
+    ``p_conflict_per_run``: probability that a run meets a lock conflict;
+    ``p_skip_per_run``: probability that a fire time is skipped (Forbid); each with its
+    Monte Carlo standard error. Optional figures explain the numbers, in seconds: the p99
+    backup and deletion durations, the p95 wait behind other volumes of the run.
+    """
+
+    p_conflict_per_run: float
+    p_conflict_per_run_se: float
+    p_skip_per_run: float
+    p_skip_per_run_se: float = 0.0
+    p99_backup_s: float | None = None
+    p99_deletion_s: float | None = None
+    queue_delay_p95_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for p in (self.p_conflict_per_run, self.p_skip_per_run):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"a probability must be in [0, 1], not {p}")
+        if self.p_conflict_per_run_se < 0 or self.p_skip_per_run_se < 0:
+            raise ValueError("standard errors must be >= 0")
+
+    @property
+    def upper(self) -> float:
+        """The figure compared with the target: ``max(p + 2·se)`` of conflict and skip."""
+        return max(self.p_conflict_per_run + 2 * self.p_conflict_per_run_se,
+                   self.p_skip_per_run + 2 * self.p_skip_per_run_se)
+
+
+Scorer = Callable[[Sequence[JobSpec]], Mapping[str, VolumeOutcome]]
+"""Given every proposed job (one or more changed), the outcome of each volume they cover.
+A scorer told the target may stop once one volume is over it and leave the rest out: the
+proposal breaks the target whatever they do."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One change to one RecurringJob's cron, with why; ``kind`` is ``interval`` or
+    ``offset``. Probabilities are the worst volume's per-run conflict probability (None
+    when the advice was not scored)."""
+
+    job: str
+    kind: str
+    current_cron: str
+    recommended_cron: str
+    p_per_run_now: float | None
+    p_per_run_after: float | None
+    reason: str
+    scored: tuple[tuple[float, float, float], ...] = ()
+    """What the search scored: ``(interval_s, p, se)`` of the worst volume's conflict
+    per run at each interval tried, shortest first (at the recommended phase)."""
+    volume_now: str | None = None
+    """The worst volume now: the one whose larger of conflict and skipped slot (by
+    ``p + 2 se``, :attr:`VolumeOutcome.upper`) is largest, as ``advisor check`` picks."""
+    now: VolumeOutcome | None = None
+    """That volume's outcome now (conflict and skipped slot per run, with errors)."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the advice changes the cron."""
+        return self.recommended_cron != self.current_cron
+
+    def to_dict(self) -> dict:
+        """The JSON form of ``advisor recommend -o json``."""
+        return {"job": self.job, "kind": self.kind, "current_cron": self.current_cron,
+                "recommended_cron": self.recommended_cron, "changed": self.changed,
+                "p_per_run_now": self.p_per_run_now, "p_per_run_after": self.p_per_run_after,
+                "worst_volume_now": self.volume_now,
+                "p_skip_now": None if self.now is None else self.now.p_skip_per_run,
+                "reason": self.reason,
+                "patch": kubectl_patch(self.job, self.recommended_cron) if self.changed
+                else None}
+
+    def __str__(self) -> str:
+        change = f"{self.current_cron!r} -> {self.recommended_cron!r}" if self.changed \
+            else f"keep {self.current_cron!r}"
+        return f"{self.job}: {change}: {self.reason}"

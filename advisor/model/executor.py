@@ -1,0 +1,58 @@
+"""Where per-volume work runs: :func:`map_volumes` spreads a function over volumes on
+this machine's cores (forked worker processes, else threads), in order.
+
+Per-volume work is a pure function of one volume's plan, which is what lets it run
+elsewhere unchanged; this is the one place that decides where.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["FORK_CHUNK", "cores", "map_volumes"]
+
+
+def cores() -> int:
+    """The cores this process may use, at most two (the machine the work is sized for)."""
+    return min(2, len(os.sched_getaffinity(0)))
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+_FORKED: list[tuple[Callable, Sequence]] = []
+"""The map in progress (:func:`map_volumes`), as forked workers inherit it."""
+FORK_CHUNK = 16
+"""Volumes a forked worker scores per message."""
+
+
+def _forked(span: tuple[int, int]) -> list:
+    fn, items = _FORKED[-1]
+    return [fn(items[i]) for i in range(*span)]
+
+
+def map_volumes(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``fn`` over ``items`` on up to two cores, in order. Scoring a volume holds the
+    GIL for more than half its time (drawing durations, the figures), so threads gain
+    little: with enough items, two forked worker processes score them (they inherit
+    ``fn`` and ``items``, plans and run pools included, without copying them; results
+    come back pickled). Otherwise, or where fork is not available, threads; with one
+    core or one item, here."""
+    n = len(items)
+    if n < 2 or cores() < 2:
+        return [fn(x) for x in items]
+    if n >= 4 * FORK_CHUNK and \
+            "fork" in multiprocessing.get_all_start_methods():
+        _FORKED.append((fn, items))
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=cores(), mp_context=ctx) as pool:
+                spans = [(lo, min(lo + FORK_CHUNK, n)) for lo in range(0, n, FORK_CHUNK)]
+                return [r for part in pool.map(_forked, spans) for r in part]
+        finally:
+            _FORKED.pop()
+    with ThreadPoolExecutor(max_workers=cores()) as pool:
+        return list(pool.map(fn, items))
