@@ -79,21 +79,6 @@ def test_ladder_cron_refuses_a_step_off_the_ladder():
         ladder_cron(5400, "0 * * * *")
 
 
-@pytest.mark.parametrize(("cron", "even", "median"), [
-    ("0 * * * *", 3600.0, 3600.0),
-    ("*/15 * * * *", 900.0, 900.0),
-    ("@every 90m", 5400.0, 5400.0),
-    ("0 3 * * 1", 7 * 86400.0, 7 * 86400.0),
-    ("*/7 * * * *", None, 420.0),  # minutes 0, 7, ..., 56: a 4-minute gap each hour
-    ("0 0,6,12 * * *", None, 6 * 3600.0),
-    ("0 0 */2 * *", None, 2 * 86400.0),  # odd days: month ends break the rhythm
-    ("0 0 29 2 *", None, None),  # no 29 February in the 400 days looked at
-])
-def test_interval_of(cron, even, median):
-    assert interval_of(cron) == even
-    assert interval_of(cron, median=True) == median
-
-
 # --- minimum interval: a known risk curve -----------------------------------------------
 
 

@@ -13,7 +13,15 @@ import pandas as pd
 import pytest
 
 from advisor import cron
-from advisor.schedules import CronCheck, Forbid, check, describe, fire_times, forbid_runs
+from advisor.schedules import (
+    CronCheck,
+    Forbid,
+    check,
+    describe,
+    fire_times,
+    forbid_runs,
+    interval_of,
+)
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday
 
@@ -428,3 +436,21 @@ def test_fire_times_go_on_through_the_end_of_an_offset_with_seconds():
         want.append(np.datetime64(t.replace(tzinfo=None), "s"))
     assert got.tolist() == want
     assert str(got[0]) == "1971-12-28T12:44:30" and str(got[-1]) == "1972-01-11T12:00:00"
+
+
+@pytest.mark.parametrize(("cron", "even", "median"), [
+    ("0 * * * *", 3600.0, 3600.0),
+    ("*/15 * * * *", 900.0, 900.0),
+    ("@every 90m", 5400.0, 5400.0),
+    ("0 3 * * 1", 7 * 86400.0, 7 * 86400.0),
+    ("*/7 * * * *", None, 420.0),  # minutes 0, 7, ..., 56: a 4-minute gap each hour
+    ("0 0,6,12 * * *", None, 6 * 3600.0),
+    ("0 0 */2 * *", None, 2 * 86400.0),  # odd days: month ends break the rhythm
+    ("0 0 29 2 *", None, None),  # no 29 February in the 400 days looked at
+    ("0 0 1 1 *", None, None),  # one 1 January: no gap to measure
+])
+def test_interval_of(cron, even, median):
+    """The gap between fire times when it is always the same (an uneven schedule has
+    none, but a median), over 400 days, so that month ends and a year's turn count."""
+    assert interval_of(cron) == even
+    assert interval_of(cron, median=True) == median
