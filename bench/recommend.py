@@ -349,7 +349,7 @@ def report(what: str, runs: list[dict], full_size: bool) -> None:
           f"{('met' if ok else 'MISSED') if full_size else 'not judged (a smaller store)'}")
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--volumes", type=int, default=2000)
     ap.add_argument("--days", type=int, default=90)
@@ -364,30 +364,78 @@ def main() -> None:
                     default=["recommend", "check"], help="which commands to time")
     ap.add_argument("--timeout", type=float, default=1800,
                     help="seconds after which a run is killed (and not repeated)")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def _make_store(store: Path, args: argparse.Namespace) -> None:
+    """Build the history store at ``store``, or say which kept one is reused."""
+    if args.keep and (store / "store.json").exists():
+        print(f"reusing the store {store} ({HistoryStore(store).observations()})")
+        return
+    t = time.perf_counter()
+    frames, longest = build(args.volumes, args.days, args.seed)
+    made = time.perf_counter() - t
+    b = frames["backups"]
+    print(f"built {len(b):,} backups ({b['state'].value_counts().to_dict()}; "
+          f"{(b['lock_conflict'] != 'none').sum():,} lock conflicts) of "
+          f"{len(frames['volumes']):,} volumes, {len(frames['jobs'])} jobs, "
+          f"{args.days} days, in {made:.1f} s")
+    print("longest run per job, minutes: " + ", ".join(
+        f"{k} {v / 60:.0f}" for k, v in longest.items()))
+    t = time.perf_counter()
+    collections = args.collections or args.days
+    write_store(store, frames, collections)
+    del frames, b
+    size_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6
+    print(f"wrote the store ({collections} collection(s), {size_mb:.0f} MB) "
+          f"in {time.perf_counter() - t:.1f} s: {store}")
+
+
+def _time(what: str, cmd: list[str], store: Path, tmp: Path, args: argparse.Namespace
+          ) -> list[dict]:
+    """The first run with no fits kept, then ``--repeat`` runs: each run's figures."""
+    print(f"$ {' '.join(cmd)}", flush=True)
+    # with no fits kept (a collection written without `advisor collect`'s fit, or
+    # `collect --no-fit`) the first run fits the durations and keeps them; the runs after
+    # it read them back, as after a `collect` (the goals: on those)
+    shutil.rmtree(store / "derived", ignore_errors=True)
+    r = run(cmd, args.cores, tmp / f"{what}-first.json", args.timeout)
+    print(f"  first run with no fits kept (fits the history, keeps the fits): "
+          f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, peak "
+          f"{r['peak_mb']:.0f} MB (exit {r['code']})", flush=True)
+    runs = []
+    for i in range(args.repeat):
+        r = run(cmd, args.cores, tmp / f"{what}-{i}.json", args.timeout)
+        ok = r["code"] == 0 or (what == "check" and r["code"] == 1)  # 1: risky
+        if r["timed_out"]:
+            print(f"  run {i + 1}: killed after {r['wall_s']:.0f} s (--timeout), "
+                  f"{r['cpu_s']:.0f} s CPU, peak {r['peak_mb']:.0f} MB so far")
+            runs.append(r)
+            break
+        if not ok:
+            sys.exit(f"{what} failed (exit {r['code']}):\n{r['stderr'][-3000:]}")
+        runs.append(r)
+        print(f"  run {i + 1}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
+              f"peak {r['peak_mb']:.0f} MB; {r['steal_s']:.1f} CPU-s stolen by the "
+              "hypervisor meanwhile", flush=True)
+    if not runs[-1]["timed_out"]:
+        out = json.loads(runs[0]["stdout"])
+        if what == "recommend":
+            for rec in out["recommendations"]:
+                print(f"  {rec}")
+            print(f"  {len(out['volumes'])} volumes scored")
+        else:
+            kinds = pd.Series([f["kind"] for f in out["findings"]]).value_counts()
+            print(f"  verdict {out['verdict']}; findings {kinds.to_dict()}")
+    return runs
+
+
+def main() -> None:
+    args = _arguments()
     tmp = Path(tempfile.mkdtemp(prefix="bench-recommend-"))
     try:
         store = args.keep or tmp / "store"
-        if args.keep and (store / "store.json").exists():
-            print(f"reusing the store {store} ({HistoryStore(store).observations()})")
-        else:
-            t = time.perf_counter()
-            frames, longest = build(args.volumes, args.days, args.seed)
-            made = time.perf_counter() - t
-            b = frames["backups"]
-            print(f"built {len(b):,} backups ({b['state'].value_counts().to_dict()}; "
-                  f"{(b['lock_conflict'] != 'none').sum():,} lock conflicts) of "
-                  f"{len(frames['volumes']):,} volumes, {len(frames['jobs'])} jobs, "
-                  f"{args.days} days, in {made:.1f} s")
-            print("longest run per job, minutes: " + ", ".join(
-                f"{k} {v / 60:.0f}" for k, v in longest.items()))
-            t = time.perf_counter()
-            collections = args.collections or args.days
-            write_store(store, frames, collections)
-            del frames, b
-            size_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6
-            print(f"wrote the store ({collections} collection(s), {size_mb:.0f} MB) "
-                  f"in {time.perf_counter() - t:.1f} s: {store}")
+        _make_store(store, args)
         manifest = tmp / "proposed.yaml"
         write_manifest(manifest)
         exe = Path(sys.executable).with_name("advisor")
@@ -397,43 +445,8 @@ def main() -> None:
                           "-o", "json"],
             "check": [*advisor, "check", str(manifest), "--store", str(store), "--start",
                       START, "-o", "json"]}
-        results: dict[str, list[dict]] = {}
-        for what in args.commands:
-            cmd = commands[what]
-            print(f"$ {' '.join(cmd)}", flush=True)
-            # with no fits kept (a collection written without `advisor collect`'s fit,
-            # or `collect --no-fit`) the first run fits the durations and keeps them; the
-            # runs after it read them back, as after a `collect` (the goals: on those)
-            shutil.rmtree(store / "derived", ignore_errors=True)
-            r = run(cmd, args.cores, tmp / f"{what}-first.json", args.timeout)
-            print(f"  first run with no fits kept (fits the history, keeps the fits): "
-                  f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, peak "
-                  f"{r['peak_mb']:.0f} MB (exit {r['code']})", flush=True)
-            results[what] = []
-            for i in range(args.repeat):
-                r = run(cmd, args.cores, tmp / f"{what}-{i}.json", args.timeout)
-                ok = r["code"] == 0 or (what == "check" and r["code"] == 1)  # 1: risky
-                if r["timed_out"]:
-                    print(f"  run {i + 1}: killed after {r['wall_s']:.0f} s (--timeout), "
-                          f"{r['cpu_s']:.0f} s CPU, peak {r['peak_mb']:.0f} MB so far")
-                    results[what].append(r)
-                    break
-                if not ok:
-                    sys.exit(f"{what} failed (exit {r['code']}):\n{r['stderr'][-3000:]}")
-                results[what].append(r)
-                print(f"  run {i + 1}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
-                      f"peak {r['peak_mb']:.0f} MB; {r['steal_s']:.1f} CPU-s stolen by the "
-                      "hypervisor meanwhile", flush=True)
-            if results[what][-1]["timed_out"]:
-                continue
-            out = json.loads(results[what][0]["stdout"])
-            if what == "recommend":
-                for rec in out["recommendations"]:
-                    print(f"  {rec}")
-                print(f"  {len(out['volumes'])} volumes scored")
-            else:
-                kinds = pd.Series([f["kind"] for f in out["findings"]]).value_counts()
-                print(f"  verdict {out['verdict']}; findings {kinds.to_dict()}")
+        results = {what: _time(what, commands[what], store, tmp, args)
+                   for what in args.commands}
         repo = Path(__file__).resolve().parents[1]
         head = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
                               capture_output=True, text=True).stdout.strip()
