@@ -205,8 +205,8 @@ class Runner:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options, and pytest's own arguments (after ``--``)."""
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -215,57 +215,53 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", metavar="A-B",
                     help="only the mutants on these lines of the template (e.g. 99-115)")
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv), extra
 
-    source = (REPO / TEMPLATE).read_text()
-    todo = mutants(source)
-    if args.lines:
-        first, _, last = args.lines.partition("-")
-        todo = [m for m in todo if int(first) <= m.line <= int(last or first)]
-    if args.list:
-        for m in todo:
+
+Outcome = tuple[Mutant, bool, str | None]  # the mutant, killed, why it is equivalent
+
+
+def _run_all(runners: list[Runner], source: str, todo: list[Mutant]) -> list[Outcome] | None:
+    """Each mutant's outcome, printed as it comes; None when the tests cannot judge the
+    template (they fail on it as it is, or pass on an empty one)."""
+    t0 = time.monotonic()
+    if not runners[0].passes(source):
+        print("the tests fail on the unmutated template: fix them first", file=sys.stderr)
+        return None
+    baseline = time.monotonic() - t0
+    if runners[0].passes(""):
+        print("the tests pass on an empty template: they do not read the copy",
+              file=sys.stderr)
+        return None
+    timeout = 10 * baseline + 30
+    print(f"{len(todo)} mutants; the tests take {baseline:.1f} s on the template as it is")
+    free = list(runners)
+
+    def run(m: Mutant) -> tuple[Mutant, bool]:
+        runner = free.pop()
+        try:
+            return m, not runner.passes(m.source, timeout)
+        finally:
+            free.append(runner)
+
+    out: list[Outcome] = []
+    with ThreadPoolExecutor(len(runners)) as pool:
+        for i, (m, dead) in enumerate(pool.map(run, todo), 1):
             eq = m.equivalent()
-            print(f"{m.line:4d} {m.kind:10s} {m.change}" + (f"   [equivalent: {eq}]" if eq else ""))
-        print(f"{len(todo)} mutants")
-        return 0
+            out.append((m, dead, eq))
+            state = "killed" if dead else "SURVIVED"
+            print(f"[{i}/{len(todo)}] line {m.line}: {state}{' (equivalent)' if eq else ''}"
+                  f"  {m.change}", flush=True)
+    return out
 
-    runners = [Runner(args.tests, extra) for _ in range(max(1, args.jobs))]
-    try:
-        t0 = time.monotonic()
-        if not runners[0].passes(source):
-            print("the tests fail on the unmutated template: fix them first", file=sys.stderr)
-            return 2
-        baseline = time.monotonic() - t0
-        if runners[0].passes(""):
-            print("the tests pass on an empty template: they do not read the copy",
-                  file=sys.stderr)
-            return 2
-        timeout = 10 * baseline + 30
-        print(f"{len(todo)} mutants; the tests take {baseline:.1f} s on the template as it is")
 
-        free = list(runners)
-
-        def run(m: Mutant) -> tuple[Mutant, bool]:
-            runner = free.pop()
-            try:
-                return m, not runner.passes(m.source, timeout)
-            finally:
-                free.append(runner)
-
-        killed, survived, equivalent = [], [], []
-        with ThreadPoolExecutor(len(runners)) as pool:
-            for i, (m, dead) in enumerate(pool.map(run, todo), 1):
-                eq = m.equivalent()
-                (equivalent if eq else killed if dead else survived).append((m, dead, eq))
-                state = "killed" if dead else "SURVIVED"
-                print(f"[{i}/{len(todo)}] line {m.line}: {state}{' (equivalent)' if eq else ''}"
-                      f"  {m.change}", flush=True)
-    finally:
-        for r in runners:
-            r.close()
-
+def _summary(outcomes: list[Outcome], seconds: float) -> int:
+    """Print the score, the equivalents and the survivors; 1 when any survived."""
+    equivalent = [o for o in outcomes if o[2]]
+    killed = [o for o in outcomes if not o[2] and o[1]]
+    survived = [o for o in outcomes if not o[2] and not o[1]]
     scored = len(killed) + len(survived)
-    print(f"\n{time.monotonic() - t0:.0f} s; {len(todo)} mutants, {len(equivalent)} "
+    print(f"\n{seconds:.0f} s; {len(outcomes)} mutants, {len(equivalent)} "
           f"equivalent (not scored)")
     print(f"score: {len(killed)}/{scored} killed = {100 * len(killed) / max(scored, 1):.1f} %")
     if equivalent:
@@ -278,6 +274,29 @@ def main(argv: list[str] | None = None) -> int:
         for m, _, _ in survived:
             print(f"  line {m.line} ({m.kind}): {m.change}")
     return 1 if survived else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = _arguments(sys.argv[1:] if argv is None else argv)
+    source = (REPO / TEMPLATE).read_text()
+    todo = mutants(source)
+    if args.lines:
+        first, _, last = args.lines.partition("-")
+        todo = [m for m in todo if int(first) <= m.line <= int(last or first)]
+    if args.list:
+        for m in todo:
+            eq = m.equivalent()
+            print(f"{m.line:4d} {m.kind:10s} {m.change}" + (f"   [equivalent: {eq}]" if eq else ""))
+        print(f"{len(todo)} mutants")
+        return 0
+    runners = [Runner(args.tests, extra) for _ in range(max(1, args.jobs))]
+    t0 = time.monotonic()
+    try:
+        outcomes = _run_all(runners, source, todo)
+    finally:
+        for r in runners:
+            r.close()
+    return 2 if outcomes is None else _summary(outcomes, time.monotonic() - t0)
 
 
 if __name__ == "__main__":
