@@ -53,30 +53,33 @@ deletion was under way at collection, not since when), so deletion durations alw
 from :class:`DeletionPrior` (``source="prior"``).
 
 Queue delay: ``started_at`` minus the cron slot of the run that created the backup (runs
-are found as :func:`_runs` says). The cron is the job's latest observation in ``jobs``,
-read in UTC unless ``tz`` says otherwise (the frame has no zone); ``@every`` jobs have no
-fixed slots and are skipped with a warning.
+are found as :mod:`advisor.model.queueing` says). The cron is the job's latest observation
+in ``jobs``, read in UTC unless ``tz`` says otherwise (the frame has no zone); ``@every``
+jobs have no fixed slots and are skipped with a warning.
+
+This module holds the entry point (:func:`fit_durations`) and what it returns; the work
+is done, by subject, in :mod:`advisor.model.observations` (rows to durations),
+:mod:`advisor.model.censored` (the numerics), :mod:`advisor.model.lognormal` (own
+history and fleet prior), :mod:`advisor.model.deletions` and
+:mod:`advisor.model.queueing`. Their public names used outside are importable from here.
 """
 
 from __future__ import annotations
 
 import html
-import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import special  # (scipy.stats is imported where used: it takes 0.5 s)
 
-from advisor.cron import CronError, EverySchedule, parse
+from advisor.model.censored import QUANTILE_Z
+from advisor.model.censored import SIGMA_FLOOR as SIGMA_FLOOR
 from advisor.model.columns import (
     categorical as _categorical,
-)
-from advisor.model.columns import (
-    group_quantiles as _group_quantiles,
 )
 from advisor.model.columns import (
     latest as _latest,
@@ -94,17 +97,25 @@ from advisor.model.columns import (
     seconds as _seconds,
 )
 from advisor.model.columns import (
-    sort_by as _sort_by,
-)
-from advisor.model.columns import (
     text as _text,
 )
 from advisor.model.columns import (
     times as _times,
 )
+from advisor.model.deletions import DeletionPrior, deletion_priors
 from advisor.model.fleet import Duration
-from advisor.schedules import fire_times
-from advisor.schema import backup_times
+from advisor.model.lognormal import SIGMA_DEFAULT as SIGMA_DEFAULT
+from advisor.model.lognormal import SPREAD_DEFAULT as SPREAD_DEFAULT
+from advisor.model.lognormal import fit_table
+from advisor.model.observations import (
+    FULL_UPLOAD_RATIO,
+    FitProblem,
+    backup_observations,
+    is_full,
+    usable_durations,
+)
+from advisor.model.observations import Severity as Severity
+from advisor.model.queueing import queue_delays
 
 if TYPE_CHECKING:
     from scipy import stats
@@ -123,38 +134,6 @@ MODEL_BACKUP_COLUMNS = (
 :func:`advisor.model.observed.observed_vs_predicted`): all ``advisor recommend`` and
 ``advisor check`` read of a store's backups (names, uids and messages are most of its
 size)."""
-
-FULL_UPLOAD_RATIO = 0.8
-"""A backup that uploaded at least this share of its size did a full backup's work."""
-SIGMA_FLOOR = 0.01
-"""Smallest sigma of log duration (identical durations would give 0)."""
-SIGMA_DEFAULT = 0.5
-"""Assumption: sigma of log duration when no volume of the fleet has two backups."""
-SPREAD_DEFAULT = 1.0
-"""Assumption: sd of log median duration between volumes when fewer than three volumes
-have history (one or two volumes: a factor of e either way)."""
-_Z = {"p50": 0.0, "p95": 1.6448536269514722, "p99": 2.3263478740408408}
-_Z_CI = 1.959963984540054
-_GIB = 2**30
-_FEATURES = ("log_upload_bytes", "log_actual_size_bytes")
-_MODELS = ((0, 1), (1,), (0,), ())  # feature sets tried in turn for a sparse volume
-
-Severity = Literal["skipped", "warning"]
-
-
-@dataclass(frozen=True)
-class FitProblem:
-    """A backup row the fit skipped (or used with a substitute field)."""
-
-    cluster: str
-    volume: str
-    backup: str
-    field: str
-    reason: str
-    severity: Severity = "skipped"
-
-    def __str__(self) -> str:
-        return f"{self.cluster}/{self.volume} {self.backup}: {self.field}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -180,35 +159,6 @@ class BackupPrior:
         return (f"backup duration prior: median {self.base_s:g} s + {self.churn:.0%} of "
                 f"the volume at {self.rate_mib_s:g} MiB/s, p95 {self.p95_ratio:g} x median")
 
-
-@dataclass(frozen=True)
-class DeletionPrior:
-    """Assumption, not a Longhorn fact: a deletion's median seconds are ``base_s +
-    per_gib_s * GiB + per_backup_s * backups`` of the backup volume, lognormal with
-    ``p95 = p95_ratio * median``.
-
-    Why this shape: Longhorn deletes the backup's config, then every block no other backup
-    uses, under the lock; the cost grows with the blocks to check (the backup volume's
-    size: 512 blocks of 2 MiB per GiB) and the configs to read (its backups). The numbers
-    are chosen, not measured: 30 s of fixed work (lock, listing), 0.5 s per GiB (about
-    1,000 blocks checked a second), 5 s per backup (1,000 backups: over an hour, in line
-    with reports of deletions taking hours there).
-    """
-
-    base_s: float = 30.0
-    per_gib_s: float = 0.5
-    per_backup_s: float = 5.0
-    p95_ratio: float = 2.5
-    median_sd: float = 0.6931471805599453
-    """The doubt in the median, as the standard deviation of its log: ln 2, a factor of
-    2 either way at one standard deviation (a factor of 3.9 at 95 %). The risk model
-    carries it into its intervals (see :class:`~advisor.model.fleet.Duration`)."""
-
-    def median_s(self, size_bytes: np.ndarray, n_backups: np.ndarray) -> np.ndarray:
-        """Median deletion seconds for backup volumes of ``size_bytes`` (NaN: 0) holding
-        ``n_backups`` backups."""
-        gib = np.nan_to_num(np.asarray(size_bytes, dtype=float)) / _GIB
-        return self.base_s + self.per_gib_s * gib + self.per_backup_s * np.asarray(n_backups)
 
 
 @dataclass(frozen=True)
@@ -236,7 +186,7 @@ class DurationFit:
     def from_row(cls, r: pd.Series) -> DurationFit:
         """From a row of :attr:`DurationFits.table`."""
         f = {k: r[k] for k in cls.__dataclass_fields__ if k in r.index}
-        ci = {f"{q}_ci": (float(r[f"{q}_lo_s"]), float(r[f"{q}_hi_s"])) for q in _Z}
+        ci = {f"{q}_ci": (float(r[f"{q}_lo_s"]), float(r[f"{q}_hi_s"])) for q in QUANTILE_Z}
         return cls(**{**f, **ci})
 
     def quantile(self, p: float) -> float:
@@ -250,7 +200,6 @@ class DurationFit:
         return Duration(self.p50_s, max(self.p95_s, self.p50_s), "lognormal")
 
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _LIGHT = ("table", "regression", "deletions", "queue_delay", "queue_delay_by_volume")
 
 
@@ -380,429 +329,6 @@ class DurationFits:
         return f"<p><b>{html.escape(repr(self))}</b></p>{body}"
 
 
-# --- observations ---------------------------------------------------------------------------
-
-def _observations(b: pd.DataFrame, t: dict[str, np.ndarray], now: object
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[FitProblem]]:
-    """Rows usable as durations, their start and duration, and the problems of the rest."""
-    rule = backup_times(b, now, seconds=t)  # (the one rule: advisor.schema)
-    state, start0 = _text(b, "state"), t["started_at"]
-    ended, at_sync, running = rule.ended, rule.at_sync, rule.running
-    use, start, dur = ended | at_sync | running, rule.start, rule.duration
-    checks: list[tuple[np.ndarray, str, str, Severity]] = [
-        ((state == "Completed").to_numpy(bool) & ~ended, "finished_at",
-         "missing on a Completed backup: duration unknown", "skipped"),
-        (use & np.isnan(start), "started_at", "no started_at or requested_at", "skipped"),
-        (at_sync & ~np.isnan(start) & np.isnan(dur), "last_synced_at",
-         "missing: failure time unknown", "skipped"),
-        (running & ~np.isnan(start) & np.isnan(dur), "collected_at",
-         "missing (and no now=): censoring time unknown", "skipped"),
-        (ended & (dur <= 0), "finished_at",
-         "duration {d:.0f} s <= 0 (finish not after the start: clock skew?)", "skipped"),
-        (~ended & use & (dur < 0), "started_at",
-         "after the censoring time ({d:.0f} s): clock skew?", "skipped"),
-        (use & np.isnan(start0) & (dur > 0), "started_at",
-         "missing; requested_at used as the start (includes queueing)", "warning"),
-    ]
-    problems: list[FitProblem] = []
-    for mask, column, reason, severity in checks:
-        rows = np.flatnonzero(mask)
-        names = [_text(b, c).iloc[rows].tolist() for c in ("cluster", "volume", "backup")]
-        problems += [FitProblem(c, v, k, column, reason.format(d=dur[i]), severity)
-                     for i, c, v, k in zip(rows, *names, strict=True)]
-    keep = np.flatnonzero(rule.usable)
-    return keep, start[keep], dur[keep], problems
-
-
-def _full(backups: pd.DataFrame) -> np.ndarray:
-    """Per row: a full backup (``backup_mode``, or an upload of at least
-    :data:`FULL_UPLOAD_RATIO` of its size), else incremental."""
-    up, size = _numeric(backups, "new_upload_bytes"), _numeric(backups, "size_bytes")
-    return ((_text(backups, "backup_mode") == "full").to_numpy(bool)
-            | ((size > 0) & (up >= FULL_UPLOAD_RATIO * size)))
-
-
-def backup_observations(backups: pd.DataFrame, *, now: object = None) -> pd.DataFrame:
-    """Each backup's duration as the fits read it (the module docstring's rules, in one
-    place): ``cluster``, ``volume``, ``backup``, ``mode``, ``started_at``,
-    ``duration_s`` (for a censored backup, how long it lasted at least) and
-    ``censored``. Rows that give no duration are left out (:func:`fit_durations` reports
-    them). The report's trends and charts read these, as the fits do."""
-    t = {c: _seconds(backups, c) for c in ("requested_at", "started_at", "finished_at",
-                                           "last_synced_at", "collected_at")}
-    keep, start, dur, _ = _observations(backups, t, now)
-    return pd.DataFrame({
-        "cluster": _text(backups, "cluster").iloc[keep].array,
-        "volume": _text(backups, "volume").iloc[keep].array,
-        "backup": _text(backups, "backup").iloc[keep].array,
-        "mode": np.where(_full(backups)[keep], "full", "incremental"),
-        "started_at": _times(start), "duration_s": dur,
-        "censored": np.isnan(t["finished_at"][keep])})
-
-
-# --- fitting ---------------------------------------------------------------------------------
-
-def _censored_mle(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, gc: np.ndarray,
-                  yc: np.ndarray, iterations: int = 60) -> tuple[np.ndarray, ...]:
-    """Censored normal MLE per group from the uncensored sums ``n``, ``s1`` (log T),
-    ``s2`` (squares) and the censored rows' groups ``gc`` and log times ``yc``. Returns
-    ``a, b`` and the inverse observed information (``caa, cab, cbb``)."""
-    G = len(n)
-    mu = s1 / n
-    b = 1 / np.sqrt(np.maximum(s2 / n - mu**2, SIGMA_FLOOR**2))
-    a = mu * b
-
-    def loglik(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        ll = n * np.log(b) - (b**2 * s2 - 2 * a * b * s1 + n * a**2) / 2
-        return ll + np.bincount(gc, special.log_ndtr(a[gc] - b[gc] * yc), G)
-
-    def hessian(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
-        w = a[gc] - b[gc] * yc
-        h = np.exp((-0.5 * w * w - _HALF_LOG_2PI) - special.log_ndtr(w))  # inverse Mills ratio
-        k = h * (w + h)
-        return (b * s1 - n * a + np.bincount(gc, h, G),
-                n / b - (b * s2 - a * s1) - np.bincount(gc, yc * h, G),
-                -n - np.bincount(gc, k, G), s1 + np.bincount(gc, yc * k, G),
-                -n / b**2 - s2 - np.bincount(gc, yc**2 * k, G))
-
-    for _ in range(iterations if len(gc) else 0):
-        ga, gb, haa, hab, hbb = hessian(a, b)
-        det = haa * hbb - hab**2
-        da, db = -(hbb * ga - hab * gb) / det, -(haa * gb - hab * ga) / det
-        if np.max(np.abs(np.r_[da, db, 0.0])) < 1e-10:
-            break
-        ll0, step = loglik(a, b), np.ones(G)
-        for _ in range(40):  # halve the step wherever the likelihood does not climb
-            a1, b1 = a + step * da, np.maximum(b + step * db, 1e-12)
-            worse = ~(loglik(a1, b1) >= ll0 - 1e-9)
-            if not worse.any():
-                break
-            step[worse] /= 2
-        a, b = a1, b1
-    _, _, haa, hab, hbb = hessian(a, b)
-    det = haa * hbb - hab**2
-    return a, b, -hbb / det, hab / det, -haa / det
-
-
-def _kaplan_meier(g: np.ndarray, y: np.ndarray, event: np.ndarray, G: int
-                  ) -> list[np.ndarray]:
-    """Kaplan-Meier median and p95 per group (the smallest time with ``F >= p``; NaN
-    where the curve stays above ``1 - p``), vectorised; events before censored at ties."""
-    order = _sort_by(g, y, ~event)
-    g, y, e = g[order], y[order], event[order]
-    counts = np.bincount(g, minlength=G)
-    first = np.cumsum(counts) - counts
-    at_risk = counts[g] - (np.arange(len(g)) - first[g])
-    with np.errstate(divide="ignore"):
-        logf = np.maximum(np.where(e, np.log1p(-1.0 / at_risk), 0.0), -50.0)
-    cs = np.cumsum(logf)
-    log_s = cs - np.r_[0.0, cs][first][g]
-    out = []
-    for p in (0.5, 0.95):
-        hit = np.flatnonzero(e & (log_s <= math.log1p(-p) + 1e-12))
-        q = np.full(G, np.nan)
-        groups, at = np.unique(g[hit], return_index=True)
-        q[groups] = np.exp(y[hit[at]])
-        out.append(q)
-    return out
-
-
-def _ols(F: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, ...]:
-    """OLS of ``y`` on ``[1, F]``, standardised, with a rank cut-off (uploads and sizes
-    can be collinear). Returns coefficients on the original scale, the residual variance,
-    ``(X'X)^+`` of the standardised design, and the features' means and scales."""
-    mean, sd = F.mean(axis=0), F.std(axis=0)
-    sd[sd == 0] = 1.0
-    X = np.column_stack([np.ones(len(y)), (F - mean) / sd])
-    beta, _, rank, _ = np.linalg.lstsq(X, y, rcond=1e-6)
-    resid = y - X @ beta
-    s2 = float(resid @ resid / max(len(y) - rank, 1))
-    coef = np.r_[beta[0] - (beta[1:] * mean / sd).sum(), beta[1:] / sd]
-    return coef, s2, np.linalg.pinv(X.T @ X, rcond=1e-12), mean, sd
-
-
-def _fleet_prior(mode: str, in_mode: np.ndarray, own: np.ndarray, y_vol: np.ndarray,
-                 feats: np.ndarray, sig_own: np.ndarray, sigma_within: float
-                 ) -> tuple[np.ndarray, np.ndarray, float, float, list[dict]]:
-    """The prediction of mu and its variance for every group of one mode (NaN where no
-    model applies), the pooled sigma and its between-volume variance, the regressions."""
-    train = own & in_mode
-    if train.sum() < 3:  # too few rich volumes: learn from every volume's mean log
-        train = in_mode & np.isfinite(y_vol)
-    sig = sig_own[own & in_mode]
-    sigma = float(np.median(sig)) if len(sig) >= 3 else sigma_within
-    var_sigma = float(np.var(sig, ddof=1)) if len(sig) >= 3 else (sigma / 2) ** 2
-    pred, var = np.full(len(own), np.nan), np.full(len(own), np.nan)
-    rows = []
-    for fs in _MODELS:
-        has = np.all(np.isfinite(feats[:, list(fs)]), axis=1)
-        fit = train & has
-        if fit.sum() < (len(fs) + 3 if fs else 1):
-            continue
-        coef, s2, P, mean, sd = _ols(feats[fit][:, list(fs)], y_vol[fit])
-        s2 = s2 if fit.sum() >= 3 else SPREAD_DEFAULT**2
-        rows.append({"mode": mode, "features": ",".join(_FEATURES[f] for f in fs) or "-",
-                     "n_volumes": int(fit.sum()), "intercept": coef[0],
-                     **{_FEATURES[f]: coef[1 + i] for i, f in enumerate(fs)},
-                     "residual_sd": math.sqrt(s2), "sigma_within": sigma,
-                     "sigma_within_sd": math.sqrt(var_sigma)})
-        todo = in_mode & has & np.isnan(pred)
-        F0 = feats[todo][:, list(fs)]
-        X0 = np.column_stack([np.ones(len(F0)), (F0 - mean) / sd])
-        pred[todo] = coef[0] + F0 @ coef[1:]
-        var[todo] = s2 * (1 + np.einsum("ij,jk,ik->i", X0, P, X0))
-    return pred, var, sigma, var_sigma, rows
-
-
-def _fit_table(cv: np.ndarray, full: np.ndarray, keys: pd.DataFrame,
-               dur: np.ndarray, censored: np.ndarray, upload: np.ndarray,
-               log_act_cv: np.ndarray, min_obs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (cluster, volume, mode): own-history or fleet-prior fit, KM check.
-    ``cv`` indexes ``keys``; every key gets a row per mode seen in the fleet."""
-    from scipy import stats
-
-    modes = np.unique((~full).astype(np.int64))  # 0: full, 1: incremental
-    present = np.zeros(2 * len(keys), bool)
-    present[cv * 2 + ~full] = True
-    present.reshape(-1, 2)[:, modes] |= np.bincount(cv, minlength=len(keys))[:, None] == 0
-    gid = np.cumsum(present) - 1
-    uniq = np.flatnonzero(present)
-    G, g, gcv, inc = len(uniq), gid[cv * 2 + ~full], uniq // 2, uniq % 2 == 1
-    y, ev = np.log(dur), ~censored
-    ge, ye = g[ev], y[ev]
-    n_e = np.bincount(ge, minlength=G).astype(float)
-    s1, s2 = np.bincount(ge, ye, G), np.bincount(ge, ye**2, G)
-    n_c = np.bincount(g[censored], minlength=G)
-    own = n_e >= max(min_obs, 2)
-
-    mu, sigma = np.full(G, np.nan), np.full(G, np.nan)
-    se = {q: np.full(G, np.nan) for q in _Z}
-    cmask = censored & own[g]
-    a, b, caa, cab, cbb = _censored_mle(n_e[own], s1[own], s2[own],
-                                        (np.cumsum(own) - 1)[g[cmask]], y[cmask])
-    mu[own], sigma[own] = a / b, np.maximum(1 / b, SIGMA_FLOOR)
-    for q, z in _Z.items():  # delta method: log q = (a + z) / b
-        ja, jb = 1 / b, -(a + z) / b**2
-        se[q][own] = np.sqrt(np.maximum(ja**2 * caa + 2 * ja * jb * cab + jb**2 * cbb, 0))
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = ev & (upload > 0)
-        log_up = np.bincount(g[ok], np.log(upload[ok]), G) / np.bincount(g[ok], minlength=G)
-        ybar = s1 / n_e
-        two = n_e >= 2
-        within = (s2 - s1**2 / n_e)[two].sum() / (n_e[two] - 1).sum()
-    feats = np.column_stack([log_up, log_act_cv[gcv]])
-    sigma_within = math.sqrt(within) if within > 0 else SIGMA_DEFAULT
-    source = np.where(own, "own_history", "none").astype(object)
-    note = np.full(G, "", dtype=object)
-    regressions: list[dict] = []
-    y_vol = np.where(own, mu, ybar)
-    for is_inc in modes:
-        name = "incremental" if is_inc else "full"
-        in_mode = inc == is_inc
-        pred, var_pred, sig_p, var_sig, rows = _fleet_prior(
-            name, in_mode, own, y_vol, feats, sigma, sigma_within)
-        regressions += rows
-        sparse = in_mode & ~own & np.isfinite(pred)
-        tau2 = np.maximum(var_pred, 1e-12)
-        prec = 1 / tau2 + n_e / sig_p**2
-        mu[sparse] = ((pred / tau2 + s1 / sig_p**2) / prec)[sparse]
-        sigma[sparse] = sig_p
-        for q, z in _Z.items():
-            se[q][sparse] = np.sqrt(1 / prec[sparse] + z**2 * var_sig)
-        source[sparse] = "fleet_prior"
-        note[in_mode & ~own & ~np.isfinite(pred)] = f"no fleet regression for {name}"
-    prior = source == "fleet_prior"
-    note[prior & (n_e > 0)] = [f"{k:.0f} completed < {min_obs}: own mean shrunk toward the "
-                               "fleet regression" for k in n_e[prior & (n_e > 0)]]
-    note[prior & (n_e == 0) & (n_c > 0)] = "only censored observations: fleet prior"
-    note[prior & (n_e == 0) & (n_c == 0)] = "no backups: fleet prior"
-
-    km50, km95 = _kaplan_meier(g, y, ev, G)
-
-    table = pd.DataFrame({"cluster": keys["cluster"].to_numpy()[gcv],
-                          "volume": keys["volume"].to_numpy()[gcv],
-                          "mode": np.where(inc, "incremental", "full"), "source": source,
-                          "n_completed": n_e.astype(int), "n_censored": n_c,
-                          "mu_log": mu, "sigma_log": sigma})
-    crit = np.where(own, stats.t.ppf(0.975, np.maximum(n_e - 1, 1)), _Z_CI)
-    for q, z in _Z.items():
-        lq = mu + z * sigma
-        table[f"{q}_s"] = np.exp(lq)
-        table[f"{q}_lo_s"] = np.exp(lq - crit * se[q])
-        table[f"{q}_hi_s"] = np.exp(lq + crit * se[q])
-    table["km_p50_s"], table["km_p95_s"] = km50, km95
-    table["note"] = note
-    return (table.sort_values(["cluster", "volume", "mode"], ignore_index=True),
-            pd.DataFrame(regressions, columns=["mode", "features", "n_volumes", "intercept",
-                                               *_FEATURES, "residual_sd", "sigma_within",
-                                               "sigma_within_sd"]))
-
-
-# --- deletions -------------------------------------------------------------------------------
-
-def _deletions(backups: pd.DataFrame, cv: np.ndarray, keys: pd.DataFrame,
-               t: dict[str, np.ndarray], size_bv: np.ndarray, size_act: np.ndarray,
-               size_spec: np.ndarray, standby: np.ndarray, prior: DeletionPrior
-               ) -> pd.DataFrame:
-    """The deletion prior of every volume with a backup volume, backups, or (not a DR
-    volume) a Volume. Size (``size_from``): the BackupVolume's ``size_bytes`` (largest
-    over targets), else the volume's actual size, else its largest backup, else its
-    nominal size (the Volume's spec, or the backups' ``volumeSize``: an upper bound, as
-    blocks never written are not in the backupstore). Backups held: those Completed at
-    the cluster's latest collection (older rows of a store may be deleted since)."""
-    size_b = np.full(len(keys), np.nan)
-    np.fmax.at(size_b, cv, _numeric(backups, "size_bytes"))
-    np.fmax.at(size_spec, cv, _numeric(backups, "volume_size_bytes"))
-    coll = t["collected_at"]
-    cl = pd.factorize(keys["cluster"])[0][cv]
-    latest = np.full(cl.max() + 1 if len(cl) else 0, np.nan)
-    np.fmax.at(latest, cl, coll)
-    held = (_text(backups, "state") == "Completed").to_numpy(bool) & (coll == latest[cl])
-    n = np.bincount(cv[held], minlength=len(keys))
-    rows = (np.bincount(cv, minlength=len(keys)) > 0) | np.isfinite(size_bv) | (
-        np.isfinite(size_act) & ~standby)
-    choices = (size_bv, size_act, size_b, size_spec)
-    pick = np.argmax(np.column_stack([np.isfinite(c) for c in choices] + [
-        np.ones(len(keys), bool)]), axis=1)
-    size = np.column_stack([*choices, np.full(len(keys), np.nan)])[np.arange(len(keys)), pick]
-    size_from = np.array(["backup_volume", "actual", "backup", "nominal", "unknown"])[pick]
-    med = prior.median_s(size, n)
-    d = keys.assign(backup_volume_size_bytes=size, size_from=size_from, n_backups=n,
-                    p50_s=med,
-                    p95_s=med * prior.p95_ratio, median_sd=prior.median_sd,
-                    p99_s=med * prior.p95_ratio ** (_Z["p99"] / _Z["p95"]), source="prior",
-                    note=f"assumption (no deletion times in the history): {prior.base_s:g} s "
-                         f"+ {prior.per_gib_s:g} s/GiB + {prior.per_backup_s:g} s/backup, "
-                         f"p95 = {prior.p95_ratio:g} x median, median known to a factor "
-                         f"of {np.exp(prior.median_sd):.3g} (1 sd)")
-    return d[rows].sort_values(["cluster", "volume"], ignore_index=True)
-
-
-# --- queue delay ----------------------------------------------------------------------------
-
-def _runs(volume: np.ndarray, prev_fire: np.ndarray, busy_until: np.ndarray) -> np.ndarray:
-    """The run number of each backup of one job, rows in creation order.
-
-    A run backs up each of its volumes once and runs of a job never overlap (Forbid). So
-    a new run starts when a volume comes again, or when a fire time passed while every
-    earlier backup of the job had ended (an idle job at a fire time starts a run). Greedy
-    segmentation: from a run's first row ``s`` the next run starts at ``min{i : p_i >=
-    s}``, ``p_i`` being the previous row of the same volume (``i - 1`` where forced)."""
-    n = len(volume)
-    idx = np.arange(n)
-    o = np.argsort(volume, kind="stable")
-    same = volume[o][1:] == volume[o][:-1]
-    prev = np.full(n, -1)
-    prev[o[1:][same]] = o[:-1][same]
-    prev = np.where(prev_fire > busy_until, idx - 1, prev)
-    m = np.full(n + 1, n)
-    np.minimum.at(m, prev[prev >= 0], idx[prev >= 0])
-    nxt = np.minimum.accumulate(m[::-1])[::-1].tolist()
-    starts = np.zeros(n, dtype=bool)
-    s = 0
-    while s < n:
-        starts[s] = True
-        s = nxt[s]
-    return np.cumsum(starts) - 1
-
-
-def _ranks(run: np.ndarray, started: np.ndarray) -> np.ndarray:
-    """1-based rank of each row's start within its run (rows grouped by run; NaN: NaN)."""
-    counts = np.bincount(run)
-    order = np.arange(len(run))  # runs are mostly in start order already: sort the rest
-    bad = (np.diff(run) == 0) & ~(np.diff(started) >= 0)
-    if bad.any():
-        redo = np.flatnonzero(np.isin(run, run[1:][bad]))
-        order[redo] = redo[_sort_by(run[redo], started[redo], stable=True)]
-    rank = np.empty(len(run))
-    rank[order] = np.arange(len(run)) - (np.cumsum(counts) - counts)[run[order]] + 1
-    return np.where(np.isnan(started), np.nan, rank)
-
-
-def _queue_delay(backups: pd.DataFrame, cv: np.ndarray, keys: pd.DataFrame,
-                 t: dict[str, np.ndarray], jobs: pd.DataFrame | None, tz: str | None,
-                 problems: list[FitProblem]) -> tuple[pd.DataFrame, ...]:
-    """Per backup: its run's cron slot (the latest fire time at or before the run's first
-    creation, in ``tz``, default UTC), ``queue_delay_s = started_at - slot`` and
-    ``run_rank`` (1: first to start in its run); summaries per job and per job/volume."""
-    jc, jkeys = _pairs(backups, "cluster", "recurring_job")
-    sel = (_text(backups, "recurring_job") != "").to_numpy(bool) & ~np.isnan(t["requested_at"])
-    j = _latest(jobs, ["cluster", "recurring_job"])
-    crons = {} if j is None else dict(zip(
-        zip(_text(j, "cluster"), _text(j, "recurring_job"), strict=True),
-        _text(j, "cron"), strict=True))
-    end = t["finished_at"]
-    for c in ("last_synced_at", "collected_at"):
-        end = np.where(np.isnan(end), t[c], end)
-    end = np.where(np.isnan(end), np.inf, end)
-    rows = np.flatnonzero(sel)
-    rows = rows[np.argsort(jc[rows].astype(np.int16 if len(jkeys) < 2**15 else np.int64),
-                           kind="stable")]  # a radix sort for small codes
-    bounds = np.flatnonzero(np.r_[True, np.diff(jc[rows]) != 0, True]) if len(rows) else []
-    parts, by_job, by_volume = [], [], []
-    for lo, hi in itertools.pairwise(bounds):
-        r = rows[lo:hi][np.argsort(t["requested_at"][rows[lo:hi]], kind="stable")]
-        cluster, name = jkeys.iloc[jc[r[0]]]
-        cron = crons.get((cluster, name), "")
-        try:
-            sched = parse(cron) if cron else None
-        except CronError as e:
-            sched, cron = None, f"cron {cron!r}: {e}"
-        if sched is None or isinstance(sched, EverySchedule):
-            why = ("@every counts from the previous run, not the clock" if sched else
-                   cron or "not in the jobs frame")
-            problems.append(FitProblem(cluster, "", "", "recurring_job",
-                                       f"{name}: {why}; no queue delay", "warning"))
-            continue
-        created = t["requested_at"][r]
-        for margin_days in (2, 400):  # a monthly or yearly job's slot may be far back
-            fires = fire_times(sched, pd.Timestamp(created[0] - margin_days * 86400, unit="s",
-                                                   tz="UTC"),
-                               pd.Timestamp(created[-1] + 1, unit="s", tz="UTC"), tz
-                               ).astype(np.int64).astype(float)
-            at = np.searchsorted(fires, created, side="right") - 1
-            if at[0] >= 0:
-                break
-        prev_fire = np.where(at >= 0, fires[np.maximum(at, 0)], -np.inf)
-        busy = np.r_[-np.inf, np.maximum.accumulate(end[r])[:-1]]
-        run = _runs(cv[r], prev_fire, busy)
-        slot = prev_fire[np.r_[0, np.flatnonzero(np.diff(run)) + 1]][run]
-        started = t["started_at"][r]
-        delay = np.where(np.isfinite(slot), started - slot, np.nan)
-        rank = _ranks(run, started)
-        by_job.append((cluster, name, int(run[-1]) + 1, int(np.count_nonzero(~np.isnan(delay))),
-                       *(q[0] for q in _group_quantiles(np.zeros(len(r), np.int64), delay, 1,
-                                                        (0.5, 0.95, 1.0)))))
-        vols, vc = np.unique(cv[r], return_inverse=True)
-        has = ~np.isnan(rank)
-        with np.errstate(invalid="ignore"):
-            mean_rank = np.bincount(vc[has], rank[has], len(vols)) / np.bincount(
-                vc[has], minlength=len(vols))
-        v50, v95 = _group_quantiles(vc, delay, len(vols), (0.5, 0.95))
-        by_volume.append(pd.DataFrame({
-            "cluster": cluster, "recurring_job": name, "volume": keys["volume"].to_numpy()[vols],
-            "n_backups": np.bincount(vc, ~np.isnan(delay), len(vols)).astype(int),
-            "mean_rank": mean_rank, "p50_s": v50, "p95_s": v95}))
-        parts.append((r, slot, started, delay, rank))
-    r, slot, started, delay, rank = (np.concatenate([p[i] for p in parts]) if parts
-                                     else np.empty(0, int if i == 0 else float)
-                                     for i in range(5))
-    per_backup = pd.DataFrame({
-        "cluster": _categorical(jkeys["cluster"], jc[r]),
-        "recurring_job": _categorical(jkeys["recurring_job"], jc[r]),
-        "volume": _categorical(keys["volume"], cv[r]),
-        "backup": _text(backups, "backup").iloc[r].array,
-        "slot": _times(slot), "started_at": _times(started),
-        "queue_delay_s": delay, "run_rank": rank})
-    by_job_df = pd.DataFrame(by_job, columns=["cluster", "recurring_job", "n_runs",
-                                              "n_backups", "p50_s", "p95_s", "max_s"])
-    by_volume_df = (pd.concat(by_volume, ignore_index=True) if by_volume else pd.DataFrame(
-        columns=["cluster", "recurring_job", "volume", "n_backups", "mean_rank", "p50_s",
-                 "p95_s"]))
-    return by_job_df, by_volume_df, per_backup
-
-
 # --- the entry point -------------------------------------------------------------------------
 
 def fit_durations(backups: pd.DataFrame, volumes: pd.DataFrame | None = None,
@@ -842,9 +368,9 @@ def fit_durations(backups: pd.DataFrame, volumes: pd.DataFrame | None = None,
         standby[_pairs(vols, "cluster", "volume", keys)[0]] = vols["standby"].fillna(
             False).to_numpy(bool)
     size_act = per_key(vols, "actual_size_bytes")
-    keep, start, dur, problems = _observations(backups, t, now)
+    keep, start, dur, problems = usable_durations(backups, t, now)
     up, size = _numeric(backups, "new_upload_bytes"), _numeric(backups, "size_bytes")
-    full = _full(backups)[keep]
+    full = is_full(backups)[keep]
     censored = np.isnan(t["finished_at"][keep])
     # the regressor "actual size": the Volume's, else the backups' status.size
     ok = keep[~censored & (size[keep] > 0)]
@@ -853,11 +379,13 @@ def fit_durations(backups: pd.DataFrame, volumes: pd.DataFrame | None = None,
             cv[ok], minlength=len(keys))
         log_act = np.where(size_act > 0, np.log(np.where(size_act > 0, size_act, 1)),
                            log_size)
-    table, regression = _fit_table(cv[keep], full, keys, dur, censored, up[keep],
-                                   log_act, min_observations)
-    deletions = _deletions(backups, cv, keys, t, per_key(bvs, "size_bytes"), size_act,
-                           per_key(vols, "size_bytes"), standby, deletion_prior)
-    by_job, by_volume, per_backup = _queue_delay(backups, cv, keys, t, jobs, tz, problems)
+    table, regression = fit_table(cv[keep], full, keys, dur, censored, up[keep], log_act,
+                                  min_observations)
+    sizes = {"backup_volume": per_key(bvs, "size_bytes"), "actual": size_act,
+             "nominal": per_key(vols, "size_bytes")}
+    deletions = deletion_priors(backups, cv, keys, t["collected_at"], sizes, standby,
+                                deletion_prior)
+    by_job, by_volume, per_backup = queue_delays(backups, cv, keys, t, jobs, tz, problems)
     observations = pd.DataFrame({
         "cluster": _categorical(keys["cluster"], cv[keep]),
         "volume": _categorical(keys["volume"], cv[keep]),
