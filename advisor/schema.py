@@ -401,23 +401,11 @@ def validate(frame: str, df: pd.DataFrame, *, raise_: bool = True) -> list[Probl
     Raises :class:`SchemaError` with all problems when ``raise_`` is true; otherwise
     returns them.
     """
-    problems: list[Problem] = []
     expected = dtypes(frame)
-    for name in expected:
-        if name not in df.columns:
-            problems.append(Problem(frame, None, name, "missing column"))
-    for name in df.columns:
-        if name not in expected:
-            problems.append(Problem(frame, None, str(name), "unexpected column"))
-
-    def bad_rows(column: str, mask: pd.Series, message: str) -> None:
-        rows = list(df.index[mask.fillna(False).to_numpy(dtype=bool)])
-        for r in rows[:_MAX_ROWS_REPORTED]:
-            problems.append(Problem(frame, int(r), column, message))
-        if len(rows) > _MAX_ROWS_REPORTED:
-            problems.append(Problem(frame, None, column,
-                                    f"{message} in {len(rows) - _MAX_ROWS_REPORTED} more rows"))
-
+    problems = [Problem(frame, None, name, "missing column")
+                for name in expected if name not in df.columns]
+    problems += [Problem(frame, None, str(name), "unexpected column")
+                 for name in df.columns if name not in expected]
     for c in columns(frame):
         if c.name not in df.columns:
             continue
@@ -427,19 +415,38 @@ def validate(frame: str, df: pd.DataFrame, *, raise_: bool = True) -> list[Probl
                                     f"dtype {s.dtype}, expected {expected[c.name]}"))
             continue
         if not c.nullable:
-            bad_rows(c.name, s.isna(), "null in a non-nullable column")
+            problems += _bad_rows(frame, df, c.name, s.isna(), "null in a non-nullable column")
         if c.dtype in ("Int64", "float64") and c.unit in ("bytes", "s", "%"):
-            bad_rows(c.name, s < 0, "negative value")
-    enums = {"state": BACKUP_STATES, "lock_conflict": LOCK_CONFLICTS,
-             "backup_mode": BACKUP_MODES}
+            problems += _bad_rows(frame, df, c.name, s < 0, "negative value")
     if frame == "backups":
-        for name, allowed in enums.items():
-            if name in df.columns and str(df[name].dtype) == "string":
-                bad_rows(name, ~df[name].isin(allowed) & df[name].notna(),
-                         f"not one of {allowed}")
+        problems += _enum_problems(frame, df)
     if raise_ and problems:
         raise SchemaError(problems)
     return problems
+
+
+def _bad_rows(frame: str, df: pd.DataFrame, column: str, mask: pd.Series,
+              message: str) -> list[Problem]:
+    """A problem for each row of ``df`` where ``mask`` holds, the first
+    :data:`_MAX_ROWS_REPORTED` of them one by one and the others counted."""
+    rows = list(df.index[mask.fillna(False).to_numpy(dtype=bool)])
+    out = [Problem(frame, int(r), column, message) for r in rows[:_MAX_ROWS_REPORTED]]
+    if len(rows) > _MAX_ROWS_REPORTED:
+        out.append(Problem(frame, None, column,
+                           f"{message} in {len(rows) - _MAX_ROWS_REPORTED} more rows"))
+    return out
+
+
+def _enum_problems(frame: str, df: pd.DataFrame) -> list[Problem]:
+    """The rows whose state, lock conflict or backup mode is none Longhorn has."""
+    out = []
+    enums = {"state": BACKUP_STATES, "lock_conflict": LOCK_CONFLICTS,
+             "backup_mode": BACKUP_MODES}
+    for name, allowed in enums.items():
+        if name in df.columns and str(df[name].dtype) == "string":
+            out += _bad_rows(frame, df, name, ~df[name].isin(allowed) & df[name].notna(),
+                             f"not one of {allowed}")
+    return out
 
 
 def describe(frame: str) -> str:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from advisor.sources import synthetic as syn
-from advisor.sources.kube import KubeError, ListStats, list_resource, load_kube
+from advisor.sources.kube import KubeError, ListStats, Paging, list_resource, load_kube
 from tests.conftest import T0, completed, in_progress
 from tests.kubeapi import FakeApi, serve
 
@@ -35,10 +35,14 @@ def no_sleep(_: float) -> None:
     pass
 
 
+NO_WAIT = Paging(sleep=no_sleep)
+
+
 def test_every_resource_is_read_page_by_page_into_the_frames(tmp_path):
     api = FakeApi(fleet_objects())
     with serve(api, tmp_path) as kubeconfig:
-        result, stats = load_kube(kubeconfig=str(kubeconfig), limit=5, sleep=no_sleep)
+        result, stats = load_kube(kubeconfig=str(kubeconfig),
+                                  paging=Paging(limit=5, sleep=no_sleep))
     b = result.frames["backups"]
     assert len(b) == 24 and set(b["cluster"]) == {"prod"}  # the current context's name
     assert set(b["state"]) == {"Completed", "InProgress"}
@@ -59,7 +63,7 @@ def test_several_contexts_are_several_clusters(tmp_path):
     api = FakeApi(fleet_objects(4))
     with serve(api, tmp_path) as kubeconfig:
         result, stats = load_kube(["prod", "staging"], kubeconfig=str(kubeconfig),
-                                  sleep=no_sleep)
+                                  paging=NO_WAIT)
     assert set(result.frames["backups"]["cluster"]) == {"prod", "staging"}
     assert set(stats) == {"prod", "staging"}
 
@@ -74,7 +78,8 @@ def test_an_expired_token_lists_again_from_the_start(tmp_path):
 
         client = config.new_client_from_config(config_file=str(kubeconfig))
         stats = ListStats()
-        doc = list_resource(client, "backups", limit=5, stats=stats, sleep=no_sleep)
+        doc = list_resource(client, "backups", paging=Paging(limit=5, sleep=no_sleep),
+                            stats=stats)
     names = [o["metadata"]["name"] for o in doc["items"]]
     assert len(names) == len(set(names)) == 25 and "backup-late" in names  # none twice
     assert stats.relists == 1 and doc["kind"] == "BackupList"
@@ -87,7 +92,7 @@ def test_429_and_5xx_are_retried_with_backoff(tmp_path):
     api.fail[("volumes", 1)] = 503
     slept: list[float] = []
     with serve(api, tmp_path) as kubeconfig:
-        result, stats = load_kube(kubeconfig=str(kubeconfig), sleep=slept.append)
+        result, stats = load_kube(kubeconfig=str(kubeconfig), paging=Paging(sleep=slept.append))
     assert len(result.frames["backups"]) == 5 and stats["prod"].retries == 3
     assert slept == [0.0, 1.0, 0.5]  # Retry-After: 0, then 0.5 s doubling
 
@@ -97,7 +102,7 @@ def test_a_server_that_keeps_failing_is_reported(tmp_path):
     for n in range(1, 10):
         api.fail[("backups", n)] = 500
     with serve(api, tmp_path) as kubeconfig, pytest.raises(KubeError) as err:
-        load_kube(kubeconfig=str(kubeconfig), sleep=no_sleep)
+        load_kube(kubeconfig=str(kubeconfig), paging=NO_WAIT)
     assert "backups.longhorn.io/v1beta2" in str(err.value) and "500" in str(err.value)
     assert "injected 500" in str(err.value)  # the Status message, as the server gave it
 
@@ -106,7 +111,7 @@ def test_403_names_the_verbs_and_resource_missing(tmp_path):
     api = FakeApi(fleet_objects(4))
     api.forbidden.add("settings")
     with serve(api, tmp_path) as kubeconfig, pytest.raises(KubeError) as err:
-        load_kube(kubeconfig=str(kubeconfig), sleep=no_sleep)
+        load_kube(kubeconfig=str(kubeconfig), paging=NO_WAIT)
     text = str(err.value)
     assert "403 Forbidden" in text and "get and list on settings.longhorn.io" in text
     assert "namespace longhorn-system" in text and 'cannot list resource "settings"' in text
@@ -117,25 +122,25 @@ def test_401_says_the_credentials_were_refused(tmp_path):
     with serve(api, tmp_path) as kubeconfig:
         api.token = "another-token"
         with pytest.raises(KubeError, match="401 Unauthorized: the credentials"):
-            load_kube(kubeconfig=str(kubeconfig), sleep=no_sleep)
+            load_kube(kubeconfig=str(kubeconfig), paging=NO_WAIT)
 
 
 def test_v1beta1_is_read_when_v1beta2_is_not_served_and_404_means_no_crds(tmp_path):
     api = FakeApi(fleet_objects(4), versions=("v1beta1",))
     with serve(api, tmp_path) as kubeconfig:
-        result, stats = load_kube(kubeconfig=str(kubeconfig), sleep=no_sleep)
+        result, stats = load_kube(kubeconfig=str(kubeconfig), paging=NO_WAIT)
     assert len(result.frames["backups"]) == 5
     assert set(stats["prod"].versions.values()) == {"v1beta1"}
     api = FakeApi(fleet_objects(4), versions=())
     with serve(api, tmp_path) as kubeconfig, pytest.raises(KubeError) as err:
-        load_kube(kubeconfig=str(kubeconfig), sleep=no_sleep)
+        load_kube(kubeconfig=str(kubeconfig), paging=NO_WAIT)
     assert "Longhorn CRDs are not installed" in str(err.value)
 
 
 def test_an_unknown_context_is_named(tmp_path):
     api = FakeApi(fleet_objects(1))
     with serve(api, tmp_path) as kubeconfig, pytest.raises(KubeError, match="'nope'"):
-        load_kube(["nope"], kubeconfig=str(kubeconfig), sleep=no_sleep)
+        load_kube(["nope"], kubeconfig=str(kubeconfig), paging=NO_WAIT)
 
 
 def test_a_server_that_does_not_answer_times_out_boundedly(tmp_path):
@@ -153,7 +158,7 @@ def test_a_server_that_does_not_answer_times_out_boundedly(tmp_path):
         '{"cluster": "x", "user": "u"}}]}')
     slept: list[float] = []
     with pytest.raises(KubeError, match="no answer after 6 attempts"):
-        load_kube(kubeconfig=str(kubeconfig), sleep=slept.append, timeout_s=2)
+        load_kube(kubeconfig=str(kubeconfig), paging=Paging(timeout_s=2, sleep=slept.append))
     assert len(slept) == 5
 
 
@@ -206,7 +211,7 @@ def test_in_cluster_reads_the_service_account_token_and_ca_over_https(tmp_path,
         host, port = api.url.removeprefix("https://").split(":")
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
         monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
-        result, stats = load_kube(in_cluster=True, cluster="prod-in-cluster", sleep=no_sleep)
+        result, stats = load_kube(in_cluster=True, cluster="prod-in-cluster", paging=NO_WAIT)
         assert set(result.frames["backups"]["cluster"]) == {"prod-in-cluster"}
         assert list(stats) == ["prod-in-cluster"] and stats["prod-in-cluster"].objects == 10
         # the pod's token file, sent as the client's in-cluster loader does
@@ -216,7 +221,7 @@ def test_in_cluster_reads_the_service_account_token_and_ca_over_https(tmp_path,
         other = make_pki(tmp_path / "other")
         monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(other.ca))
         with pytest.raises(KubeError, match=r"TLS connection failed .*CERTIFICATE_VERIFY"):
-            load_kube(in_cluster=True, cluster="x", sleep=no_sleep)
+            load_kube(in_cluster=True, cluster="x", paging=NO_WAIT)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     with pytest.raises(KubeError, match=r"in-cluster configuration: .*service account"):
         load_kube(in_cluster=True)

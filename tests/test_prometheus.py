@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 
 from advisor.sources.prometheus import (
     MAX_POINTS,
+    Connection,
     PrometheusError,
     load_prometheus,
     parse_duration,
@@ -117,9 +119,14 @@ def ts(seconds: int) -> pd.Timestamp:
     return pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
+CONNECTION = {f.name for f in fields(Connection)}
+
+
 def load(url: str, since: int = A, until: int = END - STEP, **kw):
+    """:func:`load_prometheus`, the :class:`Connection`'s fields among ``kw``."""
     kw.setdefault("sleep", no_sleep)
-    return load_prometheus(url, since=ts(since), until=ts(until), **kw)
+    connection = Connection(**{k: kw.pop(k) for k in CONNECTION & set(kw)})
+    return load_prometheus(url, since=ts(since), until=ts(until), connection=connection, **kw)
 
 
 def by_backup(df: pd.DataFrame) -> dict[str, dict]:

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.scenario import ScenarioError, run_scenario, summarize
+from advisor.model.scenario import ScenarioError
+from advisor.model.scenario_run import run_scenario, summarize
 from advisor.sources.scenario import load_scenario
 from tests.conftest import run_cli
 

@@ -21,7 +21,7 @@ import pytest
 from advisor.history import summarize
 from advisor.sources import synthetic as syn
 from advisor.sources.kube import KubeError, clients
-from advisor.sources.watch import BackupWatch, WatchStats
+from advisor.sources.watch import BackupWatch, Cadence, WatchStats
 from advisor.store import HistoryStore
 from tests.conftest import T0, completed
 from tests.kubeapi import FakeApi, serve
@@ -75,12 +75,13 @@ class Running:
 
 
 @contextmanager
-def watching(api: FakeApi, tmp_path: Path, store: HistoryStore, **kw) -> Iterator[Running]:
+def watching(api: FakeApi, tmp_path: Path, store: HistoryStore, flush_every_s: float = 0.1,
+             **kw) -> Iterator[Running]:
     with serve(api, tmp_path) as kubeconfig:
         [(name, client)] = clients(kubeconfig=str(kubeconfig))
         logs: list[str] = []
         running = Running(BackupWatch(client, store, cluster=name, log=logs.append,
-                                      **{"flush_every_s": 0.1, **kw}))
+                                      cadence=Cadence(flush_every_s=flush_every_s), **kw))
         running.logs = logs  # type: ignore[attr-defined]
         try:
             yield running

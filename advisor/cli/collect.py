@@ -238,9 +238,10 @@ def _from_prometheus(url: str, *, cluster: str, since: str, step: str, selector:
                 raise fail("--basic-auth needs a password: --basic-auth-password-file "
                            f"or ${prom.PASSWORD_ENV}", 2)
             auth = (basic_auth, password)
+        connection = prom.Connection(bearer_token=token, basic_auth=auth,
+                                     **tls)  # type: ignore[arg-type]
         live, st = prom.load_prometheus(url, since=start, step=step, cluster=cluster,
-                                        selector=selector, bearer_token=token,
-                                        basic_auth=auth, **tls)  # type: ignore[arg-type]
+                                        selector=selector, connection=connection)
     except (prom.PrometheusError, ValueError) as e:  # (ValueError: --since in the future)
         raise fail(str(e), 2) from None
     print(f"prometheus {st.url}: {st.backups:,} backup(s) from {st.series:,} series, "

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from advisor.cli.options import TextOrJsonOpt, check_output, fail
-from advisor.model.scenario import ScenarioError, format_text, run_scenario, summarize
+from advisor.model.scenario import ScenarioError
+from advisor.model.scenario_run import format_text, run_scenario, summarize
 from advisor.sources.scenario import load_scenario
 
 __all__ = ["simulate"]

@@ -45,7 +45,7 @@ def watch(
     import threading
 
     from advisor.sources.kube import KubeError, clients
-    from advisor.sources.watch import BackupWatch
+    from advisor.sources.watch import BackupWatch, Cadence
 
     try:
         [(name, api)] = clients([context], kubeconfig=kubeconfig, in_cluster=in_cluster,
@@ -61,7 +61,7 @@ def watch(
     print(f"watching backups.longhorn.io in {namespace} of cluster {name} into {hs.path} "
           f"(written at least every {flush_every:g} s; SIGTERM stops)", flush=True)
     watch = BackupWatch(api, hs, cluster=name, namespace=namespace,
-                        flush_every_s=flush_every,
+                        cadence=Cadence(flush_every_s=flush_every),
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     try:
         stats = watch.run(stop)

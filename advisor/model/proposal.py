@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ from advisor.model.risk import (
 from advisor.model.simulate import run_members
 from advisor.schedules import fire_times
 
-__all__ = ["JobRisk", "assess_proposal", "merge_jobs"]
+__all__ = ["Draws", "JobRisk", "assess_proposal", "merge_jobs"]
 
 DAY_S = 86400.0
 WAITS_POOL_RUNS = 512
@@ -222,103 +222,150 @@ def _clearly_above(risk: VolumeRisk | _Figures, job: str, target: float) -> bool
     return p - 2 * se > target
 
 
+@dataclass(frozen=True)
+class Draws:
+    """How a check draws its figures: from ``seed``, every volume first gets
+    ``min_draws`` draws, then, where its verdict is still open, more (doubling, at most
+    ``max_draws``) until it is clear or known to within ``precision`` (a standard
+    error)."""
+
+    seed: int = 0
+    precision: float = DEFAULT_PRECISION
+    min_draws: int = FIRST_DRAWS
+    max_draws: int = 16_000
+
+
 def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
                     start: str | pd.Timestamp | None = None, version: str = LATEST,
-                    target: float = 0.01, seed: int = 0,
-                    precision: float = DEFAULT_PRECISION, min_draws: int = FIRST_DRAWS,
-                    max_draws: int = 16_000, waits: Waits | None = None,
-                    tz: str | None = None) -> dict[str, JobRisk]:
+                    target: float = 0.01, draws: Draws = Draws(),
+                    waits: Waits | None = None, tz: str | None = None
+                    ) -> dict[str, JobRisk]:
     """Each proposed backupstore job's :class:`JobRisk` on ``fleet`` with the proposal
     merged in (:func:`merge_jobs`): a job scored over :func:`weeks_to_run` weeks from
     the Monday on or after ``start``, a rare one around each of its fire times in
     them (see the module docstring). ``target``: the per-run probability the gate
-    checks; ``waits``: as :func:`~advisor.model.risk.assess_fleet`'s (learned on the
-    merged fleet unless given). Jobs that cover no volume are left out."""
+    checks; ``draws``: how many draws, and from which seed; ``waits``: as
+    :func:`~advisor.model.risk.assess_fleet`'s (learned on the merged fleet unless
+    given). Jobs that cover no volume are left out."""
     merged = merge_jobs(fleet, proposed)
     members = run_members(merged)
     mine = [j for j in proposed if members.get(j.name)]
     if not mine:
         return {}
     if waits is None:  # (coarse: a probability per volume and run, for the lanes)
-        waits = learn_waits(merged, start=start, version=version, seed=seed,
+        waits = learn_waits(merged, start=start, version=version, seed=draws.seed,
                             pool_runs=WAITS_POOL_RUNS, min_draws=WAITS_DRAWS,
                             max_draws=WAITS_DRAWS)
-    plans = {p.volume: p for p in plans_from_fleet(merged, seed=seed, waits=waits,
+    plans = {p.volume: p for p in plans_from_fleet(merged, seed=draws.seed, waits=waits,
                                                    pool_runs=POOL_RUNS)}
     covered = {j.name: [v for v in members[j.name] if v in plans] for j in mine}
-    spans: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
-    for j in mine:
-        t0, t1 = default_window(start, weeks_to_run(j))
-        rare = _windows(j, t0, t1, _horizon(j.name, [plans[v] for v in covered[j.name]]),
-                        tz)
-        spans[j.name] = rare or [(t0, t1)]
-    # one task per volume and span: the jobs scored whole-span share a volume's draws
-    tasks: dict[tuple[str, pd.Timestamp, pd.Timestamp], set[str]] = {}
-    for j in mine:
-        for v in covered[j.name]:
-            for t0, t1 in spans[j.name]:
-                tasks.setdefault((v, t0, t1), set()).add(j.name)
+    spans = {j.name: _spans(j, start, [plans[v] for v in covered[j.name]], tz) for j in mine}
+    gate = _Gate(plans, covered, spans, version, tz, target, draws)
+    tasks = gate.tasks()
+    # first every volume at min_draws; then more only where the verdict needs them
+    gate.score({k: frozenset(js) for k, js in tasks.items()}, draws.min_draws,
+               draws.min_draws, draws.seed)
+    risky = gate.above()
+    again = {k: frozenset(j for j in js if j not in risky
+                          and not settled(gate.done[k], j, target, draws.precision))
+             for k, js in tasks.items()}
+    gate.score({k: js for k, js in again.items() if js}, draws.min_draws, draws.max_draws,
+               draws.seed)
+    picked = gate.rescore_worst(gate.above())  # (and those the second pass found over)
+    t0 = default_window(start)[0]
+    return {j.name: gate.risk(j.name, _runs_per_week(j, t0, tz), picked.get(j.name, ()))
+            for j in mine}
 
-    def one(task: tuple[str, pd.Timestamp, pd.Timestamp], focus: frozenset[str],
-            least: int, most: int) -> _Figures:
+
+def _spans(job: JobSpec, start: str | pd.Timestamp | None, plans: Sequence[VolumePlan],
+           tz: str | None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Where ``job`` is scored: :func:`weeks_to_run` weeks from ``start``, or, for a rare
+    job, a window around each of its fire times in them (:func:`_windows`)."""
+    t0, t1 = default_window(start, weeks_to_run(job))
+    return _windows(job, t0, t1, _horizon(job.name, plans), tz) or [(t0, t1)]
+
+
+_Task = tuple[str, pd.Timestamp, pd.Timestamp]
+"""A volume and a span it is scored in."""
+
+
+@dataclass
+class _Gate:
+    """One check's scoring: the merged fleet's plans, each proposed job's volumes and
+    spans, and the figures scored so far per volume and span (``done``)."""
+
+    plans: dict[str, VolumePlan]
+    covered: dict[str, list[str]]
+    spans: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]
+    version: str
+    tz: str | None
+    target: float
+    draws: Draws
+    done: dict[_Task, _Figures] = field(default_factory=dict)
+
+    def tasks(self) -> dict[_Task, set[str]]:
+        """One task per volume and span: the jobs scored whole-span share a volume's
+        draws."""
+        tasks: dict[_Task, set[str]] = {}
+        for job, volumes in self.covered.items():
+            for v in volumes:
+                for t0, t1 in self.spans[job]:
+                    tasks.setdefault((v, t0, t1), set()).add(job)
+        return tasks
+
+    def score(self, todo: dict[_Task, frozenset[str]], least: int, most: int,
+              seed: int) -> None:
+        """Score each task of ``todo`` for its jobs (``least`` to ``most`` draws) into
+        ``done``."""
+        order = sorted(todo, key=lambda k: (k[0], k[1]))
+        warm_spans(self.plans[k[0]] for k in order)
+        self.done.update(zip(order, map_volumes(
+            lambda k: self._one(k, todo[k], least, most, seed), order), strict=True))
+
+    def _one(self, task: _Task, focus: frozenset[str], least: int, most: int,
+             seed: int) -> _Figures:
         v, t0, t1 = task
         if least == most:  # one batch: only the figures the gate reads
-            return _Figures.of(score_plan(plans[v], t0, t1, draws=least, version=version,
-                                          seed=seed, tz=tz, threads=1))
-        r = assess_volume(plans[v], t0, t1, version=version, seed=seed,
-                          precision=precision, min_draws=least, max_draws=most,
-                          tz=tz, threads=1, target=target, focus=focus)
+            return _Figures.of(score_plan(self.plans[v], t0, t1, draws=least,
+                                          version=self.version, seed=seed, tz=self.tz,
+                                          threads=1))
+        r = assess_volume(self.plans[v], t0, t1, version=self.version, seed=seed,
+                          precision=self.draws.precision, min_draws=least, max_draws=most,
+                          tz=self.tz, threads=1, target=self.target, focus=focus)
         return _Figures(r.p_conflict_per_run, r.p_conflict_per_run_by_job,
                         r.p_skip_per_slot, r.draws)
 
-    def run(todo: dict[tuple, frozenset[str]], least: int, most: int) -> None:
-        order = sorted(todo, key=lambda k: (k[0], k[1]))
-        warm_spans(plans[k[0]] for k in order)
-        done.update(zip(order, map_volumes(lambda k: one(k, todo[k], least, most), order),
-                        strict=True))
+    def above(self) -> set[str]:
+        """The jobs clearly over the target on some volume and span."""
+        return {job for job, volumes in self.covered.items() if any(
+            _clearly_above(self.done[v, t0, t1], job, self.target)
+            for v in volumes for t0, t1 in self.spans[job])}
 
-    # first every volume at min_draws; then more only where the verdict needs them
-    done: dict[tuple, _Figures] = {}
-    run({k: frozenset(js) for k, js in tasks.items()}, min_draws, min_draws)
+    def rescore_worst(self, risky: set[str]) -> dict[str, tuple[str, ...]]:
+        """Each risky job's likeliest volumes, scored again on fresh draws: its worst
+        volume, picked among noisy figures, is biased up; a re-estimate is not."""
+        final: dict[_Task, frozenset[str]] = {}
+        picked: dict[str, tuple[str, ...]] = {}
+        for job in (j for j in self.covered if j in risky):
+            p, skip, _ = _figures(job, self.covered[job], self.spans[job], self.done)
+            picked[job] = tuple(sorted(p, key=lambda v: (-max(p[v].mean, skip[v].mean),
+                                                         v))[:WORST_RESCORED])
+            for v in picked[job]:
+                for t0, t1 in self.spans[job]:
+                    final[v, t0, t1] = final.get((v, t0, t1), frozenset()) | {job}
+        if final:  # (fresh draws, so the re-estimate is independent of the pick)
+            self.score(final, WORST_DRAWS, WORST_DRAWS, self.draws.seed + 1)
+        return picked
 
-    def above() -> set[str]:
-        return {j.name for j in mine if any(
-            _clearly_above(done[v, t0, t1], j.name, target)
-            for v in covered[j.name] for t0, t1 in spans[j.name])}
-
-    risky = above()
-    again = {k: frozenset(j for j in js if j not in risky
-                          and not settled(done[k], j, target, precision))
-             for k, js in tasks.items()}
-    run({k: js for k, js in again.items() if js}, min_draws, max_draws)
-    risky = above()  # (and those the second pass found over)
-    # a risky job's worst volume, picked among noisy figures, is scored again on fresh
-    # draws (the largest of many estimates is biased up; a re-estimate is not)
-    final: dict[tuple, frozenset[str]] = {}
-    picked: dict[str, tuple[str, ...]] = {}
-    for j in mine:
-        if j.name in risky:
-            p, skip, _ = _figures(j.name, covered[j.name], spans[j.name], done)
-            picked[j.name] = tuple(sorted(p, key=lambda v: (-max(p[v].mean, skip[v].mean),
-                                                            v))[:WORST_RESCORED])
-            for v in picked[j.name]:
-                for t0, t1 in spans[j.name]:
-                    final[v, t0, t1] = final.get((v, t0, t1), frozenset()) | {j.name}
-    if final:
-        seed += 1  # (fresh draws, so the re-estimate is independent of the pick)
-        run(final, WORST_DRAWS, WORST_DRAWS)
-    out = {}
-    for j in mine:
-        p, skip, draws = _figures(j.name, covered[j.name], spans[j.name], done)
+    def risk(self, job: str, runs_per_week: float, rescored: tuple[str, ...]) -> JobRisk:
+        """``job``'s figures, pooled over its spans."""
+        p, skip, draws = _figures(job, self.covered[job], self.spans[job], self.done)
         # a volume whose runs come from a pool: its draws reuse the pool's realisations
-        pooled = {v for v in p if j.name in plans[v].queues}
+        pooled = {v for v in p if job in self.plans[v].queues}
         p = {v: _with_pool(e) if v in pooled else e for v, e in p.items()}
         skip = {v: _with_pool(e) if v in pooled else e for v, e in skip.items()}
-        out[j.name] = JobRisk(j.name, tuple(covered[j.name]), p, skip, draws,
-                              tuple(spans[j.name]),
-                              _runs_per_week(j, default_window(start)[0], tz),
-                              picked.get(j.name, ()))
-    return out
+        return JobRisk(job, tuple(self.covered[job]), p, skip, draws,
+                       tuple(self.spans[job]), runs_per_week, rescored)
 
 
 def _figures(job: str, volumes: Sequence[str],

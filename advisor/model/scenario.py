@@ -1,4 +1,5 @@
-"""A simulation scenario: checked whole, run and summarised.
+"""A simulation scenario, checked whole (:mod:`advisor.model.scenario_run` runs and
+summarises it).
 
 A scenario names a window (``start``, ``days``), a Longhorn version, the volumes with
 their duration distributions, and the RecurringJobs, either in a short form
@@ -27,10 +28,8 @@ import pandas as pd
 from advisor import longhorn
 from advisor.cron import CronError, parse, zone
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec, seconds, size_bytes
-from advisor.model.simulate import SimulationResult, simulate
 
-__all__ = ["TOP_KEYS", "Scenario", "ScenarioError", "build_scenario", "format_text",
-           "run_scenario", "summarize"]
+__all__ = ["TOP_KEYS", "Scenario", "ScenarioError", "build_scenario", "rfc3339"]
 
 TOP_KEYS = ("start", "days", "longhorn_version", "seed", "time_zone", "poll_interval",
             "failed_backup_ttl", "allow_detached", "manual_backups", "volumes", "jobs")
@@ -42,8 +41,6 @@ MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 MANIFEST_SPEC_KEYS = (*JOB_KEYS, "labels", "parameters")
 API_VERSIONS = ("longhorn.io/v1beta1", "longhorn.io/v1beta2")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_CONFLICTS = ("delete_blocked", "create_blocked", "restore_blocked",
-              "pending_behind_deletion")
 
 
 class ScenarioError(ValueError):
@@ -213,35 +210,16 @@ def _volume(p: _Problems, i: int, item: dict, known: _Known) -> VolumeSpec | Non
     durations = {k: p.value(f"{where}.{k}", Duration.parse, item[k])
                  for k in ("backup_duration", "deletion_duration", "restore_duration")
                  if k in item}
-    by_job = []
-    raw_by_job = item.get("backup_durations_by_job")
-    if raw_by_job is not None and _mapping(p, f"{where}.backup_durations_by_job", raw_by_job):
-        for job, raw in raw_by_job.items():
-            at = f"{where}.backup_durations_by_job.{job}"
-            if job not in known.jobs:
-                p.add(at, f"no job named {job!r} in jobs")
-            d = p.value(at, Duration.parse, raw)
-            if d is not None:
-                by_job.append((str(job), d))
-    own_jobs = _names(p, f"{where}.jobs", item.get("jobs"))
-    raw_jobs = item.get("jobs")
-    for k, job in enumerate(raw_jobs if isinstance(raw_jobs, list) else []):
-        if isinstance(job, str) and job and job not in known.jobs:
-            p.add(f"{where}.jobs[{k}]", f"no job named {job!r} in jobs")
+    by_job = _durations_by_job(p, f"{where}.backup_durations_by_job",
+                               item.get("backup_durations_by_job"), known)
+    own_jobs = _own_jobs(p, f"{where}.jobs", item.get("jobs"), known)
     groups = _names(p, f"{where}.groups", item.get("groups"))
     standby = p.value(f"{where}.standby", _boolean, item.get("standby", False))
     state = item.get("state", "attached")
     if state not in ("attached", "detached"):
         p.add(f"{where}.state", f"{state!r} is not attached or detached")
-    restore_of = item.get("restore_of")
-    if restore_of is not None and (restore_of := _name(p, f"{where}.restore_of", restore_of)):
-        if standby is False:
-            p.add(f"{where}.restore_of", "only a DR volume (standby: true) restores from "
-                  "another volume's backups")
-        if restore_of not in known.volumes:
-            p.add(f"{where}.restore_of", f"no volume named {restore_of!r}")
-        elif restore_of == name:
-            p.add(f"{where}.restore_of", "a volume cannot restore from itself")
+    restore_of = _restore_of(p, f"{where}.restore_of", item.get("restore_of"), name, standby,
+                             known)
     # Longhorn's rule: a volume that no RecurringJob covers is never backed up
     labels_read = all(isinstance(item.get(k, []), list) for k in ("jobs", "groups"))
     if (name is not None and standby is False and labels_read and not known.system_backup
@@ -256,7 +234,47 @@ def _volume(p: _Problems, i: int, item: dict, known: _Known) -> VolumeSpec | Non
                       durations["deletion_duration"], jobs=own_jobs, groups=groups,
                       standby=bool(standby), restore_of=restore_of,
                       restore_duration=durations.get("restore_duration"), state=str(state),
-                      job_backup_durations=tuple(by_job))
+                      job_backup_durations=by_job)
+
+
+def _durations_by_job(p: _Problems, where: str, raw: Any, known: _Known
+                      ) -> tuple[tuple[str, Duration], ...]:
+    """A volume's ``backup_durations_by_job``: (job, duration) for each that checks out."""
+    by_job = []
+    if raw is not None and _mapping(p, where, raw):
+        for job, text in raw.items():
+            at = f"{where}.{job}"
+            if job not in known.jobs:
+                p.add(at, f"no job named {job!r} in jobs")
+            d = p.value(at, Duration.parse, text)
+            if d is not None:
+                by_job.append((str(job), d))
+    return tuple(by_job)
+
+
+def _own_jobs(p: _Problems, where: str, raw: Any, known: _Known) -> tuple[str, ...]:
+    """A volume's ``jobs`` labels, each checked against the scenario's jobs."""
+    own_jobs = _names(p, where, raw)
+    for k, job in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(job, str) and job and job not in known.jobs:
+            p.add(f"{where}[{k}]", f"no job named {job!r} in jobs")
+    return own_jobs
+
+
+def _restore_of(p: _Problems, where: str, raw: Any, name: str | None, standby: bool | None,
+                known: _Known) -> str | None:
+    """The volume a DR volume ``name`` restores from (None when none is named, or when
+    ``raw`` is not a name)."""
+    if raw is None or (restore_of := _name(p, where, raw)) is None:
+        return None
+    if standby is False:
+        p.add(where, "only a DR volume (standby: true) restores from another volume's "
+              "backups")
+    if restore_of not in known.volumes:
+        p.add(where, f"no volume named {restore_of!r}")
+    elif restore_of == name:
+        p.add(where, "a volume cannot restore from itself")
+    return restore_of
 
 
 def _job_fields(p: _Problems, where: str, item: dict) -> dict:
@@ -404,6 +422,11 @@ def _jobs(p: _Problems, data: Mapping[str, Any]
     return jobs, fields, first_job
 
 
+def rfc3339(t: pd.Timestamp) -> str:
+    """A time as a scenario names it: UTC, whole seconds, ``Z``."""
+    return t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _manual_backups(p: _Problems, raw: Any, known: dict[str, int],
                     volumes: dict[int, VolumeSpec], start: pd.Timestamp | None,
                     end: pd.Timestamp | None) -> list[tuple[str, str]]:
@@ -421,95 +444,8 @@ def _manual_backups(p: _Problems, raw: Any, known: dict[str, int],
             p.add(f"{where}.volume", f"{volume!r} is a DR (standby) volume: it cannot be "
                   "backed up")
         if t is not None and start is not None and end is not None and not start <= t < end:
-            p.add(f"{where}.time", f"{m['time']} is outside the window {_iso(start)} to "
-                  f"{_iso(end)}")
+            p.add(f"{where}.time", f"{m['time']} is outside the window {rfc3339(start)} to "
+                  f"{rfc3339(end)}")
         if t is not None and isinstance(volume, str) and volume in known:
-            out.append((_iso(t), str(volume)))
+            out.append((rfc3339(t), str(volume)))
     return out
-
-
-# --- running and summarising -----------------------------------------------------------
-
-
-def run_scenario(scenario: Scenario) -> SimulationResult:
-    """Simulate ``scenario`` (see :func:`advisor.model.simulate.simulate`)."""
-    return simulate(scenario.fleet, scenario.start, scenario.end, version=scenario.version,
-                    seed=scenario.seed, tz=scenario.time_zone)
-
-
-def _iso(t: pd.Timestamp) -> str:
-    return t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _per(frame: pd.DataFrame, key: str, mask: pd.Series, unique: str | None = None
-         ) -> dict[str, int]:
-    rows = frame[mask]
-    counts = rows.groupby(key)[unique].nunique() if unique else rows.groupby(key).size()
-    return {str(k): int(n) for k, n in counts.items()}
-
-
-def summarize(result: SimulationResult, scenario: Scenario) -> dict:
-    """Counts over the whole window, per volume and per job, as plain JSON-ready data.
-
-    Per volume: ``backups_completed`` (backups that completed, whether or not retention
-    deleted them later), ``backups_failed`` (backups that failed on their own creation: a
-    deletion held the lock) and ``conflicts``: the number of backups whose deletion was
-    blocked (``delete_blocked``), that failed on creation (``create_blocked``), or that
-    waited Pending behind a deletion (``pending_behind_deletion``), and the number of
-    blocked DR restores (``restore_blocked``). Counts come from the event log, which keeps
-    every conflict of a backup (the backups frame keeps only its last one). Per job:
-    ``runs`` started, ``late_starts`` (runs that started after their slot) and
-    ``skipped_slots`` (slots lost under Forbid). Jobs that do not touch the backupstore are
-    not simulated: all 0.
-    """
-    ev = result.events
-    backup, deletion = ev["operation"] == "backup", ev["operation"] == "deletion"
-    completed = _per(ev, "volume", backup & (ev["event"] == "completed"))
-    conflicts = {
-        "delete_blocked": _per(ev, "volume", deletion & (ev["conflict"] == "delete_blocked"),
-                               "backup"),
-        "create_blocked": _per(ev, "volume", backup & (ev["conflict"] == "create_blocked"),
-                               "backup"),
-        "restore_blocked": _per(ev, "volume", ev["conflict"] == "restore_blocked"),
-        "pending_behind_deletion": _per(
-            ev, "volume", backup & (ev["conflict"] == "pending_behind_deletion"), "backup"),
-    }
-    volumes = [{"volume": v.name, "backups_completed": completed.get(v.name, 0),
-                "backups_failed": conflicts["create_blocked"].get(v.name, 0),
-                "conflicts": {c: conflicts[c].get(v.name, 0) for c in _CONFLICTS}}
-               for v in sorted(scenario.fleet.volumes, key=lambda v: v.name)]
-    runs = result.runs
-    n_runs = _per(runs, "recurring_job", runs["recurring_job"].notna())
-    late = _per(runs, "recurring_job", runs["late_s"] > 0)
-    sk = result.skipped_slots
-    skipped = _per(sk, "recurring_job", sk["recurring_job"].notna())
-    jobs = [{"job": j.name, "runs": n_runs.get(j.name, 0), "late_starts": late.get(j.name, 0),
-             "skipped_slots": skipped.get(j.name, 0)}
-            for j in sorted(scenario.fleet.jobs, key=lambda j: j.name)]
-    window = {"start": _iso(scenario.start), "end": _iso(scenario.end),
-              "longhorn_version": scenario.version}
-    return {"volumes": volumes, "jobs": jobs, "window": window}
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    cells = [header, *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                      for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-            for r in cells]
-
-
-def format_text(summary: dict) -> str:
-    """The :func:`summarize` output as aligned plain-text tables."""
-    w = summary["window"]
-    rules = longhorn.behaviour(w["longhorn_version"]).name
-    lines = [f"simulated {w['start']} to {w['end']}, Longhorn {w['longhorn_version']} "
-             f"({rules} rules)", ""]
-    lines += _table(["volume", "completed", "failed", *_CONFLICTS],
-                    [[v["volume"], v["backups_completed"], v["backups_failed"],
-                      *(v["conflicts"][c] for c in _CONFLICTS)] for v in summary["volumes"]])
-    lines.append("")
-    lines += _table(["job", "runs", "late_starts", "skipped_slots"],
-                    [[j["job"], j["runs"], j["late_starts"], j["skipped_slots"]]
-                     for j in summary["jobs"]])
-    return "\n".join(lines)

@@ -275,12 +275,7 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
     """
     now = pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
-    start = pd.Series(pd.to_datetime(pd.Series(started_at).to_numpy(), utc=True))
-    dur = pd.to_numeric(pd.Series(duration_s).reset_index(drop=True),
-                        errors="coerce").to_numpy(dtype=float)
-    cens = pd.Series(censored).reset_index(drop=True).fillna(False).to_numpy(dtype=bool)
-    if not len(start) == len(dur) == len(cens):
-        raise ValueError("started_at, duration_s and censored must have the same length")
+    start, dur, cens = _aligned(started_at, duration_s, censored)
     has_start = start.notna().to_numpy()
     ok_dur = np.isfinite(dur) & (dur > 0)
     done = has_start & ~cens & ok_dur
@@ -309,76 +304,113 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
     ref = t_done.min() + (t_done - t_done.min()).mean()
     x = _days(t_done, ref)
     y = np.log(dur[done])
-    span = float(x.max() - x.min())
-    first_at, last_at = t_done.min(), t_done.max()
-
-    if n < MIN_COMPLETED or span < MIN_SPAN_DAYS:
-        why = (f"only {n} completed backups (a trend needs {MIN_COMPLETED})"
-               if n < MIN_COMPLETED else "all completed backups started within one day")
-        sigma = max(float(np.std(y, ddof=1)), 1e-6)
-        p99 = math.exp(float(y.mean()) + Z99 * sigma)
-        over = ""
-        if interval is not None and p99 >= interval:
-            over = f"; pooled p99 {units.duration(p99)} is already above the " \
-                   f"{units.duration(interval)} interval"
-        return Trend(**base, n_censored_used=0, method="pooled", ref=ref,
-                     level_log=float(y.mean()), slope_per_day=math.nan,
-                     slope_se=math.nan, sigma_log=sigma, cov=None, first_at=first_at,
-                     last_at=last_at, p99_now_s=p99, crossing_at=None, crossing_lo=None,
-                     crossing_hi=None, significant=False,
-                     note="; ".join([f"no trend: {why}{over}", *notes]))
+    base.update(ref=ref, first_at=t_done.min(), last_at=t_done.max())
+    if n < MIN_COMPLETED or float(x.max() - x.min()) < MIN_SPAN_DAYS:
+        return _pooled(base, y, notes)
 
     p, cov = _ols(x, y)
     method = "ols"
     if n_cens_used:
-        xc = _days(start[cens_known], ref)
-        fit = _tobit(x, y, xc, np.log(dur[cens_known]), p)
-        if fit is None:
-            notes.append(f"the censored fit did not converge: {n_cens_used} censored "
-                         "backups left out")
-            n_cens_used = 0
-        else:
-            p, cov = fit
-            method = "tobit"
-            notes.append(f"{n_cens_used} censored backups (running or failed) counted as "
-                         "lasting at least their known time")
+        p, cov, method = _with_censored(x, y, _days(start[cens_known], ref),
+                                        np.log(dur[cens_known]), (p, cov), notes)
+        n_cens_used = n_cens_used if method == "tobit" else 0
     a, b, ls = (float(v) for v in p)
     se = math.sqrt(cov[1, 1])
     sigma = math.exp(ls)
     significant = b - _K * se > 0
     days_now = float(_days(pd.Series([now]), ref)[0])
     p99_now = math.exp(a + b * days_now + Z99 * sigma)
-
-    g, g_se = math.expm1(7 * b), 7 * se * math.exp(7 * b)
-    if significant:
-        head = f"p99 grows {pct_pm(g, g_se)} a week"
-    elif b + _K * se < 0:
-        head = f"p99 shrinks {pct_pm(-g, g_se)} a week"
-    else:
-        head = f"no significant trend ({pct_pm(g, g_se)} a week)"
-
+    head = _growth_note(b, se, significant)
     crossing = lo = hi = None
     if interval is not None:
-        label = f"the {units.duration(interval)} interval"
-        x_star, x_lo, x_hi = _crossing_days(p, cov, math.log(interval))
-        at = _when(ref, x_star) if significant and math.isfinite(x_star) else None
-        if at is not None and at <= now + pd.Timedelta(days=horizon_days):
-            crossing = at
-            lo = _when(ref, x_lo) if math.isfinite(x_lo) else None
-            hi = _when(ref, x_hi) if math.isfinite(x_hi) else None
-            rng = (f" ({lo:%Y-%m-%d} .. {hi:%Y-%m-%d})"
-                   if lo is not None and hi is not None else "")
-            verb = "reached" if at <= now else "reaches"
-            past = "; already above it now" if at <= now else ""
-            head += f"; {verb} {label} around {at:%Y-%m-%d}{rng}{past}"
-        elif at is not None:
-            head += (f"; does not reach {label} within {horizon_days:g} days "
-                     f"(around {at:%Y-%m-%d} at this rate)")
-        elif p99_now >= interval:
-            head += f"; p99 ({units.duration(p99_now)}) is already above {label}"
-    return Trend(**base, n_censored_used=n_cens_used, method=method, ref=ref, level_log=a,
+        crossing, lo, hi, said = _crossing(p, cov, ref, significant, p99_now,
+                                           interval=interval, now=now,
+                                           horizon_days=horizon_days)
+        head += said
+    return Trend(**base, n_censored_used=n_cens_used, method=method, level_log=a,
                  slope_per_day=b, slope_se=se, sigma_log=sigma,
                  cov=tuple(tuple(float(c) for c in row) for row in cov),
-                 first_at=first_at, last_at=last_at, p99_now_s=p99_now,
-                 crossing_at=crossing, crossing_lo=lo, crossing_hi=hi,
+                 p99_now_s=p99_now, crossing_at=crossing, crossing_lo=lo, crossing_hi=hi,
                  significant=significant, note="; ".join([head, *notes]))
+
+
+def _aligned(started_at: pd.Series, duration_s: pd.Series, censored: pd.Series
+             ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """The starts (UTC), durations (seconds, NaN when unknown) and censored flags, by
+    position; ValueError when their lengths differ."""
+    start = pd.Series(pd.to_datetime(pd.Series(started_at).to_numpy(), utc=True))
+    dur = pd.to_numeric(pd.Series(duration_s).reset_index(drop=True),
+                        errors="coerce").to_numpy(dtype=float)
+    cens = pd.Series(censored).reset_index(drop=True).fillna(False).to_numpy(dtype=bool)
+    if not len(start) == len(dur) == len(cens):
+        raise ValueError("started_at, duration_s and censored must have the same length")
+    return start, dur, cens
+
+
+def _pooled(base: dict, y: np.ndarray, notes: list[str]) -> Trend:
+    """Level and spread only, of ``y`` (log durations): too few completed backups, or
+    too close together, for a slope."""
+    n, interval = base["n"], base["interval_s"]
+    why = (f"only {n} completed backups (a trend needs {MIN_COMPLETED})"
+           if n < MIN_COMPLETED else "all completed backups started within one day")
+    sigma = max(float(np.std(y, ddof=1)), 1e-6)
+    p99 = math.exp(float(y.mean()) + Z99 * sigma)
+    over = ""
+    if interval is not None and p99 >= interval:
+        over = f"; pooled p99 {units.duration(p99)} is already above the " \
+               f"{units.duration(interval)} interval"
+    return Trend(**base, n_censored_used=0, method="pooled", level_log=float(y.mean()),
+                 slope_per_day=math.nan, slope_se=math.nan, sigma_log=sigma, cov=None,
+                 p99_now_s=p99, crossing_at=None, crossing_lo=None, crossing_hi=None,
+                 significant=False, note="; ".join([f"no trend: {why}{over}", *notes]))
+
+
+def _with_censored(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
+                   ols: tuple[np.ndarray, np.ndarray], notes: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, str]:
+    """The Tobit fit with the censored rows (``yc`` at ``xc``) from the least-squares one,
+    and its method; the least-squares fit when it does not converge. Says which in
+    ``notes``."""
+    fit = _tobit(x, y, xc, yc, ols[0])
+    if fit is None:
+        notes.append(f"the censored fit did not converge: {len(yc)} censored "
+                     "backups left out")
+        return *ols, "ols"
+    notes.append(f"{len(yc)} censored backups (running or failed) counted as "
+                 "lasting at least their known time")
+    return *fit, "tobit"
+
+
+def _growth_note(b: float, se: float, significant: bool) -> str:
+    """The slope ``b`` (per day, standard error ``se``) in words, per week."""
+    g, g_se = math.expm1(7 * b), 7 * se * math.exp(7 * b)
+    if significant:
+        return f"p99 grows {pct_pm(g, g_se)} a week"
+    if b + _K * se < 0:
+        return f"p99 shrinks {pct_pm(-g, g_se)} a week"
+    return f"no significant trend ({pct_pm(g, g_se)} a week)"
+
+
+def _crossing(p: np.ndarray, cov: np.ndarray, ref: pd.Timestamp, significant: bool,
+              p99_now: float, *, interval: float, now: pd.Timestamp, horizon_days: float
+              ) -> tuple[pd.Timestamp | None, pd.Timestamp | None, pd.Timestamp | None, str]:
+    """When the fitted p99 reaches ``interval`` (seconds) and the ends of its range
+    (None when unbounded, or no crossing within ``horizon_days`` of ``now``), and what
+    the note says of it."""
+    label = f"the {units.duration(interval)} interval"
+    x_star, x_lo, x_hi = _crossing_days(p, cov, math.log(interval))
+    at = _when(ref, x_star) if significant and math.isfinite(x_star) else None
+    if at is not None and at <= now + pd.Timedelta(days=horizon_days):
+        lo = _when(ref, x_lo) if math.isfinite(x_lo) else None
+        hi = _when(ref, x_hi) if math.isfinite(x_hi) else None
+        rng = (f" ({lo:%Y-%m-%d} .. {hi:%Y-%m-%d})"
+               if lo is not None and hi is not None else "")
+        verb = "reached" if at <= now else "reaches"
+        past = "; already above it now" if at <= now else ""
+        return at, lo, hi, f"; {verb} {label} around {at:%Y-%m-%d}{rng}{past}"
+    if at is not None:
+        return None, None, None, (f"; does not reach {label} within {horizon_days:g} days "
+                                  f"(around {at:%Y-%m-%d} at this rate)")
+    if p99_now >= interval:
+        return None, None, None, f"; p99 ({units.duration(p99_now)}) is already above {label}"
+    return None, None, None, ""

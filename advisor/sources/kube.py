@@ -29,8 +29,7 @@ from advisor.sources.base import LoadResult, retry_delay
 from advisor.sources.files import load_document, no_cycle_collection
 
 __all__ = ["GROUP", "RESOURCES", "VERSIONS", "KubeError", "KubeUnavailable", "ListStats",
-           "clients",
-           "list_resource", "load_kube"]
+           "Paging", "clients", "list_resource", "load_kube"]
 
 GROUP = "longhorn.io"
 VERSIONS = ("v1beta2", "v1beta1")
@@ -68,16 +67,27 @@ class ListStats:
     listed: dict[str, int] = field(default_factory=dict)
 
 
-def _page(api: object, version: str, plural: str, namespace: str, limit: int,
-          token: str | None, stats: ListStats, sleep: Callable[[float], None],
-          timeout_s: float) -> dict:
+@dataclass(frozen=True)
+class Paging:
+    """How a resource is read: ``limit`` objects a page, each page within ``timeout_s``
+    seconds; a page answered 429 or 5xx, or timing out, is asked again after waiting
+    (``sleep``, seconds) up to :data:`RETRIES` times."""
+
+    limit: int = PAGE
+    timeout_s: float = TIMEOUT_S
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _page(api: object, version: str, plural: str, namespace: str, token: str | None,
+          stats: ListStats, paging: Paging) -> dict:
     """One page as a dict, retrying 429, 5xx and time-outs (raises ApiException for
     the other statuses)."""
     from kubernetes.client import CustomObjectsApi
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
-    kw = {"limit": limit, "_preload_content": False, "_request_timeout": timeout_s}
+    kw = {"limit": paging.limit, "_preload_content": False,
+          "_request_timeout": paging.timeout_s}
     if token:
         kw["_continue"] = token
     attempt = 0
@@ -93,11 +103,12 @@ def _page(api: object, version: str, plural: str, namespace: str, limit: int,
         except HTTPError as e:  # a time-out, a refused or dropped connection
             if attempt == RETRIES:
                 raise KubeUnavailable(f"{plural}.{GROUP}/{version} in {namespace}: no answer "
-                                f"after {RETRIES + 1} attempts of at most {timeout_s:g} s "
-                                f"each ({type(e).__name__}: {e})") from None
+                                      f"after {RETRIES + 1} attempts of at most "
+                                      f"{paging.timeout_s:g} s each ({type(e).__name__}: "
+                                      f"{e})") from None
             delay = retry_delay(attempt, None)
         stats.retries += 1
-        sleep(delay)
+        paging.sleep(delay)
         attempt += 1
 
 
@@ -109,20 +120,18 @@ def _status_message(e: object) -> str:
 
 
 def list_resource(api: object, plural: str, namespace: str = NAMESPACE, *,
-                  limit: int = PAGE, stats: ListStats | None = None,
-                  sleep: Callable[[float], None] = time.sleep,
-                  timeout_s: float = TIMEOUT_S) -> dict:
+                  paging: Paging = Paging(), stats: ListStats | None = None) -> dict:
     """Every object of ``plural``.longhorn.io in ``namespace``, as one List (``kind``,
     ``apiVersion``, ``items``, and the ``resourceVersion`` it was read at), read page by
-    page through ``api`` (a ``kubernetes.client.ApiClient``) at the first version of
-    :data:`VERSIONS` the server serves."""
+    page (``paging``) through ``api`` (a ``kubernetes.client.ApiClient``) at the first
+    version of :data:`VERSIONS` the server serves."""
     stats = stats if stats is not None else ListStats()
     with no_cycle_collection():  # (100,000 parsed objects: see files.py)
-        return _list(api, plural, namespace, limit, stats, sleep, timeout_s)
+        return _list(api, plural, namespace, stats, paging)
 
 
-def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats,
-          sleep: Callable[[float], None], timeout_s: float) -> dict:
+def _list(api: object, plural: str, namespace: str, stats: ListStats,
+          paging: Paging) -> dict:
     from kubernetes.client.rest import ApiException
 
     for version in VERSIONS:
@@ -131,8 +140,7 @@ def _list(api: object, plural: str, namespace: str, limit: int, stats: ListStats
         try:
             while True:
                 try:
-                    page = _page(api, version, plural, namespace, limit, token, stats,
-                                 sleep, timeout_s)
+                    page = _page(api, version, plural, namespace, token, stats, paging)
                 except ApiException as e:
                     if e.status == 410 and token and relists < RELISTS:
                         relists += 1
@@ -230,12 +238,12 @@ def clients(contexts: Sequence[str | None] = (None,), *, kubeconfig: str | None 
 def load_kube(contexts: Sequence[str | None] = (None,), *,
               namespace: str = NAMESPACE, kubeconfig: str | None = None,
               in_cluster: bool = False, cluster: str | None = None,
-              resources: Sequence[str] = RESOURCES, limit: int = PAGE,
-              sleep: Callable[[float], None] = time.sleep,
-              timeout_s: float = TIMEOUT_S) -> tuple[LoadResult, dict[str, ListStats]]:
+              resources: Sequence[str] = RESOURCES, paging: Paging = Paging()
+              ) -> tuple[LoadResult, dict[str, ListStats]]:
     """The frames of every cluster named by ``contexts`` (kubeconfig contexts, None: the
     current one; or, ``in_cluster``, the cluster the advisor runs in), each tagged with
-    its context's name (or ``cluster``), and per cluster what listing took."""
+    its context's name (or ``cluster``), and per cluster what listing took (each
+    resource read as ``paging`` says)."""
     result: LoadResult | None = None
     stats: dict[str, ListStats] = {}
     for tag, api in clients(contexts, kubeconfig=kubeconfig, in_cluster=in_cluster,
@@ -243,8 +251,7 @@ def load_kube(contexts: Sequence[str | None] = (None,), *,
         st = stats[tag] = ListStats()
         now = pd.Timestamp.now(tz="UTC")
         for plural in resources:
-            doc = list_resource(api, plural, namespace, limit=limit, stats=st, sleep=sleep,
-                                timeout_s=timeout_s)
+            doc = list_resource(api, plural, namespace, paging=paging, stats=st)
             part = load_document(doc, source=f"kube:{tag}/{namespace}/{plural}",
                                  cluster=tag, collected_at=now)
             result = part if result is None else result.merge(part)

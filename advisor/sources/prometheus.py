@@ -30,7 +30,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
@@ -40,8 +40,8 @@ from advisor import schema
 from advisor.sources.backup_samples import SIZE_METRIC, STATE_METRIC, BackupSamples
 from advisor.sources.base import LoadResult, empty_result, retry_delay
 
-__all__ = ["MAX_POINTS", "PrometheusError", "QueryStats", "load_prometheus", "parse_duration",
-           "parse_since", "read_secret"]
+__all__ = ["MAX_POINTS", "Connection", "PrometheusError", "QueryStats", "load_prometheus",
+           "parse_duration", "parse_since", "read_secret"]
 
 MAX_POINTS = 11_000
 """Points per series Prometheus answers in one query_range at most."""
@@ -74,6 +74,51 @@ class QueryStats:
     url: str = ""
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to talk to a Prometheus: ``bearer_token`` or ``basic_auth`` (user, password)
+    authenticate; ``ca_file`` verifies the server (``insecure_skip_tls_verify``: not at
+    all), ``client_cert`` and ``client_key`` (PEM files) authenticate the client.
+    ``timeout_s`` bounds each query (seconds); a query that may pass later is asked
+    again after waiting (``sleep``, seconds), up to :data:`RETRIES` times."""
+
+    bearer_token: str | None = field(default=None, repr=False)
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    insecure_skip_tls_verify: bool = False
+    timeout_s: float = TIMEOUT_S
+    sleep: Callable[[float], None] = time.sleep
+
+    def session(self) -> requests.Session:
+        """A session that asks for JSON, with the credentials."""
+        session = requests.Session()
+        session.headers["Accept"] = "application/json"
+        if self.bearer_token:
+            session.headers["Authorization"] = f"Bearer {self.bearer_token}"
+        elif self.basic_auth:
+            session.auth = self.basic_auth
+        return session
+
+    def tls(self) -> dict[str, object]:
+        """``verify`` and ``cert``, as each request takes them."""
+        tls: dict[str, object] = {}
+        if self.insecure_skip_tls_verify:
+            import urllib3
+
+            # The user chose not to verify: one warning per query would only bury the
+            # output.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            tls["verify"] = False
+        elif self.ca_file:
+            tls["verify"] = self.ca_file
+        if self.client_cert:
+            tls["cert"] = ((self.client_cert, self.client_key) if self.client_key
+                           else self.client_cert)
+        return tls
 
 
 def parse_duration(text: str) -> float:
@@ -233,21 +278,15 @@ def _pieces(start_ms: int, end_ms: int, step_ms: int, max_points: int
 
 def load_prometheus(url: str, *, since: pd.Timestamp, until: pd.Timestamp | None = None,
                     step: str | float = "30s", cluster: str = "default", selector: str = "",
-                    bearer_token: str | None = None,
-                    basic_auth: tuple[str, str] | None = None, ca_file: str | None = None,
-                    client_cert: str | None = None, client_key: str | None = None,
-                    insecure_skip_tls_verify: bool = False, timeout_s: float = TIMEOUT_S,
-                    max_points: int = MAX_POINTS, sleep: Callable[[float], None] = time.sleep,
+                    connection: Connection = Connection(), max_points: int = MAX_POINTS
                     ) -> tuple[LoadResult, QueryStats]:
     """The ``backups`` frame of the backups sampled by the Prometheus at ``url`` between
     ``since`` and ``until`` (default now), tagged ``cluster``, and what reading took.
 
     ``step`` is the sampling interval (a duration such as ``30s``, or seconds);
     ``selector`` is label matchers added to both metrics (``cluster="prod"`` when one
-    Prometheus holds several clusters). ``bearer_token`` or ``basic_auth`` (user,
-    password) authenticate; ``ca_file`` verifies the server, ``client_cert`` and
-    ``client_key`` (PEM files) authenticate the client. ``timeout_s`` bounds each query
-    (seconds), ``max_points`` the points per series of one query. Raises
+    Prometheus holds several clusters). ``connection``: the credentials, TLS and
+    time-outs; ``max_points`` bounds the points per series of one query. Raises
     :class:`PrometheusError` when Prometheus cannot be read; nothing is returned then.
     """
     step_ms = round((parse_duration(step) if isinstance(step, str) else float(step)) * 1000)
@@ -261,30 +300,15 @@ def load_prometheus(url: str, *, since: pd.Timestamp, until: pd.Timestamp | None
     stats = QueryStats(url=_redacted(url), start=pd.Timestamp(start_ms, unit="ms", tz="UTC"),
                        end=pd.Timestamp(end_ms, unit="ms", tz="UTC"))
     source = f"prometheus:{stats.url}"
-    session = requests.Session()
-    session.headers["Accept"] = "application/json"
-    if bearer_token:
-        session.headers["Authorization"] = f"Bearer {bearer_token}"
-    elif basic_auth:
-        session.auth = basic_auth
-    tls: dict[str, object] = {}
-    if insecure_skip_tls_verify:
-        import urllib3
-
-        # The user chose not to verify: one warning per query would only bury the output.
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        tls["verify"] = False
-    elif ca_file:
-        tls["verify"] = ca_file
-    if client_cert:
-        tls["cert"] = (client_cert, client_key) if client_key else client_cert
+    session, tls = connection.session(), connection.tls()
     samples = BackupSamples(source)
     with session:
         for metric in (STATE_METRIC, SIZE_METRIC):
             for s, e in _pieces(start_ms, end_ms, step_ms, max_points):
                 params = {"query": f"{metric}{{{selector}}}", "start": f"{s / 1000:.3f}",
                           "end": f"{e / 1000:.3f}", "step": f"{step_ms / 1000:g}"}
-                series = _query_range(session, url, params, tls, stats, sleep, timeout_s)
+                series = _query_range(session, url, params, tls, stats, connection.sleep,
+                                      connection.timeout_s)
                 samples.add(series, metric)
     rows = samples.rows(start_ms, step_ms)
     stats.series, stats.samples, stats.backups = samples.series, samples.samples, len(rows)

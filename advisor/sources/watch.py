@@ -42,12 +42,13 @@ from advisor.sources.kube import (
     KubeError,
     KubeUnavailable,
     ListStats,
+    Paging,
     list_resource,
     tls_failure,
 )
 from advisor.store import HistoryStore, StoreBusyError
 
-__all__ = ["BackupWatch", "WatchStats"]
+__all__ = ["BackupWatch", "Cadence", "WatchStats"]
 
 WATCH_TIMEOUT_S = 300
 """Seconds the API server keeps one watch request open (``timeoutSeconds``); the watch
@@ -71,6 +72,28 @@ class WatchStats:
     writes: int = 0
     unseen_deletions: int = 0
     resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a watch writes and asks again: rows are written at least every
+    ``flush_every_s`` seconds, into one collection per ``roll_every_s`` seconds; the API
+    server keeps one watch request open ``timeout_s`` seconds."""
+
+    flush_every_s: float = FLUSH_EVERY_S
+    roll_every_s: float = ROLL_EVERY_S
+    timeout_s: int = WATCH_TIMEOUT_S
+
+
+@dataclass
+class _Outbox:
+    """The rows not yet written, when they are due, and the collection this hour's
+    writes supersede (``open_id``, opened at ``opened`` on the monotonic clock)."""
+
+    next_write: float
+    pending: list[tuple[dict, pd.Timestamp, bool]] = field(default_factory=list)
+    open_id: str | None = None
+    opened: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,13 +127,11 @@ class BackupWatch:
     into ``store``, tagged ``cluster``. :meth:`run` until ``stop`` is set."""
 
     def __init__(self, api: object, store: HistoryStore, *, cluster: str,
-                 namespace: str = NAMESPACE, flush_every_s: float = FLUSH_EVERY_S,
-                 roll_every_s: float = ROLL_EVERY_S, timeout_s: int = WATCH_TIMEOUT_S,
+                 namespace: str = NAMESPACE, cadence: Cadence = Cadence(),
                  log: Callable[[str], None] = print,
                  sleep: Callable[[float], None] = time.sleep):
         self.api, self.store, self.cluster, self.namespace = api, store, cluster, namespace
-        self.flush_every_s, self.roll_every_s = flush_every_s, roll_every_s
-        self.timeout_s, self.log, self.sleep = timeout_s, log, sleep
+        self.cadence, self.log, self.sleep = cadence, log, sleep
         self.source = f"watch:{cluster}/{namespace}"
         self.stats = WatchStats()
         self._events: queue.Queue = queue.Queue()
@@ -127,57 +148,70 @@ class BackupWatch:
         reader = threading.Thread(target=self._read, args=(rv,), daemon=True,
                                   name="backup-watch")
         reader.start()
-        pending: list[tuple[dict, pd.Timestamp, bool]] = []
-        open_id, opened = None, 0.0
-        next_write = time.monotonic() + self.flush_every_s
+        out = _Outbox(time.monotonic() + self.cadence.flush_every_s)
         fatal: KubeError | None = None
         while True:
             stopping = stop.is_set()
             if stopping:
                 self._stop.set()  # (the reader adds nothing more: what is queued is all)
-            try:
-                item = self._events.get(timeout=0.0 if stopping else 0.2)
-            except queue.Empty:
-                item = None
+            item = self._next(timeout_s=0.0 if stopping else 0.2)
             if item is not None:
-                # ("event", row or None, rv): a row and the rv that covers it arrive together,
-                # so a write never records an rv past a row it does not hold
-                kind, row, rv = item
-                if kind == "fatal":
-                    fatal = row
-                elif row is not None:
-                    pending.append(row)
-                if rv is not None:
-                    self.stats.resource_version = rv
-            due = time.monotonic() >= next_write
+                fatal = self._take(item, out.pending) or fatal
+            due = time.monotonic() >= out.next_write
             if item is not None and (stopping or fatal or not due):
                 continue  # (drain what has arrived; a steady stream still writes when due)
-            if pending and (due or stopping or fatal):
-                if time.monotonic() - opened >= self.roll_every_s:
-                    open_id = None
-                written = self._write(pending, open_id)
-                if written is False:  # the store is busy: try again soon, losing nothing
-                    next_write = time.monotonic() + min(BUSY_RETRY_S, self.flush_every_s)
-                else:
-                    pending = []
-                    next_write = time.monotonic() + self.flush_every_s
-                    if written is not None:
-                        if open_id is None:
-                            opened = time.monotonic()
-                        open_id = written
-                if written is False and (stopping or fatal):
-                    time.sleep(0.5)
+            if out.pending and (due or stopping or fatal):
+                flushed = self._flush(out)
+                if not flushed and (stopping or fatal):
+                    time.sleep(0.5)  # (the store is busy: once more before stopping)
                     continue
-            if stopping or (fatal and not pending):
+            if stopping or (fatal and not out.pending):
                 break
-            if fatal:
-                continue
         # The reader ends at its next event or at the request's timeoutSeconds (a daemon
         # thread: closing its response here would wait on the read it is blocked in).
         self._stop.set()
         if fatal is not None:
             raise fatal
         return self.stats
+
+    def _next(self, timeout_s: float) -> tuple | None:
+        """The reader's next item, None when none came within ``timeout_s``."""
+        try:
+            return self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def _take(self, item: tuple, pending: list[tuple[dict, pd.Timestamp, bool]]
+              ) -> KubeError | None:
+        """Add the reader's ``item`` to ``pending``; the error that ends the watch when
+        that is what it brings."""
+        # ("event", row or None, rv): a row and the rv that covers it arrive together,
+        # so a write never records an rv past a row it does not hold
+        kind, row, rv = item
+        if rv is not None:
+            self.stats.resource_version = rv
+        if kind == "fatal":
+            return row
+        if row is not None:
+            pending.append(row)
+        return None
+
+    def _flush(self, out: _Outbox) -> bool:
+        """Write what is pending (superseding this hour's collection): False, keeping
+        the rows, when the store was busy."""
+        if time.monotonic() - out.opened >= self.cadence.roll_every_s:
+            out.open_id = None
+        written = self._write(out.pending, out.open_id)
+        if written is False:  # the store is busy: try again soon, losing nothing
+            out.next_write = time.monotonic() + min(BUSY_RETRY_S, self.cadence.flush_every_s)
+            return False
+        out.pending = []
+        out.next_write = time.monotonic() + self.cadence.flush_every_s
+        if written is not None:
+            if out.open_id is None:
+                out.opened = time.monotonic()
+            out.open_id = written
+        return True
 
     def _write(self, pending: list[tuple[dict, pd.Timestamp, bool]],
                open_id: str | None) -> str | bool | None:
@@ -271,8 +305,8 @@ class BackupWatch:
     def _list(self) -> str:
         stats = ListStats()
         try:
-            doc = list_resource(self.api, "backups", self.namespace, stats=stats,
-                                sleep=self.sleep)
+            doc = list_resource(self.api, "backups", self.namespace,
+                                paging=Paging(sleep=self.sleep), stats=stats)
         except KubeUnavailable:
             raise  # (retried, as a lost watch is)
         except KubeError as e:
@@ -318,8 +352,8 @@ class BackupWatch:
             resp = CustomObjectsApi(self.api).list_namespaced_custom_object(
                 GROUP, self._version, self.namespace, "backups", watch=True,
                 resource_version=rv, allow_watch_bookmarks=True,
-                timeout_seconds=self.timeout_s, _preload_content=False,
-                _request_timeout=(10, self.timeout_s + 30))
+                timeout_seconds=self.cadence.timeout_s, _preload_content=False,
+                _request_timeout=(10, self.cadence.timeout_s + 30))
         except ApiException as e:
             _raise_status(e.status, e.reason, _body_message(e.body), e.headers, self)
         try:
