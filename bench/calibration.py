@@ -30,7 +30,7 @@ import pandas as pd
 from advisor.inputs import fleet_from_history
 from advisor.model.durations import fit_durations
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.risk import assess_fleet
+from advisor.model.risk import FLEET_DRAWS, assess_fleet
 from advisor.model.simulate import simulate
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday
@@ -104,8 +104,9 @@ def main() -> None:
                 deletion_duration=dataclasses.replace(v.deletion_duration, median_sd=0.0))
                 for v in rebuilt.volumes]
             rebuilt = dataclasses.replace(rebuilt, volumes=tuple(exact))
-        risk = assess_fleet(rebuilt, start=CUTOFF, weeks=4, version=VERSION, seed=k,
-                            precision=0.002, min_draws=1000, max_draws=4000)
+        draws = dataclasses.replace(FLEET_DRAWS, seed=k, precision=0.002, min_draws=1000,
+                                    max_draws=4000)
+        risk = assess_fleet(rebuilt, draws, start=CUTOFF, weeks=4, version=VERSION)
         for v in risk.volumes:
             per_draw = v.score.counts("conflicts")
             lo, hi = np.quantile(per_draw, [0.025, 0.975])

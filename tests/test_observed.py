@@ -9,7 +9,7 @@ import pytest
 
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.observed import OBSERVED_KINDS, observed_vs_predicted
-from advisor.model.risk import assess, plans_from_fleet
+from advisor.model.risk import Draws, assess, plans_from_fleet
 from advisor.model.simulate import simulate
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")
@@ -30,8 +30,8 @@ def truth():
                                 JobSpec("daily", "0 3 * * *", retain=3, groups=("b",))))
     history = simulate(fleet, START, START + pd.Timedelta(weeks=6), version=VERSION, seed=2)
     backups = history.frames["backups"].assign(cluster="c")
-    risk = assess(plans_from_fleet(fleet), start=START + pd.Timedelta(weeks=6),
-                  version=VERSION, seed=2, precision=0.002)
+    risk = assess(plans_from_fleet(fleet), Draws(seed=2, precision=0.002),
+                  start=START + pd.Timedelta(weeks=6), version=VERSION)
     return fleet, backups, risk
 
 

@@ -15,7 +15,7 @@ from advisor.model.proposal import (
     assess_proposal,
     merge_jobs,
 )
-from advisor.model.risk import assess_volume, default_window, plans_from_fleet
+from advisor.model.risk import Draws, assess_volume, default_window, plans_from_fleet
 
 GIB = 2**30
 D = Duration.parse
@@ -42,8 +42,8 @@ def test_a_weekly_job_is_scored_around_its_run_and_agrees_with_a_whole_week():
     plans = {p.volume: p for p in plans_from_fleet(merge_jobs(f, [weekly]))}
     w0, w1 = default_window(START)
     for v in ("v0", "v3"):
-        whole = assess_volume(plans[v], w0, w1, version="1.10", min_draws=400,
-                              max_draws=400, seed=11).p_conflict_per_run_by_job["weekly"]
+        whole = assess_volume(plans[v], w0, w1, Draws(seed=11, min_draws=400, max_draws=400),
+                              version="1.10").p_conflict_per_run_by_job["weekly"]
         around = r.p_conflict_per_run[v]
         assert abs(whole.mean - around.mean) <= 3 * (whole.se ** 2 + around.se ** 2) ** 0.5
     # 5 minutes before the hourly run of 20-minute backups: its retention deletions meet

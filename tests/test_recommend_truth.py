@@ -24,7 +24,7 @@ from advisor.advice.search import LADDER, ladder_cron, recommend_intervals
 from advisor.inputs import fleet_from_history
 from advisor.model.durations import fit_durations
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
-from advisor.model.risk import assess, plans_from_fleet
+from advisor.model.risk import Draws, assess, plans_from_fleet
 from advisor.model.simulate import simulate
 from advisor.schedules import interval_of
 
@@ -63,8 +63,8 @@ def applied(fleet: Fleet, recs) -> Fleet:
 def worst(fleet: Fleet, job: str, *, seed: int, weeks: int = 2) -> tuple[float, float]:
     """The worst volume's per-run conflict or skip probability of ``job``'s runs and
     its standard error, by an independent fast-path run."""
-    risk = assess(plans_from_fleet(fleet, seed=seed), start=START + pd.Timedelta(weeks=6),
-                  weeks=weeks, version=VERSION, seed=seed, precision=0.004)
+    risk = assess(plans_from_fleet(fleet, seed=seed), Draws(seed=seed, precision=0.004),
+                  start=START + pd.Timedelta(weeks=6), weeks=weeks, version=VERSION)
     out = (0.0, 0.0)
     for v in risk.volumes:
         for e in (v.p_conflict_per_run_by_job.get(job), v.p_skip_per_slot.get(job)):

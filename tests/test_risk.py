@@ -14,6 +14,7 @@ from advisor.advice.search import fleet_scorer
 from advisor.model.fastpath import RunPool, score_volume
 from advisor.model.fleet import Duration, Fleet, JobSpec, VolumeSpec
 from advisor.model.risk import (
+    Draws,
     assess,
     assess_fleet,
     assess_volume,
@@ -94,8 +95,8 @@ def test_draws_adapt_to_the_precision():
                              Duration(300, 1200, "lognormal"))
     plan = plans_from_fleet(fleet)[0]
     t0, t1 = default_window("2026-01-05")
-    coarse = assess_volume(plan, t0, t1, precision=0.05, min_draws=200)
-    fine = assess_volume(plan, t0, t1, precision=0.0005, min_draws=200, max_draws=3200)
+    coarse = assess_volume(plan, t0, t1, Draws(precision=0.05, min_draws=200))
+    fine = assess_volume(plan, t0, t1, Draws(precision=0.0005, min_draws=200, max_draws=3200))
     assert coarse.draws == 200 and coarse.p_conflict_per_run.se <= 0.05
     assert fine.draws > 200
     assert fine.p_conflict_per_run.se <= 0.0005 or fine.draws == 3200
@@ -111,11 +112,12 @@ def test_draws_adapt_to_the_weekly_precision_too():
     fleet = Fleet((v,), (JobSpec("hourly", "0 * * * *", retain=24, groups=("g",)),))
     plan = plans_from_fleet(fleet)[0]
     t0, t1 = default_window("2026-01-05")
-    run_only = assess_volume(plan, t0, t1, precision=0.01, min_draws=100)
+    run_only = assess_volume(plan, t0, t1, Draws(precision=0.01, min_draws=100))
     assert run_only.draws == 100
     week = run_only.p_conflict_per_week
     assert 0.2 < week.mean < 0.8 and week.se > 0.025  # (else the test shows nothing)
-    both = assess_volume(plan, t0, t1, precision=0.01, min_draws=100, week_precision=0.025)
+    both = assess_volume(plan, t0, t1, Draws(precision=0.01, min_draws=100,
+                                               week_precision=0.025))
     assert both.draws > 100 and both.p_conflict_per_week.se <= 0.025
 
 
@@ -138,8 +140,8 @@ def test_predictions_match_the_simulators_long_run_rates():
                          JobSpec("daily", "0 0 * * *", retain=2, groups=("g",))))
     sim = simulate(fleet, "2026-01-05", "2026-02-16", version="1.8", seed=3)
     ev = sim.events[sim.events["time"] >= pd.Timestamp("2026-01-12T00:00:00Z")]
-    risk = assess(plans_from_fleet(fleet), start="2026-02-16", version="1.8",
-                  precision=0.001, max_draws=4000)
+    risk = assess(plans_from_fleet(fleet), Draws(precision=0.001, max_draws=4000),
+                  start="2026-02-16", version="1.8")
     for v in risk.volumes:
         e = ev[ev["volume"] == v.volume]
         observed = e.loc[(e["operation"] == "deletion") & (e["event"] == "lock_conflict"),
@@ -242,8 +244,8 @@ def test_a_warm_up_puts_late_runs_where_they_would_be_at_the_window_start():
 
     def blocked(start, warm=True):
         if warm:
-            r = assess_volume(plan, start, start + pd.Timedelta(weeks=1), version="1.8",
-                              min_draws=1000, max_draws=1000)
+            r = assess_volume(plan, start, start + pd.Timedelta(weeks=1),
+                              Draws(min_draws=1000, max_draws=1000), version="1.8")
             return r.expected_per_week["delete_blocked"]
         s = score_volume(plan.jobs, plan.deletion, start, start + pd.Timedelta(weeks=1),
                          draws=1000, version="1.8", queues=plan.queues,
@@ -265,7 +267,7 @@ def test_a_target_is_decided_on_the_focus_jobs_own_figure():
                          JobSpec("monthly", "0 5 1 * *", retain=3, groups=("g",))))
     plan = plans_from_fleet(fleet)[0]
     t0, t1 = default_window("2027-01-04", weeks=5)
-    r = assess_volume(plan, t0, t1, min_draws=64, target=0.01, focus="monthly")
+    r = assess_volume(plan, t0, t1, Draws(min_draws=64, target=0.01, focus="monthly"))
     monthly = r.p_conflict_per_run_by_job["monthly"]
     assert monthly.mean == 0.0 and monthly.mean + 2 * monthly.se <= 0.01
     assert r.draws > 256  # (the overall figure alone would have stopped at 256)

@@ -23,6 +23,7 @@ from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
 from advisor.model.risk import (
+    FLEET_DRAWS,
     RiskAssessment,
     Waits,
     assess_fleet,
@@ -120,8 +121,8 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     say("queueing inside runs")
     waits = learn_waits(fleet, start=window.start, version=s.version, seed=s.seed)
     say("the risk of the current schedules")
-    risk = assess_fleet(fleet, start=window.start, version=s.version, seed=s.seed,
-                        precision=s.precision, waits=waits)
+    draws = dataclasses.replace(FLEET_DRAWS, seed=s.seed, precision=s.precision)
+    risk = assess_fleet(fleet, draws, start=window.start, version=s.version, waits=waits)
     recs = []
     if advise:
         say("the smallest safe intervals")

@@ -39,8 +39,8 @@ from advisor.model.executor import map_volumes
 from advisor.model.fastpath import Estimate, VolumeScore
 from advisor.model.fleet import Fleet, JobSpec
 from advisor.model.risk import (
-    DEFAULT_PRECISION,
     WARMUP_S,
+    Draws,
     VolumePlan,
     VolumeRisk,
     Waits,
@@ -58,7 +58,7 @@ from advisor.model.risk import (
 from advisor.model.simulate import run_members
 from advisor.schedules import fire_times
 
-__all__ = ["Draws", "JobRisk", "assess_proposal", "merge_jobs"]
+__all__ = ["CHECK_DRAWS", "JobRisk", "assess_proposal", "merge_jobs"]
 
 DAY_S = 86400.0
 WAITS_POOL_RUNS = 512
@@ -222,22 +222,16 @@ def _clearly_above(risk: VolumeRisk | _Figures, job: str, target: float) -> bool
     return p - 2 * se > target
 
 
-@dataclass(frozen=True)
-class Draws:
-    """How a check draws its figures: from ``seed``, every volume first gets
-    ``min_draws`` draws, then, where its verdict is still open, more (doubling, at most
-    ``max_draws``) until it is clear or known to within ``precision`` (a standard
-    error)."""
-
-    seed: int = 0
-    precision: float = DEFAULT_PRECISION
-    min_draws: int = FIRST_DRAWS
-    max_draws: int = 16_000
+CHECK_DRAWS = Draws(min_draws=FIRST_DRAWS)
+"""A check's draws: every volume first gets :data:`FIRST_DRAWS`, then, where its verdict
+is still open, more (doubling, at most ``max_draws``) until it is clear or known to
+within ``precision``. The check's own target decides (its ``target`` and ``focus`` are
+set per job)."""
 
 
 def assess_proposal(fleet: Fleet, proposed: Sequence[JobSpec], *,
                     start: str | pd.Timestamp | None = None, version: str = LATEST,
-                    target: float = 0.01, draws: Draws = Draws(),
+                    target: float = 0.01, draws: Draws = CHECK_DRAWS,
                     waits: Waits | None = None, tz: str | None = None
                     ) -> dict[str, JobRisk]:
     """Each proposed backupstore job's :class:`JobRisk` on ``fleet`` with the proposal
@@ -329,9 +323,10 @@ class _Gate:
             return _Figures.of(score_plan(self.plans[v], t0, t1, draws=least,
                                           version=self.version, seed=seed, tz=self.tz,
                                           threads=1))
-        r = assess_volume(self.plans[v], t0, t1, version=self.version, seed=seed,
-                          precision=self.draws.precision, min_draws=least, max_draws=most,
-                          tz=self.tz, threads=1, target=self.target, focus=focus)
+        draws = Draws(seed=seed, precision=self.draws.precision, min_draws=least,
+                      max_draws=most, target=self.target, focus=focus)
+        r = assess_volume(self.plans[v], t0, t1, draws, version=self.version, tz=self.tz,
+                          threads=1)
         return _Figures(r.p_conflict_per_run, r.p_conflict_per_run_by_job,
                         r.p_skip_per_slot, r.draws)
 

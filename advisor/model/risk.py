@@ -16,11 +16,11 @@ window (default: one week from the next Monday) and reports, per volume:
 - per job: expected skipped slots per week, the probability that a slot is skipped, and
   the effective interval (the window over the runs that started).
 
-Every figure is a mean over draws with its standard error. The number of draws adapts:
-it starts at ``min_draws`` and doubles until the standard error of the per-run conflict
-probability is at most ``precision`` (default: a quarter of 1 %) and, if asked (as
-:func:`assess_fleet` does), the per-week probability's at most ``week_precision``, or
-``max_draws`` is reached; the result says how many were used.
+Every figure is a mean over draws with its standard error. The number of draws adapts
+(:class:`Draws`): it starts at ``min_draws`` and doubles until the standard error of the
+per-run conflict probability is at most ``precision`` (default: a quarter of 1 %) and,
+if asked (as :func:`assess_fleet` does), the per-week probability's at most
+``week_precision``, or ``max_draws`` is reached; the result says how many were used.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ from advisor.model.simulate import run_members
 from advisor.schedules import interval_of
 from advisor.schema import utc
 
-__all__ = ["RiskAssessment", "VolumePlan", "VolumeRisk", "Waits", "assess", "assess_fleet",
-           "assess_volume", "decided", "learn_waits", "plans_from_fleet", "run_figures",
-           "score_plan", "settled", "target_figure", "weeks_to_run", "zero_if_nan"]
+__all__ = ["FLEET_DRAWS", "Draws", "RiskAssessment", "VolumePlan", "VolumeRisk", "Waits",
+           "assess", "assess_fleet", "assess_volume", "decided", "learn_waits",
+           "plans_from_fleet", "run_figures", "score_plan", "settled", "target_figure",
+           "weeks_to_run", "zero_if_nan"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -202,6 +203,30 @@ Focus = str | frozenset[str] | None
 its own), or None (the volume's figures over all its jobs)."""
 
 
+@dataclass(frozen=True)
+class Draws:
+    """How a volume's figures are drawn: from ``seed``, ``min_draws`` draws first, then
+    more, doubling, up to ``max_draws``, until the per-run conflict probability's
+    standard error is at most ``precision`` and, with ``week_precision``, the per-week
+    one's at most that. With ``target``, the figure the interval search and the gate
+    compare with it decides instead (of ``focus``'s runs if given): drawing stops once
+    the volume is clearly on one side of ``target`` (see :func:`assess_volume`)."""
+
+    seed: int = 0
+    precision: float = DEFAULT_PRECISION
+    min_draws: int = 500
+    max_draws: int = 16_000
+    week_precision: float | None = None
+    target: float | None = None
+    focus: Focus = None
+
+
+FLEET_DRAWS = Draws(min_draws=200, week_precision=0.025)
+""":func:`assess_fleet`'s: the per-week probability known to 2.5 points too, so a volume
+whose weeks all or never meet a conflict needs no more than 200 draws, one that meets one
+in about half its weeks 400."""
+
+
 def zero_if_nan(x: float) -> float:
     """0 for NaN (a figure of a job with no run in the window: nothing met, as far as it
     shows), else ``x``."""
@@ -253,60 +278,51 @@ def score_plan(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timest
 
 
 def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp,
-                  *, version: str = LATEST, seed: int = 0,
-                  precision: float = DEFAULT_PRECISION, min_draws: int = 500,
-                  max_draws: int = 16_000, tz: str | None = None,
-                  threads: int | None = None, target: float | None = None,
-                  focus: Focus = None, week_precision: float | None = None
-                  ) -> VolumeRisk:
+                  draws: Draws = Draws(), *, version: str = LATEST, tz: str | None = None,
+                  threads: int | None = None) -> VolumeRisk:
     """Score one plan, adding draws until the per-run conflict probability's standard
-    error is at most ``precision`` and, with ``week_precision``, the per-week one's at
-    most that (or ``max_draws`` are used). With ``target``, the figure that the
-    interval search (:func:`advisor.advice.search.intervals.minimum_interval`) checks
-    decides instead (the larger per-run conflict or skip probability, of ``focus``'s
-    runs if given: one job or a set, each on its own): drawing stops
-    as soon as the volume is clearly on one side of the target (``p + 2 se <= target``
-    or ``p - 2 se > target``), or that figure's standard error is at most
-    ``precision``; a volume far from the target needs few draws, and a rare job's
-    figure (a monthly run) gets the draws it needs."""
+    error is at most ``draws.precision`` and, with ``draws.week_precision``, the per-week
+    one's at most that (or ``draws.max_draws`` are used). With ``draws.target``, the
+    figure that the interval search
+    (:func:`advisor.advice.search.intervals.minimum_interval`) checks decides instead
+    (the larger per-run conflict or skip probability, of ``draws.focus``'s runs if given:
+    one job or a set, each on its own): drawing stops as soon as the volume is clearly on
+    one side of the target (``p + 2 se <= target`` or ``p - 2 se > target``), or that
+    figure's standard error is at most ``precision``; a volume far from the target needs
+    few draws, and a rare job's figure (a monthly run) gets the draws it needs."""
     if not plan.jobs:
         raise ValueError(f"volume {plan.volume!r}: no backup job covers it")
+    d = draws
     scores: list[VolumeScore] = []
-    draws, batch = 0, min_draws
+    done, batch = 0, d.min_draws
     while True:
         scores.append(score_plan(plan, start, end, draws=batch, version=version,
-                                 seed=seed + 7919 * len(scores), tz=tz, threads=threads))
-        draws += batch
+                                 seed=d.seed + 7919 * len(scores), tz=tz, threads=threads))
+        done += batch
         score = _concat(scores)
-        if target is not None:  # the figure checked against the target decides
+        if d.target is not None:  # the figure checked against the target decides
             risk = _risk(plan, score)
-            if settled(risk, focus, target, precision) or draws >= max_draws:
+            if settled(risk, d.focus, d.target, d.precision) or done >= d.max_draws:
                 return risk
         else:
             se = score.p_any_conflict_per_run().se
-            week_ok = week_precision is None or \
-                score.p_any_conflict_per_week().se <= week_precision
-            if (not se > precision and week_ok) or draws >= max_draws:
+            week_ok = d.week_precision is None or \
+                score.p_any_conflict_per_week().se <= d.week_precision
+            if (not se > d.precision and week_ok) or done >= d.max_draws:
                 return _risk(plan, score)  # (a NaN se: no runs at all)
-        batch = min(draws, max_draws - draws)
+        batch = min(done, d.max_draws - done)
 
 
-def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = None,
-           weeks: int = 1, version: str = LATEST, seed: int = 0,
-           precision: float = DEFAULT_PRECISION, min_draws: int = 500,
-           max_draws: int = 16_000, tz: str | None = None, target: float | None = None,
-           focus: str | None = None, week_precision: float | None = None
-           ) -> RiskAssessment:
+def assess(plans: Iterable[VolumePlan], draws: Draws = Draws(), *,
+           start: str | pd.Timestamp | None = None, weeks: int = 1, version: str = LATEST,
+           tz: str | None = None) -> RiskAssessment:
     """Score every plan over ``weeks`` weeks from the Monday on or after ``start``
-    (``target``, ``focus``, ``week_precision``: see :func:`assess_volume`)."""
+    (``draws``: see :func:`assess_volume`)."""
     t0, t1 = default_window(start, weeks)
     plans = list(plans)
 
     def one(p: VolumePlan, threads: int | None = None) -> VolumeRisk:
-        return assess_volume(p, t0, t1, version=version, seed=seed, precision=precision,
-                             min_draws=min_draws, max_draws=max_draws, tz=tz,
-                             target=target, focus=focus, threads=threads,
-                             week_precision=week_precision)
+        return assess_volume(p, t0, t1, draws, version=version, tz=tz, threads=threads)
 
     # volumes side by side, one core each; a volume's result does not depend on where
     # it is scored
@@ -315,7 +331,7 @@ def assess(plans: Iterable[VolumePlan], *, start: str | pd.Timestamp | None = No
         out = tuple(map_volumes(lambda p: one(p, 1), plans))
     else:
         out = tuple(one(p) for p in plans)
-    return RiskAssessment(out, version, t0, t1, precision)
+    return RiskAssessment(out, version, t0, t1, draws.precision)
 
 
 def warm_spans(plans: Iterable[VolumePlan]) -> None:
@@ -435,9 +451,10 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
             score = score_plan(plan, t0, t1, draws=min_draws, version=version, seed=seed,
                                threads=1)
         else:
-            score = assess_volume(plan, t0, t1, version=version, seed=seed,
-                                  precision=0.01, min_draws=min_draws,
-                                  max_draws=max_draws, threads=1).score
+            score = assess_volume(plan, t0, t1, Draws(seed=seed, precision=0.01,
+                                                      min_draws=min_draws,
+                                                      max_draws=max_draws),
+                                  version=version, threads=1).score
         return (sum(float(score.runs[j.name].mean()) for j, _ in plan.jobs),
                 float(score.pending_behind_deletion.mean()))
 
@@ -448,31 +465,24 @@ def learn_waits(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks:
     return out
 
 
-def assess_fleet(fleet: Fleet, *, start: str | pd.Timestamp | None = None, weeks: int = 1,
-                 version: str = LATEST, seed: int = 0, precision: float = DEFAULT_PRECISION,
-                 volumes: Iterable[str] | None = None, waits: Waits | None = None,
-                 min_draws: int = 200, max_draws: int = 16_000,
-                 target: float | None = None, week_precision: float | None = 0.025
-                 ) -> RiskAssessment:
+def assess_fleet(fleet: Fleet, draws: Draws = FLEET_DRAWS, *,
+                 start: str | pd.Timestamp | None = None, weeks: int = 1,
+                 version: str = LATEST, volumes: Iterable[str] | None = None,
+                 waits: Waits | None = None) -> RiskAssessment:
     """:func:`assess` of a fleet's volumes (or of ``volumes``), with one round of
     feedback between the volumes of a job's runs: a backup Pending behind a deletion
     holds its lane, which delays the volumes after it and lengthens the run (so later
-    fire times are skipped more often). The waits come from :func:`learn_waits` unless
-    given. Draws are added until both the per-run probability's standard error is at
-    most ``precision`` and the per-week one's at most ``week_precision`` (2.5 points): a
-    volume whose weeks all or never meet a conflict needs no more than ``min_draws``,
-    one that meets one in about half its weeks 400 (the draws double). ``target``: a
-    volume gets only the draws that place it on one side of it (see
-    :func:`assess_volume`)."""
+    fire times are skipped more often). The waits come from :func:`learn_waits` (from
+    ``draws.seed``) unless given. ``draws``: see :data:`FLEET_DRAWS` and
+    :func:`assess_volume`."""
     if waits is None:
-        waits = learn_waits(fleet, start=start, weeks=weeks, version=version, seed=seed)
-    plans = plans_from_fleet(fleet, seed=seed, waits=waits)
+        waits = learn_waits(fleet, start=start, weeks=weeks, version=version,
+                            seed=draws.seed)
+    plans = plans_from_fleet(fleet, seed=draws.seed, waits=waits)
     if volumes is not None:
         wanted = set(volumes)
         plans = [p for p in plans if p.volume in wanted]
-    return assess(plans, start=start, weeks=weeks, version=version, seed=seed,
-                  precision=precision, min_draws=min_draws, max_draws=max_draws,
-                  target=target, week_precision=week_precision)
+    return assess(plans, draws, start=start, weeks=weeks, version=version)
 
 
 def weeks_to_run(job: JobSpec) -> int:

@@ -14,6 +14,7 @@ from advisor.advice.settings import Settings
 from advisor.model.fastpath import Estimate
 from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
 from advisor.model.risk import (
+    Draws,
     RiskAssessment,
     VolumePlan,
     VolumeRisk,
@@ -97,16 +98,17 @@ class FleetScorer:
 
     def _run(self, plans: list[VolumePlan], whole: bool) -> dict[str, VolumeOutcome]:
         s, target = self.settings, self.target
-        common = dict(start=self.start, weeks=self.weeks, version=s.version, seed=s.seed,
-                      precision=s.precision, target=target, focus=self.focus,
+        draws = Draws(seed=s.seed, precision=s.precision, target=target, focus=self.focus,
                       min_draws=500 if target is None else 64)
+        common = dict(start=self.start, weeks=self.weeks, version=s.version)
         if target is None or whole:
-            return {r.volume: self._keep(r) for r in assess(plans, **common).volumes}
+            return {r.volume: self._keep(r) for r in assess(plans, draws, **common).volumes}
         plans = sorted(plans, key=lambda p: -self.last.get(p.volume, math.inf))
         out: dict[str, VolumeOutcome] = {}
         i, size = 0, 4  # a few first, since the worst usually decides; then more at once
         while i < len(plans):
-            scored = [self._keep(r) for r in assess(plans[i:i + size], **common).volumes]
+            scored = [self._keep(r)
+                      for r in assess(plans[i:i + size], draws, **common).volumes]
             out.update(zip((p.volume for p in plans[i:i + size]), scored, strict=True))
             if any(o.upper > target for o in scored):
                 break
