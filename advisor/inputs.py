@@ -14,7 +14,9 @@ notebook call::
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -31,7 +33,6 @@ from advisor.longhorn import (
     parse_lock_path,
     system_backup_policy,
 )
-from advisor.model import durations
 from advisor.model.durations import MODEL_BACKUP_COLUMNS, DurationFits, fit_durations
 from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
 from advisor.sources.base import Problem
@@ -60,11 +61,44 @@ class ModelInputs:
     kept: bool
 
 
+def fitting_modules() -> list[Path]:
+    """The source files the fits are computed by: :mod:`advisor.model.durations` and
+    every advisor module it imports, and those they import (anywhere in the file, so a
+    module the fitting code comes to use is counted without a list to keep)."""
+    found: dict[str, Path] = {}
+    todo = ["advisor.model.durations"]
+    while todo:
+        name = todo.pop()
+        spec = importlib.util.find_spec(name)
+        if name in found or spec is None or not spec.origin:
+            continue
+        found[name] = path = Path(spec.origin)
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith("advisor.")]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                    (node.module or "").startswith("advisor"):
+                todo.append(node.module)  # (and the names that are modules)
+                todo += [f"{node.module}.{a.name}" for a in node.names
+                         if _is_module(f"{node.module}.{a.name}")]
+    return [found[n] for n in sorted(found)]
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # (a name inside a module, not a submodule)
+        return False
+
+
 def fits_key() -> str:
     """What the fits depend on besides the history: the advisor's version and the
-    fitting code itself (so an edited fit is never read back as current)."""
-    code = Path(durations.__file__).read_bytes()
-    return f"{__version__}+{hashlib.sha256(code).hexdigest()[:16]}"
+    fitting code itself (:func:`fitting_modules`), so an edited fit is never read back
+    as current."""
+    code = hashlib.sha256()
+    for path in fitting_modules():
+        code.update(path.read_bytes())
+    return f"{__version__}+{code.hexdigest()[:16]}"
 
 
 def model_inputs(store: HistoryStore, *, backup_columns: Sequence[str] | None = None,

@@ -3,9 +3,12 @@ the store, and read back into the same fleet."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from advisor.inputs import FITS, fleet_from_history, model_inputs
+import advisor
+from advisor.inputs import FITS, fits_key, fitting_modules, fleet_from_history, model_inputs
 from advisor.model.durations import DurationFits, fit_durations
 from advisor.sample import load_sample
 from advisor.store import HistoryStore
@@ -73,3 +76,19 @@ def test_collect_keeps_the_fits_for_the_next_check(tmp_path):
     other = tmp_path / "other"
     r = run_cli("collect", "--sample", "--no-fit", "--store", str(other))
     assert r.returncode == 0 and not (other / "derived").exists()
+
+
+def test_the_fits_key_covers_all_the_fitting_code(monkeypatch):
+    """The kept fits are read back only when the code that made them is the same:
+    durations.py was split into several modules, and a key that hashed it alone would
+    read back fits made by an older censored likelihood or deletion prior."""
+    names = {str(p.relative_to(Path(advisor.__file__).parent)) for p in fitting_modules()}
+    assert {"model/durations.py", "model/censored.py", "model/lognormal.py",
+            "model/observations.py", "model/deletions.py", "model/queueing.py",
+            "schema.py", "model/fleet.py", "longhorn/jobs.py"} <= names, names
+    assert "report/build.py" not in names and "cli/report.py" not in names
+    key = fits_key()  # and a change to any of them changes the key
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (
+        b"#" if self.name == "censored.py" else b""))
+    assert fits_key() != key
