@@ -456,9 +456,13 @@ def check(proposed: str | Path | Sequence[str | Path], history: History | None =
 
 
 def build_report(history: History, **options: Any) -> Any:
-    """The weekly report of ``history`` (:func:`advisor.report.build.build_report`'s
-    options: ``week``, ``cluster``, ``version``, ``target``, ``previous``, ``detailed``);
-    render it with :func:`advisor.report.render.write_report`."""
+    """The weekly report of ``history`` (options: ``week``, ``cluster``, ``version`` and
+    ``target``, the report's :class:`~advisor.advice.Settings`, and
+    :func:`advisor.report.build.build_report`'s ``previous`` and ``detailed``); render it
+    with :func:`advisor.report.render.write_report`."""
     from advisor.report.build import build_report as build
 
-    return build(history.frames, history.fits, problems=history.problems, **options)
+    asked = {k: options.pop(k) for k in ("target", "week", "version", "cluster")
+             if k in options}
+    return build(history.frames, history.fits, Settings(**asked),
+                 problems=history.problems, **options)

@@ -32,6 +32,8 @@ from advisor.store import (
     StoreError,
     StoreVersionError,
     default_store_path,
+    history_store,
+    parts,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -842,9 +844,9 @@ def test_codes_number_values_in_order_met_and_na_as_minus_one(storage):
     dtype = pd.StringDtype(storage)
     s = pd.concat([pd.Series(["b", "a", None], dtype=dtype),
                    pd.Series(["a", "c", "b"], dtype=dtype)], ignore_index=True)
-    codes, n = store._codes(s)
+    codes, n = parts._codes(s)
     assert codes.tolist() == [0, 1, -1, 1, 2, 0] and n == 3 and codes.dtype == np.int64
-    codes, n = store._codes(pd.Series([], dtype=dtype))
+    codes, n = parts._codes(pd.Series([], dtype=dtype))
     assert codes.tolist() == [] and n == 0 and codes.dtype == np.int64
 
 
@@ -893,7 +895,7 @@ def test_a_clock_stepped_back_still_sorts_a_new_collection_last(tmp_path, monkey
         def now(cls, tz=None):
             return cls.at
 
-    monkeypatch.setattr(store, "datetime", Clock)
+    monkeypatch.setattr(history_store, "datetime", Clock)
     s = HistoryStore(tmp_path)
     ids = [s.append({"jobs": job("0 2 * * *")}).collection_id]
     Clock.at = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)  # an hour back

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from advisor.advice import DEFAULT_TARGET
+from advisor.advice import DEFAULT_TARGET, Settings
 from advisor.cli.options import (
     ClusterOpt,
     FromFileOpt,
@@ -79,8 +79,9 @@ def report(
         problems = _load_problems(store) if not (sample or from_file) else loaded
         label = iso_week(week, latest_activity(frames["backups"]))[0]
         try:
-            built = build_report(frames, fits, week=week, cluster=cluster, version=version,
-                                 target=target_risk, previous=load_previous(out, label),
+            settings = Settings(target=target_risk, week=week, version=version,
+                                cluster=cluster)
+            built = build_report(frames, fits, settings, previous=load_previous(out, label),
                                  problems=problems, detailed=detailed, progress=step)
         except ValueError as e:
             raise fail(str(e), 2) from None

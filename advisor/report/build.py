@@ -24,8 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from advisor import __version__
-from advisor.advice import Settings, analyse
-from advisor.longhorn import BACKUPSTORE_TASKS, LATEST
+from advisor.advice import Analysis, Settings, analyse
+from advisor.longhorn import BACKUPSTORE_TASKS
 from advisor.longhorn.manifests import (
     job_labels_and_parameters,
     kubectl_patch,
@@ -34,9 +34,9 @@ from advisor.longhorn.manifests import (
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits, backup_observations
 from advisor.model.observed import OBSERVED_KINDS
-from advisor.schedules import interval_of
 from advisor.model.simulate import run_members
 from advisor.model.trend import Trend, forecast_p99
+from advisor.schedules import interval_of
 from advisor.schema import utc
 from advisor.sources.base import Problem
 from advisor.units import duration as dur
@@ -372,34 +372,59 @@ def _changes(previous: Mapping | None, summary: dict, volumes: pd.DataFrame,
     }
 
 
-def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
-                 week: str | None = None, cluster: str | None = None,
-                 version: str = LATEST, target: float = 0.01,
-                 previous: Mapping | None = None, problems: Sequence[Problem] = (),
-                 detailed: int = DETAILED, progress: Progress | None = None) -> Report:
-    """The report of one cluster's history for one ISO week (default: the last complete
-    week of the history). ``previous``: the previous report's JSON, for what changed.
-    ``problems``: the records a load skipped or kept with warnings (a store keeps only
-    what was usable: its skipped records were reported when collected). ``progress`` is
-    told each stage's name as it starts."""
-    a = analyse(frames, fits, Settings(target=target, week=week, version=version,
-                                       cluster=cluster), progress=progress)
+def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
+                 settings: Settings | None = None, *, previous: Mapping | None = None,
+                 problems: Sequence[Problem] = (), detailed: int = DETAILED,
+                 progress: Progress | None = None) -> Report:
+    """The report of one cluster's history under ``settings`` (default
+    :class:`~advisor.advice.Settings`: the last complete ISO week of the history, its only
+    cluster, Longhorn's latest rules, a 1 % target). ``previous``: the previous report's
+    JSON, for what changed. ``problems``: the records a load skipped or kept with warnings
+    (a store keeps only what was usable: its skipped records were reported when
+    collected). ``detailed``: how many of the riskiest volumes get their own charts.
+    ``progress`` is told each stage's name as it starts."""
+    settings = Settings() if settings is None else settings
+    a = analyse(frames, fits, settings, progress=progress)
     (progress or (lambda _: None))("the report")
-    label, start, end = a.window.label, a.window.start, a.window.end
-    fleet, notes, cluster, risk, recs = a.fleet, a.notes, a.cluster, a.assessment, \
-        a.recommendations
+    start, end, cluster, risk = a.window.start, a.window.end, a.cluster, a.assessment
     backups = frames["backups"]
     b = backups[backups["cluster"] == cluster] if len(backups) else backups
-    seen = a.observed
-    volumes = _volume_table(risk.table, fleet, fits, b, (start, end), a.settings, cluster)
-    members = {j: len(v) for j, v in run_members(fleet).items()}
-    jobs = _jobs(recs, fleet, members, job_labels_and_parameters(frames["jobs"], cluster))
-    week_b = b[_in_week(b, start, end)]
+    volumes = _volume_table(risk.table, a.fleet, fits, b, (start, end), a.settings, cluster)
+    members = {j: len(v) for j, v in run_members(a.fleet).items()}
+    jobs = _jobs(a.recommendations, a.fleet, members,
+                 job_labels_and_parameters(frames["jobs"], cluster))
+    summary = _summary(a, b[_in_week(b, start, end)], volumes, jobs, settings.target)
+    data_quality = _data_quality(b, fits, cluster, problems, a.notes, settings.version)
+    meta = {"advisor_version": __version__, "generated_at": _iso(pd.Timestamp.now(tz="UTC")),
+            "week": a.window.label, "week_start": _iso(start), "week_end": _iso(end),
+            "cluster": cluster, "longhorn_version": settings.version,
+            "target_risk": settings.target,
+            "model_window": [_iso(risk.start), _iso(risk.end)]}
+    top = volumes["volume"].head(detailed).tolist()
+    observed = _durations(b, fits, cluster)
+    durations = observed[observed["volume"].isin(top)].reset_index(drop=True)
+    ops = _operations(b, start, end)
+    # one trend model for the table's "p99 reaches interval" and the trend charts
+    trends_all = _trends(observed, volumes, end)
+    volumes["p99_crosses_at"] = pd.to_datetime(
+        volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
+    trends = {v: trends_all[v] for v in top}
+    return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
+                  data_quality, ops, durations, top, fits.preferred(cluster),
+                  running_at_once(ops), trends)
+
+
+def _summary(a: Analysis, week_b: pd.DataFrame, volumes: pd.DataFrame,
+             jobs: list[JobReport], target: float) -> dict:
+    """The report's headline figures: volumes at risk, the week's lock conflicts
+    observed (``week_b``: its Backups) against those predicted (with a 95 % Poisson
+    range), failed backups, skipped runs, and the three changes that matter most."""
     observed = int(week_b["lock_conflict"].isin(OBSERVED_KINDS).sum())
+    seen = a.observed
     predicted = float(np.nansum(seen["predicted_per_week"])) if len(seen) else 0.0
     lo, hi = (stats.poisson.ppf([0.025, 0.975], predicted) if predicted > 0
               else (0.0, 0.0))
-    summary = {
+    return {
         "volumes": len(volumes),
         "volumes_at_risk": int(volumes["at_risk"].sum()),
         "conflicts_observed": observed,
@@ -409,14 +434,22 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
         "conflicts_predicted_range": [float(lo), float(hi)],
         "backups_week": len(week_b),
         "failed_backups": int((week_b["state"] == "Error").sum()),
-        "skipped_runs_predicted": _skipped_runs(risk),
+        "skipped_runs_predicted": _skipped_runs(a.assessment),
         "top_changes": _top_changes(jobs, volumes, target),
     }
+
+
+def _data_quality(b: pd.DataFrame, fits: DurationFits, cluster: str,
+                  problems: Sequence[Problem], notes: Sequence[str], version: str) -> dict:
+    """What the report rests on: the cluster's Backups (``b``) and how many are censored,
+    the span of the history, the volumes on the fleet prior, how deletions were timed,
+    the records skipped or warned about, the fits' problems and the model's
+    assumptions (``notes``)."""
     fit_t = fits.table[fits.table["cluster"] == cluster]
     prior = sorted(set(fit_t.loc[fit_t["source"] != "own_history", "volume"].astype(str)))
     dels = fits.deletions[fits.deletions["cluster"] == cluster]
     measured = b[b["deleted_at"].notna() & b["deletion_requested_at"].notna()]
-    data_quality = {
+    return {
         "backups": len(b),
         "backups_censored": int(b["censored"].fillna(False).sum()),
         "history_from": None if b.empty else _iso(b["started_at"].min()),
@@ -437,31 +470,28 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits, *,
                               "fires in the kube-controller-manager's time zone: UTC on "
                               "most clusters)",
     }
-    meta = {"advisor_version": __version__, "generated_at": _iso(pd.Timestamp.now(tz="UTC")),
-            "week": label, "week_start": _iso(start), "week_end": _iso(end),
-            "cluster": cluster, "longhorn_version": version, "target_risk": target,
-            "model_window": [_iso(risk.start), _iso(risk.end)]}
-    top = volumes["volume"].head(detailed).tolist()
-    # each backup's duration as the fits read it (a censored one: how long it lasted at
-    # least), in the mode of the volume's preferred fit: what its charts and trend show
+
+
+def _durations(b: pd.DataFrame, fits: DurationFits, cluster: str) -> pd.DataFrame:
+    """Each backup's duration as the fits read it (a censored one: how long it lasted at
+    least), in the mode of the volume's preferred fit: what its charts and trend show
+    (``volume``, ``started_at``, ``duration_s``, ``censored``)."""
     shown = fits.preferred(cluster)[["volume", "mode"]].astype(str)
-    observed = backup_observations(b).merge(shown, on=["volume", "mode"])[
+    return backup_observations(b).merge(shown, on=["volume", "mode"])[
         ["volume", "started_at", "duration_s", "censored"]].astype({"volume": str})
-    durations = observed[observed["volume"].isin(top)].reset_index(drop=True)
-    ops = _operations(b, start, end)
-    # one trend model for the table's "p99 reaches interval" and the trend charts
+
+
+def _trends(observed: pd.DataFrame, volumes: pd.DataFrame, now: pd.Timestamp
+            ) -> dict[str, Trend]:
+    """Each volume's p99 duration trend at ``now`` from its ``observed`` durations,
+    against the shortest interval of its jobs (:func:`forecast_p99`)."""
     by_volume = dict(tuple(observed.groupby("volume", sort=False)))
-    trends_all = {}
+    trends = {}
     for v, iv in volumes.set_index("volume")["interval_s"].items():
         g = by_volume.get(v, observed.iloc[:0])
-        trends_all[v] = forecast_p99(g["started_at"], g["duration_s"], g["censored"],
-                                     interval_s=iv if np.isfinite(iv) else None, now=end)
-    volumes["p99_crosses_at"] = pd.to_datetime(
-        volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
-    trends = {v: trends_all[v] for v in top}
-    return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
-                  data_quality, ops, durations, top, fits.preferred(cluster),
-                  running_at_once(ops), trends)
+        trends[v] = forecast_p99(g["started_at"], g["duration_s"], g["censored"],
+                                 interval_s=iv if np.isfinite(iv) else None, now=now)
+    return trends
 
 
 def _iso(t: pd.Timestamp) -> str | None:

@@ -1,43 +1,6 @@
-"""The local history store: every collection of frames, kept as append-only Parquet.
-
-Layout (plain files, so DuckDB, Spark, Dask and pandas read them directly, e.g.
-``SELECT * FROM read_parquet('<store>/collections/*/backups.parquet', union_by_name=true)``)::
-
-    <store>/store.json                         {"format": "longhorn-backup-advisor-store",
-                                                "schema_version": N, ...}
-    <store>/collections/<id>/<frame>.parquet   one file per non-empty frame of a collection
-    <store>/collections/<id>/manifest.json     per-frame rows and sources, written_at,
-                                               schema_version, supersedes, meta
-    <store>/derived/<name>/<digest>/           frames derived from all collections (a
-                                               model's fits), kept for the next reader
-    <store>/.staging/                          in-flight writes (ignored by readers)
-    <store>/.writer.lock                       writer lock (fcntl.flock), holds the writer's pid
-
-A collection ``<id>`` is ``<UTC time>-<8 hex>`` (``20250131T020000.123456Z-1f2e3d4c``):
-sorting ids sorts collections by when they were written. Every Parquet file records its
-schema version in its key-value metadata (``advisor.schema_version``); older files are
-migrated on read (:data:`MIGRATIONS`, then :func:`advisor.schema.coerce`).
-
-A collection is written whole into ``.staging/<id>/``, fsynced, then moved into
-``collections/`` by one ``rename``: a writer killed at any instant leaves every earlier
-collection intact and its own either wholly present or wholly absent. One writer at a time
-holds the lock; readers take none, since the rename is atomic.
-
-Derived frames (:meth:`HistoryStore.derived`, :meth:`HistoryStore.keep_derived`) are
-not history: they are what a caller computed from every collection present, kept so that
-the next run need not compute them again. ``<digest>`` hashes the caller's key and the
-collection ids, so a new collection (or another advisor) makes them unused; they are
-written like a collection (staged, fsynced, renamed) and may be deleted at any time.
-
-A collection may *supersede* earlier ones (``append(..., supersede=[ids])``): it holds
-their rows and its own, and readers no longer see the ones it names; they are deleted
-after it is in place (a writer that dies first leaves them hidden, and the next writer
-deletes them). ``advisor watch`` uses this to write every minute into one collection per
-hour, rather than a store of thousands of one-minute collections.
-
-Rows are stored once: a row whose key and content (every column but ``source`` and
-``collected_at``) are already in the store is not written again. Reading with
-``latest=True`` keeps one row per key (:data:`advisor.schema.KEYS`).
+"""The history store itself (:class:`HistoryStore`): collections appended under the
+writer lock, staged, fsynced and renamed into place; read back, migrated and deduplicated;
+superseded; and the derived frames kept beside them. The layout is in :mod:`advisor.store`.
 """
 
 from __future__ import annotations
@@ -51,95 +14,44 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from advisor import schema
+from advisor.store.parts import (
+    ARROW_TO_PANDAS,
+    VERSION_KEY,
+    check_identity,
+    fingerprint,
+    fsync,
+    latest_rows,
+    matching,
+    read_part,
+    write_json,
+)
+from advisor.store.results import (
+    AppendResult,
+    CollectionInfo,
+    FrameCounts,
+    StoreBusyError,
+    StoreError,
+    StoreVersionError,
+)
 
 STORE_FORMAT = "longhorn-backup-advisor-store"
 """The ``format`` field of ``store.json``."""
-
-VERSION_KEY = b"advisor.schema_version"
-"""Parquet key-value metadata key holding the schema version a file was written with."""
 
 MIGRATIONS: dict[int, Callable[[str, pd.DataFrame], pd.DataFrame]] = {}
 """``MIGRATIONS[v](frame, df)`` upgrades a stored frame from schema version v to v + 1.
 Only renames and retypes need one: :func:`advisor.schema.coerce` adds new columns as NA."""
 
-STATE_RANK: dict[str, int] = {"": 0, "Pending": 1, "InProgress": 2, "Unknown": 3,
-                              "Error": 4, "Completed": 4, "Deleting": 5}
-"""How far a Backup has got. It only moves forward, so ``read("backups")`` keeps the most
-advanced state: an old export loaded late must not hide a later state. Error and Completed
-are both final (the later observation wins); states not listed rank below New."""
-
 _ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 _ID_TIME = "%Y%m%dT%H%M%S.%fZ"
-_LARGE_PART_BYTES = 256 * 1024  # smaller parts read faster on one thread
-_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(),
-                    pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-
-
-class StoreError(Exception):
-    """The history store cannot be used as asked (not a store, damaged file, ...)."""
-
-
-class StoreBusyError(StoreError):
-    """Another process holds the store's writer lock."""
-
-
-class StoreVersionError(StoreError):
-    """The store was written by a newer advisor than this one."""
-
-
-@dataclass(frozen=True)
-class FrameCounts:
-    """Rows of one frame in one append. ``added``: key new to the store; ``updated``: known
-    key, new content; ``unchanged``: stored already (or repeated), not written again."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    """What :meth:`HistoryStore.append` did: counts per frame and the collection written
-    (``collection_id`` is None when nothing was new, so nothing was written)."""
-
-    collection_id: str | None
-    counts: dict[str, FrameCounts] = field(default_factory=dict)
-
-    @property
-    def written(self) -> int:
-        """Rows written, all frames together."""
-        return sum(c.added + c.updated for c in self.counts.values())
-
-    def __str__(self) -> str:
-        head = (f"wrote collection {self.collection_id}" if self.collection_id
-                else "nothing new, no collection written")
-        body = "; ".join(f"{name}: {c.added} added, {c.updated} updated, "
-                         f"{c.unchanged} unchanged" for name, c in self.counts.items())
-        return f"{head} ({body})" if body else head
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    """One committed collection as its manifest describes it (``written_at`` in UTC)."""
-
-    id: str
-    written_at: pd.Timestamp
-    schema_version: int
-    rows: dict[str, int]
-    sources: dict[str, list[str]]
-    supersedes: tuple[str, ...] = ()
-    meta: dict = field(default_factory=dict)
 
 
 def default_store_path() -> Path:
@@ -177,7 +89,7 @@ class HistoryStore:
         incoming = {}
         for name, df in frames.items():
             df = schema.coerce(name, df)
-            _check_identity(name, df)
+            check_identity(name, df)
             if len(df):
                 incoming[name] = df
         if not incoming:
@@ -227,7 +139,7 @@ class HistoryStore:
                                    & set(known) if latest else set())
             only = [c for c in known if c in need]
         df = self._read_all(frame, None if columns is None else only)
-        df = (_latest(frame, df) if latest else df).reset_index(drop=True)
+        df = (latest_rows(frame, df) if latest else df).reset_index(drop=True)
         return df if columns is None else df[[c for c in known if c in columns]]
 
     def read_all(self, *, latest: bool = True) -> dict[str, pd.DataFrame]:
@@ -298,15 +210,15 @@ class HistoryStore:
                 for f, df in frames.items():
                     pq.write_table(pa.Table.from_pandas(df, preserve_index=False),
                                    staging / f"{f}.parquet")
-                    _fsync(staging / f"{f}.parquet")
-                _write_json(staging / "manifest.json", {
+                    fsync(staging / f"{f}.parquet")
+                write_json(staging / "manifest.json", {
                     "name": name, "key": key, "frames": sorted(frames),
                     "collections": len(self._collection_ids()),
                     "written_at": datetime.now(UTC).isoformat()})
-                _fsync(staging)
+                fsync(staging)
                 base.mkdir(parents=True, exist_ok=True)
                 os.rename(staging, base / digest)
-                _fsync(base)
+                fsync(base)
                 for old in base.iterdir():  # (what earlier collections or keys made)
                     if old.name != digest:
                         shutil.rmtree(old, ignore_errors=True)
@@ -374,7 +286,7 @@ class HistoryStore:
         for cid in self._collection_ids(hidden=True):
             shutil.rmtree(self.path / "collections" / cid, ignore_errors=True)
         if (self.path / "collections").is_dir():
-            _fsync(self.path / "collections")
+            fsync(self.path / "collections")
 
     def _carried(self, ids: Sequence[str], new: dict[str, pd.DataFrame]
                  ) -> dict[str, pd.DataFrame]:
@@ -403,24 +315,24 @@ class HistoryStore:
             if run:
                 table = pa.concat_tables(run, promote_options="permissive")
                 parts.append(schema.coerce(
-                    frame, table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get), only))
+                    frame, table.to_pandas(types_mapper=ARROW_TO_PANDAS.get), only))
                 run.clear()
 
         for cid in self._collection_ids() if ids is None else ids:
             path = base / cid / f"{frame}.parquet"
             if not os.path.exists(path):
                 continue
-            mask = _matching(path, *where) if where is not None else None
+            mask = matching(path, *where) if where is not None else None
             if mask is not None and not pc.any(mask).as_py():
                 continue
-            table, version = _read_part(path, only)
+            table, version = read_part(path, only)
             if mask is not None:
                 table = table.filter(mask)
             if version == schema.SCHEMA_VERSION:
                 run.append(table)
                 continue
             flush()
-            df = table.to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+            df = table.to_pandas(types_mapper=ARROW_TO_PANDAS.get)
             for v in range(version, schema.SCHEMA_VERSION):
                 if v in MIGRATIONS:
                     df = MIGRATIONS[v](frame, df)
@@ -439,7 +351,7 @@ class HistoryStore:
         col = schema.KEYS[frame][-1]
         stored = self._read_all(frame, where=(col, pa.array(df[col].dropna().unique(),
                                                             type=pa.string())))
-        fp, stored_fp = _fingerprint(df), _fingerprint(stored)
+        fp, stored_fp = fingerprint(df), fingerprint(stored)
         # The fingerprint covers the key columns too, so equal fingerprints mean equal
         # (key, content); a 64-bit hash makes a false match negligible at store sizes.
         new = ~(fp.isin(stored_fp) | fp.duplicated()).to_numpy()
@@ -479,9 +391,9 @@ class HistoryStore:
                 "schema_version": schema.SCHEMA_VERSION, "updated_at": now,
                 "layout": "collections/<id>/<frame>.parquet"}
         tmp = self.path / ".staging" / "store.json"
-        _write_json(tmp, meta)
+        write_json(tmp, meta)
         os.replace(tmp, self.path / "store.json")
-        _fsync(self.path)
+        fsync(self.path)
 
     def _write_collection(self, frames: dict[str, pd.DataFrame],
                           counts: dict[str, FrameCounts], supersedes: tuple[str, ...] = (),
@@ -510,134 +422,17 @@ class HistoryStore:
                 VERSION_KEY: str(schema.SCHEMA_VERSION).encode()})
             path = staging / f"{name}.parquet"
             pq.write_table(table, path)
-            _fsync(path)
+            fsync(path)
             c = counts[name]
             manifest["frames"][name] = {
                 "file": path.name, "rows": len(df), "added": c.added, "updated": c.updated,
                 "sources": sorted(str(s) for s in df["source"].dropna().unique())}
-        _write_json(staging / "manifest.json", manifest)
-        _fsync(staging)
+        write_json(staging / "manifest.json", manifest)
+        fsync(staging)
         collections = self.path / "collections"
         if not collections.is_dir():
             collections.mkdir()
-            _fsync(self.path)
+            fsync(self.path)
         os.rename(staging, collections / cid)
-        _fsync(collections)
+        fsync(collections)
         return cid
-
-
-def _read_part(path: Path, only: list[str] | None = None) -> tuple[pa.Table, int]:
-    """One Parquet part (of the columns ``only`` that it has, if given; all of them when
-    it is of an older schema version, whose migration may need them) and its schema
-    version; a damaged file is a StoreError."""
-    try:
-        # pre_buffer and threads cost more than they save on a store's many small parts,
-        # and save half the time on a daily collection of thousands of volumes.
-        large = os.path.getsize(path) >= _LARGE_PART_BYTES
-        with pq.ParquetFile(path, pre_buffer=large) as pf:
-            version = _part_version(path, pf.schema_arrow.metadata)
-            names = pf.schema_arrow.names
-            if only is not None and version == schema.SCHEMA_VERSION:
-                names = [c for c in names if c in only]
-            table = pf.read(columns=names, use_threads=large)
-    except (OSError, pa.ArrowException) as e:
-        raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
-                         "collection directory out of the store to read the rest") from e
-    return table, version
-
-
-def _matching(path: Path, column: str, values: pa.Array) -> pa.ChunkedArray | None:
-    """Which rows of a part hold one of ``values`` in ``column`` (None: it has no such
-    column, so every row may match)."""
-    try:
-        with pq.ParquetFile(path) as pf:
-            if column not in pf.schema_arrow.names:
-                return None
-            keys = pf.read(columns=[column]).column(0)
-    except (OSError, pa.ArrowException) as e:
-        raise StoreError(f"cannot read {path}: {e}. The file is damaged; move its "
-                         "collection directory out of the store to read the rest") from e
-    return pc.is_in(keys, value_set=values)  # (never null: a null key is not in values)
-
-
-def _part_version(path: Path, metadata: dict | None) -> int:
-    """A part's schema version from its key-value metadata; a newer one is refused."""
-    # Files written by other tools carry no version: read them as the first layout.
-    raw = (metadata or {}).get(VERSION_KEY, b"1")
-    try:
-        version = int(raw)
-    except ValueError:
-        raise StoreError(f"{path}: bad {VERSION_KEY.decode()} {raw!r}") from None
-    if version > schema.SCHEMA_VERSION:
-        raise StoreVersionError(f"{path} was written by a newer advisor (schema {version} > "
-                                f"{schema.SCHEMA_VERSION}); upgrade longhorn-backup-advisor")
-    return version
-
-
-def _latest(frame: str, df: pd.DataFrame) -> pd.DataFrame:
-    """One row per key of ``df`` (in stored order): the highest (rank, collected_at, position)."""
-    if df.empty:
-        return df
-    rank = np.zeros(len(df), dtype=np.int64)
-    if frame == "backups":
-        # (a state the advisor does not know is left out first: it gets code -1, the
-        # rank below New, without pandas' deprecated unknown-category path)
-        known = df["state"].where(df["state"].isin(list(STATE_RANK)))
-        codes = pd.Categorical(known, categories=list(STATE_RANK)).codes
-        rank = np.append(np.fromiter(STATE_RANK.values(), dtype=np.int64), -1)[codes]
-    # the key as one integer (exact: each column's codes, combined, renumbered), which
-    # is far cheaper to sort and compare than millions of strings
-    key = np.zeros(len(df), dtype=np.int64)
-    for c in schema.KEYS[frame]:
-        codes, n = _codes(df[c])
-        key = pd.factorize(key * (n + 1) + (codes + 1))[0].astype(np.int64)
-    t = df["collected_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)  # NaT first
-    order = np.lexsort((np.arange(len(df)), t, rank))
-    last = ~pd.Series(key[order]).duplicated(keep="last").to_numpy()
-    if last.all():
-        return df
-    return df.iloc[np.sort(order[last])]
-
-
-def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
-    """Integer codes of ``s``'s values (-1 for NA) and how many values there are; Arrow's
-    hashing for Arrow-backed strings, twice as fast as pandas' on millions of names."""
-    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
-        encoded = pc.dictionary_encode(s.array.__arrow_array__())
-        codes = np.concatenate([c.indices.fill_null(-1).to_numpy().astype(np.int64)
-                                for c in encoded.chunks] or [np.zeros(0, np.int64)])
-        return codes, len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
-    codes, uniques = pd.factorize(s)
-    return codes.astype(np.int64), len(uniques)
-
-
-def _fingerprint(df: pd.DataFrame) -> pd.Series:
-    """A uint64 hash per row over every column but the provenance ones (same across runs)."""
-    return pd.util.hash_pandas_object(df.drop(columns=list(schema.PROVENANCE_COLUMNS)),
-                                      index=False)
-
-
-def _check_identity(frame: str, df: pd.DataFrame) -> None:
-    """Refuse rows the store could not tell apart: null keys, source or collected_at."""
-    problems = [schema.Problem(frame, None, c, f"{n} null value(s); the store needs it")
-                for c in (*schema.KEYS[frame], *schema.PROVENANCE_COLUMNS)
-                if (n := int(df[c].isna().sum()))]
-    if problems:
-        raise schema.SchemaError(problems)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    with open(path, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync(path: Path) -> None:
-    """fsync a file, or a directory: a new entry or a rename lasts only once it is fsynced."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
