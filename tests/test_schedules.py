@@ -448,6 +448,7 @@ def test_fire_times_go_on_through_the_end_of_an_offset_with_seconds():
     ("0 0 */2 * *", None, 2 * 86400.0),  # odd days: month ends break the rhythm
     ("0 0 29 2 *", None, None),  # no 29 February in the 400 days looked at
     ("0 0 1 1 *", None, None),  # one 1 January: no gap to measure
+    ("0 0 4 1 *", 365 * 86400.0, 365 * 86400.0),  # the first fire is where it looks from
 ])
 def test_interval_of(cron, even, median):
     """The gap between fire times when it is always the same (an uneven schedule has
