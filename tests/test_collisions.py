@@ -15,7 +15,8 @@ import yaml
 
 from advisor.cron import parse, zone
 from advisor.longhorn import BACKUPSTORE_TASKS, TASKS
-from advisor.model.collisions import Finding, _fires_at, structural_findings
+from advisor.model.collisions import Finding, structural_findings
+from advisor.model.fire_pairs import fires_at as _fires_at
 from advisor.model.fleet import Duration
 from advisor.schedules import fire_times
 from advisor.sources.files import load_files

@@ -12,6 +12,13 @@ Events at equal times go in the simulator's queue order: fire times first, then 
 times, then the rest by when each was scheduled (``sc``), then by a per-draw count of
 schedulings (``sq``). A draw's scalar state lives in two small arrays (``F``, ``I``) and
 its per-job and per-deletion state in rows, so the helpers below can change it.
+
+This module runs the events, job runs and backups; deletions, lock checks and DR polls
+are :mod:`advisor.model._kernel_deletions`', the arrays' columns
+:mod:`advisor.model._kernel_layout`'s, and the run pools' lanes
+:mod:`advisor.model._kernel_lanes`'. numba's cache keys :func:`run_block` on this file
+alone, though the others are compiled into it: after changing one of them, clear the
+cache (``__pycache__/*.nb[ci]``, or ``NUMBA_CACHE_DIR``) so the kernel is compiled again.
 """
 
 from __future__ import annotations
@@ -21,25 +28,85 @@ import math
 import numpy as np
 from numba import njit
 
-INF = math.inf
-IDLE, PENDING, RUNNING = 0, 1, 2
+from advisor.model._kernel_deletions import (
+    alloc_deletion,
+    deletion_held,
+    earliest_attempt,
+    next_poll,
+    poll,
+    refresh_attempts,
+    try_deletion,
+)
+from advisor.model._kernel_lanes import lanes_span, lay_lanes
+from advisor.model._kernel_layout import (
+    ACQ,
+    B_ACQ,
+    B_ID,
+    B_OK,
+    B_REL,
+    BPOS,
+    CONFLICTED_RUNS,
+    COUNTED,
+    COUNTED_RUN,
+    CREATE_BLOCKED,
+    D_ACQ,
+    D_FSEQ,
+    D_HOLD,
+    DELETE_BLOCKED,
+    DJOB,
+    DSEQ,
+    FAIL,
+    HAS_MISSED,
+    HAS_RESTORE,
+    HIT,
+    IDLE,
+    INF,
+    KEPT,
+    LATEST,
+    LIMIT,
+    MISSED_T,
+    N_AWAIT,
+    N_COUNTS,
+    N_PEND,
+    N_POLLS,
+    NEXT,
+    NEXT_ID,
+    NROWS,
+    OUT_OF_DRAWS,
+    PEND_SEQ,
+    PENDING,
+    PENDING_BEHIND,
+    POLL_S,
+    QUEUED,
+    R_ID,
+    REL,
+    RESTORE_BLOCKED,
+    RESTORED,
+    RETRY_MAX,
+    RETRY_MIN,
+    RUN_END,
+    RUN_NO,
+    RUN_ON,
+    RUNNING,
+    SCHED,
+    SEQ,
+    STATE,
+    T0,
+    T1_ACQ,
+    T1_HOLD,
+    T_COUNT,
+    T_END,
+    TTL_S,
+    WAIT_MODE,
+    WAIT_S,
+)
 
-# per-draw counts (columns of ``counts``; then, per job, the runs that met a conflict)
-DELETE_BLOCKED, CREATE_BLOCKED, PENDING_BEHIND, RESTORE_BLOCKED, CONFLICTED_RUNS = range(5)
-N_COUNTS = 5
-# parameters: floats and integers
-T0, T_END, POLL_S, TTL_S, WAIT_S, RETRY_MIN, RETRY_MAX, T_COUNT = range(8)
-N_POLLS, WAIT_MODE, HAS_RESTORE, QUEUED = range(4)
-# a draw's scalar state: floats and integers
-T1_HOLD, T1_ACQ, D_HOLD, D_ACQ, R_ACQ, R_REL, LIMIT = range(7)
-(SEQ, NEXT_ID, N_PEND, LATEST, RESTORED, R_OK, R_ID, D_FSEQ, N_AWAIT, NROWS, DPOS, RPOS,
- OUT_OF_DRAWS) = range(13)
-# per job: floats and integers
-B_ACQ, B_REL, MISSED_T, RUN_END = range(4)
-STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS, RUN_ON, RUN_NO, COUNTED_RUN = range(11)
-# per deletion row: floats and integers
-ACQ, REL, NEXT, SCHED = range(4)
-DSEQ, FSEQ, FAIL, COUNTED, DJOB = range(5)
+# what the package uses: fastpath's entry points and the columns of their parameters and
+# counts, and the lanes of :class:`advisor.model.runpool.RunPool` (from _kernel_lanes)
+__all__ = ["CONFLICTED_RUNS", "CREATE_BLOCKED", "DELETE_BLOCKED", "HAS_RESTORE", "N_COUNTS",
+           "N_POLLS", "PENDING_BEHIND", "POLL_S", "QUEUED", "RESTORE_BLOCKED", "RETRY_MAX",
+           "RETRY_MIN", "T0", "TTL_S", "T_COUNT", "T_END", "WAIT_MODE", "WAIT_S", "lanes_span",
+           "lay_lanes", "run_block", "scratch"]
 
 
 def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
@@ -56,9 +123,12 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
             np.empty(n_jobs, np.int64))
 
 
+# The draw loop stays one function: split into helpers (inlined or called), numba's code
+# for it ran 2-5% slower (bench/fastpath.py's volume, the kernel's time alone).
 @njit(cache=True, nogil=True, _nrt=False)
-def run_block(slot_t, slot_j, retain, kept, boff, backup, queue, deletion, restore, pf, pi,
-              counts, runs, late, skipped, ev, sc, sq, jf, ji, df, di, F, I, c, order):  # noqa: E741
+def run_block(slot_t, slot_j, retain, kept, boff, backup,  # noqa: C901 (split, it ran slower)
+              queue, deletion, restore, pf, pi, counts, runs, late, skipped, ev, sc, sq, jf,
+              ji, df, di, F, I, c, order):  # noqa: E741
     """Score every draw (column) of the pre-drawn durations: fill ``counts`` (draws x
     :data:`N_COUNTS` + jobs: then each job's runs that met a conflict) and ``runs``,
     ``late``, ``skipped`` (draws x jobs). Fire times
@@ -162,25 +232,13 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
     a backup, and when."""
     n_jobs = ji.shape[0]
     if r == 0:  # a poll
-        _poll(d, ev, df, F, I, c, restore, pf, pi)
+        poll(d, ev, df, F, I, c, restore, pf, pi)
         return 0, 0.0
     if r == n_jobs + 1:  # the last deletion ended: every Pending backup starts
-        t = ev[r]
-        ev[r] = INF
-        I[N_PEND] = 0
-        n = 0
-        for j in range(n_jobs):  # in the order they went Pending
-            if ji[j, STATE] == PENDING:
-                k = n
-                while k > 0 and ji[order[k - 1], PEND_SEQ] > ji[j, PEND_SEQ]:
-                    order[k] = order[k - 1]
-                    k -= 1
-                order[k] = j
-                n += 1
-        return n, t
+        return _release_pending(r, ev, ji, I, order)
     if r == n_jobs + 2:  # a deletion attempt: a retry, or a failed backup's TTL
-        k = _earliest_attempt(df, I[NROWS])
-        _try(k, d, df[k, NEXT], True, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
+        k = earliest_attempt(df, I[NROWS])
+        try_deletion(k, d, df[k, NEXT], True, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
         return 0, 0.0
     t, e_sc, e_sq = ev[r], sc[r], sq[r]
     ev[r] = INF
@@ -195,22 +253,48 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
             order[0] = j
             return 1, t
         return 0, 0.0
-    # job j's backup ends (completed, or failed at its check): retention, then the end
-    # of the run and its catch-up
-    j = r - 1
+    return _backup_ended(r - 1, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, df, di, F, I, c,
+                         order, retain, queue, boff, deletion, pf, pi, runs, late)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _release_pending(r, ev, ji, I, order):  # noqa: E741
+    """The last deletion attempt in progress ended at ``ev[r]``: every Pending backup
+    starts, in the order they went Pending (listed in ``order``)."""
+    t = ev[r]
+    ev[r] = INF
+    I[N_PEND] = 0
+    n = 0
+    for j in range(ji.shape[0]):
+        if ji[j, STATE] == PENDING:
+            k = n
+            while k > 0 and ji[order[k - 1], PEND_SEQ] > ji[j, PEND_SEQ]:
+                order[k] = order[k - 1]
+                k -= 1
+            order[k] = j
+            n += 1
+    return n, t
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _backup_ended(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, df, di, F, I, c, order,  # noqa: E741
+                  retain, queue, boff, deletion, pf, pi, runs, late):
+    """Job ``j``'s backup ended at ``t`` (completed, or failed at its check): retention,
+    then the end of the run and its catch-up."""
+    n_jobs = ji.shape[0]
     ji[j, STATE] = IDLE
     if ji[j, B_OK]:
         I[LATEST] = ji[j, B_ID]
         ji[j, KEPT] += 1
         if ji[j, KEPT] > retain[j]:
             ji[j, KEPT] -= 1
-            k = _alloc(df, di, I, t)
+            k = alloc_deletion(df, di, I, t)
             di[k, FAIL] = 0
             di[k, COUNTED] = ji[j, HIT]
             di[k, DJOB] = j
-            _try(k, d, t, False, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
+            try_deletion(k, d, t, False, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
         if pi[HAS_RESTORE]:
-            ev[0] = min(ev[0], _next_poll(t, pf, pi))
+            ev[0] = min(ev[0], next_poll(t, pf, pi))
     if t < jf[j, RUN_END]:  # the run goes on with other volumes
         end = 2 * n_jobs + 3 + j
         ev[end], sc[end], sq[end] = jf[j, RUN_END], t, I[SEQ]
@@ -296,7 +380,7 @@ def _start_backup(j, d, s, ev, sc, sq, jf, ji, df, di, F, I, c, backup, boff, pf
                   runs):
     """Job ``j``'s backup takes lock type 1 at ``s``."""
     wait_s = pf[WAIT_S]
-    blocked = _deletion_held(s, wait_s, F, df, I[NROWS])
+    blocked = deletion_held(s, wait_s, F, df, I[NROWS])
     ji[j, STATE] = RUNNING
     jf[j, B_ACQ] = s
     ji[j, B_OK] = not blocked
@@ -334,237 +418,11 @@ def _failed(j, d, now, ev, sc, sq, ji, df, di, I, c, pf):  # noqa: E741
             c[N_COUNTS + j] += 1
         ji[j, HIT] = 1
     t0, poll_s = pf[T0], pf[POLL_S]
-    k = _alloc(df, di, I, now)
+    k = alloc_deletion(df, di, I, now)
     di[k, FAIL], di[k, COUNTED] = 0, 1
     df[k, ACQ], df[k, REL], df[k, SCHED] = -INF, -INF, now
     df[k, NEXT] = t0 + math.ceil((now + pf[TTL_S] - t0) / poll_s) * poll_s
     di[k, DSEQ] = I[SEQ]
     I[SEQ] += 1
     I[N_AWAIT] += 1
-    _refresh_attempts(ev, sc, sq, df, di, I)
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _try(k, d, t, skip_ahead, ev, sc, sq, jf, df, di, F, I, c, deletion, pf):  # noqa: E741
-    """Deletion row ``k`` takes lock type 2 at ``t``. With ``skip_ahead`` (nothing else
-    happens at ``t``), a failure also runs through the retries sure to fail too: those
-    before any other event that could take a type-1 lock, while a type-1 lock held now
-    outlasts their check."""
-    wait_s = pf[WAIT_S]
-    blocked = _type1_held(t, wait_s, F, jf)
-    was_waiting = df[k, NEXT] < INF
-    df[k, ACQ] = t
-    if not blocked:
-        p = I[DPOS]
-        if p >= deletion.shape[0]:
-            I[OUT_OF_DRAWS] = 1
-            return
-        I[DPOS] = p + 1
-        rel = t + max(deletion[p, d], wait_s)
-        df[k, REL], df[k, NEXT] = rel, INF
-        di[k, FSEQ] = I[SEQ]
-        if rel >= F[D_HOLD]:
-            F[D_HOLD], F[D_ACQ], I[D_FSEQ] = rel, t, I[SEQ]
-        I[SEQ] += 1
-    else:
-        now = t + wait_s
-        fail = di[k, FAIL] + 1
-        first = fail == 1 and now <= pf[T_END]
-        nxt = now + _retry_wait(fail, pf)
-        if skip_ahead and I[N_PEND] == 0:  # (each failure would release Pending ones)
-            before = F[LIMIT]
-            att = ev.shape[0] // 3 + 1  # the attempts' row
-            for i in range(ev.shape[0]):  # every row but the attempts'
-                if i != att:
-                    before = min(before, ev[i])
-            while nxt < before and nxt + wait_s < F[T1_HOLD]:
-                t, now, fail = nxt, nxt + wait_s, fail + 1
-                nxt = now + _retry_wait(fail, pf)
-        df[k, ACQ], df[k, REL], df[k, NEXT], df[k, SCHED] = t, now, nxt, now
-        di[k, FAIL], di[k, DSEQ] = fail, I[SEQ]
-        if now >= F[D_HOLD]:  # the attempt was in progress (Deleting) until its check
-            F[D_HOLD], F[D_ACQ], I[D_FSEQ] = now, t, I[SEQ]
-        I[SEQ] += 1
-        if first and now >= pf[T_COUNT]:
-            c[DELETE_BLOCKED] += 1
-        if first and not di[k, COUNTED]:
-            if now >= pf[T_COUNT]:  # (the run it follows, when the deletion is counted)
-                c[CONFLICTED_RUNS] += 1
-                c[N_COUNTS + di[k, DJOB]] += 1
-            di[k, COUNTED] = 1
-    I[N_AWAIT] += (1 if blocked else 0) - (1 if was_waiting else 0)
-    _refresh_attempts(ev, sc, sq, df, di, I)
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _retry_wait(failures, pf):
-    return min(pf[RETRY_MIN] * 2.0 ** (failures - 1), pf[RETRY_MAX])
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _poll(d, ev, df, F, I, c, restore, pf, pi):  # noqa: E741
-    """A poll: the DR volume restores the newest completed backup unless it has it or
-    is restoring (a restore ending at this very time ends after the poll)."""
-    p, rel = ev[0], F[R_REL]
-    busy = rel >= p
-    if not busy and I[R_OK]:
-        I[RESTORED] = I[R_ID]
-    want = not busy and I[LATEST] >= 0 and I[LATEST] != I[RESTORED]
-    if want:
-        wait_s = pf[WAIT_S]
-        blocked = _deletion_held(p, wait_s, F, df, I[NROWS])
-        end = p + wait_s  # a blocked restore ends at its check
-        if not blocked:
-            if I[RPOS] >= restore.shape[0]:
-                I[OUT_OF_DRAWS] = 1
-                return
-            end = p + max(restore[I[RPOS], d], wait_s)
-            I[RPOS] += 1
-            if end >= F[T1_HOLD]:
-                F[T1_HOLD], F[T1_ACQ] = end, p
-        F[R_ACQ], F[R_REL] = p, end
-        I[R_OK], I[R_ID] = not blocked, I[LATEST]
-        if blocked and pf[T_COUNT] <= p and p + wait_s <= pf[T_END]:
-            c[RESTORE_BLOCKED] += 1
-        rel = end
-    # polls while it restores do nothing; after it, one retries a blocked restore or
-    # takes a newer backup, if there is one
-    ev[0] = _next_poll(rel, pf, pi) if busy or want else INF
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _next_poll(t, pf, pi):
-    """The first poll time strictly after ``t`` (inf past the window)."""
-    t0, poll_s = pf[T0], pf[POLL_S]
-    k = math.floor((t - t0) / poll_s) + 1
-    if t0 + k * poll_s <= t:
-        k += 1
-    if t0 + (k - 1) * poll_s > t:
-        k -= 1
-    return t0 + k * poll_s if k <= pi[N_POLLS] else INF
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _deletion_held(s, wait_s, F, df, nrows):
-    """Whether an older deletion lock is held at the 2 s check of a type-1 lock written
-    at ``s``: the latest-ending deletion decides, unless it is not older than ``s``."""
-    if not F[D_HOLD] > s + wait_s:
-        return False
-    if F[D_ACQ] < s:
-        return True
-    for i in range(nrows):  # noqa: SIM110 (numba compiles loops, not generators)
-        if df[i, ACQ] < s and df[i, REL] > s + wait_s:
-            return True
-    return False
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _type1_held(t, wait_s, F, jf):
-    """Whether an older backup or restore lock is held at the 2 s check of a deletion
-    lock written at ``t``."""
-    if not F[T1_HOLD] > t + wait_s:
-        return False
-    if F[T1_ACQ] < t:
-        return True
-    for j in range(jf.shape[0]):
-        if jf[j, B_ACQ] < t and jf[j, B_REL] > t + wait_s:
-            return True
-    return F[R_ACQ] < t and F[R_REL] > t + wait_s
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _alloc(df, di, I, t):  # noqa: E741
-    """The first free deletion row at ``t`` (one awaiting nothing and ended), or a new
-    one."""
-    n = I[NROWS]
-    for i in range(n):
-        if not (df[i, NEXT] < INF or df[i, REL] >= t):
-            return i
-    df[n, ACQ], df[n, REL], df[n, NEXT], df[n, SCHED] = -INF, -INF, INF, -INF
-    di[n, :] = 0
-    I[NROWS] = n + 1
-    return n
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _earliest_attempt(df, nrows):
-    """The row of the earliest attempt due (the first row on equal times)."""
-    k = 0
-    for i in range(1, nrows):
-        if df[i, NEXT] < df[k, NEXT]:
-            k = i
-    return k
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _refresh_attempts(ev, sc, sq, df, di, I):  # noqa: E741
-    """The attempts' event row: the earliest deletion attempt due, if any awaits one."""
-    att = ev.shape[0] // 3 + 1  # rows: 3 per job and 3 more; the attempts' is n + 2
-    if I[N_AWAIT] <= 0:
-        ev[att] = INF
-        return
-    k = _earliest_attempt(df, I[NROWS])
-    ev[att], sc[att], sq[att] = df[k, NEXT], df[k, SCHED], di[k, DSEQ]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _take_lane(free, lanes, hold):
-    """The lane that frees first (``free`` is a min-heap of the lanes' free times) is
-    taken for ``hold``: returns when it starts. Which of several lanes free at the same
-    time is taken does not change any start or end time."""
-    start = free[0]
-    value = start + hold
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= lanes:
-            break
-        if c + 1 < lanes and free[c + 1] < free[c]:
-            c += 1
-        if free[c] < value:
-            free[i] = free[c]
-            i = c
-        else:
-            break
-    free[i] = value
-    return start
-
-
-@njit(cache=True, nogil=True)
-def lay_lanes(hold, lanes, min_hold, start, span, marks, every):
-    """Job runs on ``lanes`` lanes (:class:`advisor.model.fastpath.RunPool`): in each run
-    (row of ``hold``), volume ``i`` (column) starts on the lane that frees first and
-    holds it for ``max(hold[r, i], min_hold)``. Fills ``start`` (runs x volumes) and
-    ``span`` (per run: when its last lane frees), and, when ``marks`` has room (runs x
-    ceil(volumes / every) x lanes), the lanes' state before every ``every``-th volume,
-    from which :func:`lanes_span` lays a run out again."""
-    free = np.zeros(lanes)
-    keep = marks.shape[1] > 0
-    for r in range(hold.shape[0]):
-        free[:] = 0.0
-        for i in range(hold.shape[1]):
-            if keep and i % every == 0:
-                marks[r, i // every, :] = free
-            start[r, i] = _take_lane(free, lanes, max(hold[r, i], min_hold))
-        span[r] = free.max()
-
-
-@njit(cache=True, nogil=True)
-def lanes_span(hold, positions, bounds, rows, own, lanes, min_hold, marks, every, span):
-    """:func:`lay_lanes`' ``span`` alone, laid out again for each volume
-    ``positions[p]`` in the runs ``rows[bounds[p]:bounds[p + 1]]`` of ``hold``, with
-    that volume holding its lane for ``own[k]`` instead of ``hold[rows[k], position]``
-    (``span[k]`` is for ``rows[k]``). The volumes before the last mark at or before the
-    position are laid out as they were: each run resumes from that mark's lanes. Reads
-    ``hold`` in place."""
-    free = np.zeros(lanes)
-    for p in range(positions.shape[0]):
-        position = positions[p]
-        m = position // every
-        for k in range(bounds[p], bounds[p + 1]):
-            r = rows[k]
-            free[:] = marks[r, m, :]
-            for i in range(m * every, hold.shape[1]):
-                h = own[k] if i == position else hold[r, i]
-                _take_lane(free, lanes, max(h, min_hold))
-            span[k] = free.max()
+    refresh_attempts(ev, sc, sq, df, di, I)

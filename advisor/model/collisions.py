@@ -28,20 +28,23 @@ Rules (facts in ``longhorn-facts.md`` sections 1, 2 and 5):
   the run is ignored: every volume is taken to start at the fire time). It meets another
   job's backup when it starts while that backup runs; its own duration (which would also
   block backups starting during it) needs a deletion prior and is not modelled here.
+
+A finding and the job it is about are :mod:`advisor.model.findings`'; two jobs' fire
+times against each other (``simultaneous_fire``, ``near_fire``)
+:mod:`advisor.model.fire_pairs`'.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from advisor.cron import CronError, EverySchedule, Schedule, SpecSchedule, parse, zone
+from advisor.cron import CronError, EverySchedule, parse, zone
 from advisor.longhorn import (
     BACKUPSTORE_TASKS,
     DEFAULT_CONCURRENCY,
@@ -49,8 +52,10 @@ from advisor.longhorn import (
     job_volumes,
     system_backup_policy,
 )
+from advisor.model.findings import KINDS, RETENTION_TASKS, Finding, ProposedJob
+from advisor.model.fire_pairs import pair_findings
 from advisor.model.fleet import Duration
-from advisor.schedules import describe, fire_times
+from advisor.schedules import fire_times
 from advisor.schema import utc
 from advisor.units import duration as _dur
 from advisor.units import size as _size
@@ -61,76 +66,7 @@ DEFAULT_START = "2027-01-04"  # a Monday
 NEAR_WINDOW_S = 300
 MIN_P_PER_RUN = 1e-3
 """Deletion/backup meetings rarer than this share of runs are not reported."""
-KINDS = {"invalid_cron": "error", "interval_shorter_than_duration": "high",
-         "simultaneous_fire": "high", "retention_deletion_meets_backup": "medium",
-         "near_fire": "low"}
-"""Finding kinds, in report order, with their severity."""
-# system-backup's retention removes SystemBackups, not the volume backups it made.
-_RETENTION_TASKS = BACKUPSTORE_TASKS - {SYSTEM_BACKUP}
-_MC_DRAWS, _QUAD_NODES, _LISTED = 2000, 64, 50
-_CYCLE_YEARS = 28  # the Gregorian calendar's dates and weekdays repeat (1901-2099)
-_CYCLE_MAX_FIRES = 10_000  # per horizon, for the rarer job of a pair
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One structural risk of a set of RecurringJobs.
-
-    ``volumes`` are the volumes at stake when Volume manifests were given, else
-    ``groups`` are. ``p_per_run``: the share of a job's runs affected (the larger of the
-    two jobs' shares for a pair), None when no probability applies.
-    ``expected_per_week``: affected runs (or volume-runs) per week on average.
-    """
-
-    kind: str
-    jobs: tuple[str, ...]
-    explanation: str
-    volumes: tuple[str, ...] | None = None
-    groups: tuple[str, ...] | None = None
-    p_per_run: float | None = None
-    expected_per_week: float | None = None
-    cluster: str = "default"
-    details: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def severity(self) -> str:
-        """``error``, ``high``, ``medium`` or ``low`` (see :data:`KINDS`)."""
-        return KINDS[self.kind]
-
-    def to_dict(self) -> dict:
-        """The JSON form printed by ``advisor check -o json``."""
-        out: dict = {"kind": self.kind, "severity": self.severity, "cluster": self.cluster,
-                     "jobs": list(self.jobs)}
-        if self.volumes is not None:
-            out["volumes"] = list(self.volumes)
-        else:
-            out["groups"] = list(self.groups or ())
-        out.update(p_per_run=self.p_per_run, expected_per_week=self.expected_per_week,
-                   explanation=self.explanation, **self.details)
-        return out
-
-    def __str__(self) -> str:
-        return f"[{self.severity}] {self.kind}: {self.explanation}"
-
-
-@dataclass(frozen=True)
-class _Job:
-    cluster: str
-    name: str
-    task: str
-    cron: str
-    schedule: Schedule
-    concurrency: int
-    fires: np.ndarray  # unix seconds
-    members: frozenset[str] | None  # volumes or groups; None: every volume
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.cron})"
-
-    @property
-    def phased(self) -> bool:
-        return not isinstance(self.schedule, EverySchedule)
+_MC_DRAWS, _QUAD_NODES = 2000, 64
 
 
 def structural_findings(jobs: pd.DataFrame, volumes: pd.DataFrame | None = None, *,
@@ -155,8 +91,38 @@ def structural_findings(jobs: pd.DataFrame, volumes: pd.DataFrame | None = None,
     jobs = jobs.drop_duplicates(["cluster", "recurring_job"], keep="last")
     by_volume = volumes is not None and len(volumes) > 0
     members = _members(jobs, volumes, allow_detached) if by_volume else None
+    findings, parsed = _parse(jobs, members, t0, t1, loc)
+    sizes = _sizes(volumes) if by_volume else {}
+    for a in parsed:
+        for b in parsed:
+            if a.cluster != b.cluster or a is b or not (a.phased and b.phased):
+                continue
+            shared = _shared(a, b)
+            if not shared:
+                continue
+            scope = {"volumes" if by_volume else "groups": tuple(sorted(shared))}
+            if a.name < b.name:
+                findings += pair_findings(a, b, scope, t0, weeks, loc, near_window_s)
+            if prior is not None and by_volume and a.task in RETENTION_TASKS:
+                f = _deletion_meets(a, b, scope, sizes, prior, weeks)
+                findings += [f] if f else []
+    if prior is not None and by_volume:
+        for j in parsed:
+            f = _interval(j, sizes, prior, weeks)
+            findings += [f] if f else []
+    order = list(KINDS)
+    return sorted(findings, key=lambda f: (order.index(f.kind), -(f.expected_per_week or 0),
+                                           f.jobs))
+
+
+def _parse(jobs: pd.DataFrame, members: Mapping[tuple[str, str], frozenset[str]] | None,
+           t0: pd.Timestamp, t1: pd.Timestamp, loc: tzinfo
+           ) -> tuple[list[Finding], list[ProposedJob]]:
+    """The ``invalid_cron`` findings, and the jobs that touch the backupstore with their
+    fire times from ``t0`` to ``t1`` and what they cover: their volumes (``members``),
+    else their groups."""
     findings: list[Finding] = []
-    parsed: list[_Job] = []
+    parsed: list[ProposedJob] = []
     for r in jobs.itertuples():
         cron = "" if pd.isna(r.cron) else str(r.cron)
         try:
@@ -174,29 +140,9 @@ def structural_findings(jobs: pd.DataFrame, volumes: pd.DataFrame | None = None,
         scope = (members.get((r.cluster, r.recurring_job), frozenset()) if members is not None
                  else _groups_scope(r.task, r.groups, r.parameters))
         c = DEFAULT_CONCURRENCY if pd.isna(r.concurrency) else int(r.concurrency)
-        parsed.append(_Job(r.cluster, r.recurring_job, r.task, cron, schedule, max(c, 1),
-                           fires.astype(np.int64), scope))
-    sizes = _sizes(volumes) if by_volume else {}
-    for a in parsed:
-        for b in parsed:
-            if a.cluster != b.cluster or a is b or not (a.phased and b.phased):
-                continue
-            shared = _shared(a, b)
-            if not shared:
-                continue
-            scope = {"volumes" if by_volume else "groups": tuple(sorted(shared))}
-            if a.name < b.name:
-                findings += _pair_findings(a, b, scope, t0, weeks, loc, near_window_s)
-            if prior is not None and by_volume and a.task in _RETENTION_TASKS:
-                f = _deletion_meets(a, b, scope, sizes, prior, weeks)
-                findings += [f] if f else []
-    if prior is not None and by_volume:
-        for j in parsed:
-            f = _interval(j, sizes, prior, weeks)
-            findings += [f] if f else []
-    order = list(KINDS)
-    return sorted(findings, key=lambda f: (order.index(f.kind), -(f.expected_per_week or 0),
-                                           f.jobs))
+        parsed.append(ProposedJob(r.cluster, r.recurring_job, r.task, cron, schedule,
+                                  max(c, 1), fires.astype(np.int64), scope))
+    return findings, parsed
 
 
 # --- membership ---------------------------------------------------------------------------
@@ -223,7 +169,7 @@ def _groups_scope(task: str, groups: object, parameters: object) -> frozenset[st
     return None if system_backup_policy(parameters) == "always" else frozenset()
 
 
-def _shared(a: _Job, b: _Job) -> frozenset[str]:
+def _shared(a: ProposedJob, b: ProposedJob) -> frozenset[str]:
     if a.members is None and b.members is None:
         return frozenset({"*"})
     if a.members is None or b.members is None:
@@ -238,101 +184,13 @@ def _sizes(volumes: pd.DataFrame) -> dict[tuple[str, str], int]:
                                                         strict=True) if not pd.isna(s)}
 
 
-# --- fire times ---------------------------------------------------------------------------
+# --- the horizon --------------------------------------------------------------------------
 
 
 def _monday(start: object) -> pd.Timestamp:
     t = utc(start if start is not None else DEFAULT_START)
     monday = (t + pd.Timedelta(days=(7 - t.weekday()) % 7)).normalize()
     return monday if monday >= t else monday + pd.Timedelta(days=7)
-
-
-def _fires_at(s: SpecSchedule, unix: np.ndarray, loc: tzinfo) -> np.ndarray:
-    """Whether ``s`` matches the wall-clock minute of each time (robfig's field rules,
-    daylight-saving gaps aside)."""
-    t = pd.DatetimeIndex(pd.to_datetime(unix, unit="s", utc=True)).tz_convert(loc)
-
-    def ok(mask: int, v: object) -> np.ndarray:
-        return (np.uint64(mask) >> np.asarray(v, dtype=np.uint64)) & np.uint64(1) == 1
-
-    dom, dow = ok(s.dom, t.day), ok(s.dow, (t.day_of_week + 1) % 7)  # cron: Sunday is 0
-    day = (dom & dow) if (s.dom >> 63 & 1 or s.dow >> 63 & 1) else (dom | dow)
-    return ok(s.minute, t.minute) & ok(s.hour, t.hour) & ok(s.month, t.month) & day
-
-
-def _long_run(rare: _Job, other: _Job, loc: tzinfo, t0: pd.Timestamp
-              ) -> tuple[float, float] | None:
-    """Same-minute fires per year over the 28-year calendar cycle from the horizon's
-    start, and their share of ``rare``'s runs (None when ``rare`` fires too often for
-    this to be cheap, or never)."""
-    if len(rare.fires) > _CYCLE_MAX_FIRES or not isinstance(other.schedule, SpecSchedule):
-        return None
-    t1 = t0 + pd.DateOffset(years=_CYCLE_YEARS)
-    fires = fire_times(rare.schedule, t0 - pd.Timedelta(seconds=1), t1, loc)
-    minutes = np.unique(fires.astype(np.int64) // 60) * 60
-    if not len(minutes):
-        return None
-    hits = int(_fires_at(other.schedule, minutes, loc).sum())
-    return hits / ((t1 - t0).days / 365.25), hits / len(minutes)
-
-
-def _pair_findings(a: _Job, b: _Job, scope: dict, t0: pd.Timestamp, weeks: float,
-                   loc: tzinfo, window_s: float) -> list[Finding]:
-    out = []
-    ma, mb = np.unique(a.fires // 60), np.unique(b.fires // 60)
-    where = _where(scope)
-    common = np.intersect1d(ma, mb)
-    n = len(common)
-    rare, other = (a, b) if len(ma) <= len(mb) else (b, a)
-    cycle = _long_run(rare, other, loc, t0) if n / weeks < 1 else None
-    if n or (cycle and cycle[0]):
-        share = {a.name: n / len(ma), b.name: n / len(mb)} if n else {
-            rare.name: cycle[1],  # type: ignore[index]
-            other.name: cycle[0] * 7 / 365.25 / max(len(other.fires) / weeks, 1e-9)}  # type: ignore[index]
-        times = [_local(m * 60, loc) for m in common[:_LISTED]]
-        daily = n == len(np.unique(common // 1440))
-        text = (f"{_about(a, loc)} and {_about(b, loc)} fire in the same minute {where}: "
-                f"{_how_often(n, weeks, daily)}{_dates(times, n)}")
-        if cycle:
-            text += (f"; about {_per_year(cycle[0])} ({cycle[1]:.1%} of {rare.name}'s "
-                     f"runs) over the {_CYCLE_YEARS}-year calendar cycle")
-        if n:
-            text += f". That is {_share(a, n, len(ma))} and {_share(b, n, len(mb))}"
-        text += ". Each time both back up the same volumes at once"
-        if {a.task, b.task} & _RETENTION_TASKS:
-            text += ("; the job whose backup ends first deletes its oldest backup "
-                     "(retention) while the other's backup holds the lock, so that deletion "
-                     "fails and is retried later.")
-        else:
-            text += ", sharing the backup target's bandwidth."
-        per_week = n / weeks if n else cycle[0] * 7 / 365.25  # type: ignore[index]
-        out.append(Finding("simultaneous_fire", (a.name, b.name), text, **scope,
-                           p_per_run=max(share.values()), expected_per_week=per_week,
-                           cluster=a.cluster,
-                           details={**_times(n, times, share),
-                                    "long_run_per_year": cycle[0] if cycle else None}))
-    w = max(1, int(window_s // 60))
-    lo = np.searchsorted(mb, ma - w, "left")
-    hi = np.searchsorted(mb, ma + w, "right")
-    near = hi - lo - np.isin(ma, mb)
-    if near.sum():
-        hit_a = int((near > 0).sum())
-        lo_b = np.searchsorted(ma, mb - w, "left")
-        hi_b = np.searchsorted(ma, mb + w, "right")
-        hit_b = int(((hi_b - lo_b - np.isin(mb, ma)) > 0).sum())
-        share = {a.name: hit_a / len(ma), b.name: hit_b / len(mb)}
-        first = [_local(m * 60, loc) for m in ma[near > 0][:_LISTED]]
-        text = (f"{_about(a, loc)} and {_about(b, loc)} fire within {w} minutes of each "
-                f"other (not the same minute) {where}: {_how_often(hit_a, weeks)} for "
-                f"{a.name} ({share[a.name]:.1%} of its runs, {share[b.name]:.1%} of "
-                f"{b.name}'s){_dates(first, hit_a)}. A retention deletion after the first job's "
-                "backup meets the other's backup whenever that backup takes longer than "
-                "the gap.")
-        out.append(Finding("near_fire", (a.name, b.name), text, **scope,
-                           p_per_run=max(share.values()), expected_per_week=hit_a / weeks,
-                           cluster=a.cluster,
-                           details={"window_s": w * 60, **_times(hit_a, first, share)}))
-    return out
 
 
 # --- durations ----------------------------------------------------------------------------
@@ -360,7 +218,7 @@ def _p95(d: Duration) -> float:
     return d.p95_s if d.p95_s is not None else d.median_s
 
 
-def _gaps(j: _Job) -> tuple[np.ndarray, np.ndarray]:
+def _gaps(j: ProposedJob) -> tuple[np.ndarray, np.ndarray]:
     """Distinct gaps to the next slot (seconds) and their share of runs."""
     if isinstance(j.schedule, EverySchedule):
         return np.array([float(j.schedule.delay_s)]), np.array([1.0])
@@ -368,9 +226,9 @@ def _gaps(j: _Job) -> tuple[np.ndarray, np.ndarray]:
     return gaps.astype(float), counts / max(counts.sum(), 1)
 
 
-def _interval(j: _Job, sizes: Mapping, prior: Callable[[int], Duration], weeks: float
+def _interval(j: ProposedJob, sizes: Mapping, prior: Callable[[int], Duration], weeks: float
               ) -> Finding | None:
-    if j.task not in _RETENTION_TASKS or j.members is None:
+    if j.task not in RETENTION_TASKS or j.members is None:
         return None
     vols = sorted(((sizes[(j.cluster, v)], v) for v in j.members if (j.cluster, v) in sizes),
                   reverse=True)
@@ -392,7 +250,7 @@ def _interval(j: _Job, sizes: Mapping, prior: Callable[[int], Duration], weeks: 
     p = float(np.dot(share, p_gap))
     per_week = p * len(j.fires) / weeks if j.phased else p * 7 * 86400 / gap
     rounds = math.ceil(n / c)
-    text = (f"{_about(j, None)}: its shortest interval is {_dur(gap)}, but the prior backup of "
+    text = (f"{j.about(None)}: its shortest interval is {_dur(gap)}, but the prior backup of "
             f"its largest volume {big} ({_size(big_size)}) takes {_dur(durs[0].median_s)} "
             f"(p95 {_dur(_p95(durs[0]))}), and one run of its {n} volume(s), {c} at a time "
             f"({rounds} round(s)), lasts about {_dur(makespan)}. {p:.1%} of runs outlast the "
@@ -419,7 +277,7 @@ def _makespan(durations: np.ndarray, workers: int) -> np.ndarray:
     return free.max(axis=1)
 
 
-def _deletion_meets(a: _Job, b: _Job, scope: dict, sizes: Mapping,
+def _deletion_meets(a: ProposedJob, b: ProposedJob, scope: dict, sizes: Mapping,
                     prior: Callable[[int], Duration], weeks: float) -> Finding | None:
     vols = [v for v in scope["volumes"] if (a.cluster, v) in sizes]
     if not vols or not len(a.fires) or not len(b.fires):
@@ -461,55 +319,3 @@ def _deletion_meets(a: _Job, b: _Job, scope: dict, sizes: Mapping,
                    details={"p_per_run_by_volume": {v: per_size[sizes[(a.cluster, v)]]
                                                     for v in vols}})
 
-
-# --- words --------------------------------------------------------------------------------
-
-
-def _about(j: _Job, loc: tzinfo | None) -> str:
-    return f"{j.name} ({j.cron}: {describe(j.schedule, loc)})"
-
-
-def _where(scope: dict) -> str:
-    if "volumes" in scope:
-        v = scope["volumes"]
-        more = ", ..." if len(v) > 5 else ""
-        return f"on {len(v)} shared volume(s) ({', '.join(v[:5])}{more})"
-    g = scope["groups"]
-    return "on every volume" if g == ("*",) else f"on group(s) {', '.join(g)}"
-
-
-def _local(unix: int, loc: tzinfo) -> datetime:
-    return datetime.fromtimestamp(int(unix), UTC).astimezone(loc)
-
-
-def _how_often(n: int, weeks: float, once_a_day: bool = False) -> str:
-    days = round(weeks * 7)
-    if not n:
-        return f"never in the {days}-day horizon"
-    per_week = n / weeks
-    rate = (f"{per_week:.3g} times a week" if per_week >= 1
-            else f"about {_per_year(per_week * 365.25 / 7)}")
-    every_day = ", every day" if once_a_day and n == days else ""
-    count = {1: "once", 2: "twice"}.get(n, f"{n} times")
-    return f"{count} in the {days}-day horizon ({rate}{every_day})"
-
-
-def _per_year(x: float) -> str:
-    return "once a year" if f"{x:.2g}" == "1" else f"{x:.2g} times a year"
-
-
-def _dates(times: list[datetime], n: int) -> str:
-    if not times:
-        return ""
-    head = ", ".join(t.strftime("%a %Y-%m-%d %H:%M") for t in times[:6])
-    more = f", ... (first 6 of {n})" if n > 6 else ""
-    return f", at {head}{more} {times[0].tzname()}"
-
-
-def _share(j: _Job, n: int, runs: int) -> str:
-    return f"{n} of {j.name}'s {runs} runs ({n / runs:.1%})"
-
-
-def _times(n: int, times: list[datetime], share: dict[str, float]) -> dict:
-    return {"count": n, "times": [t.isoformat() for t in times[:_LISTED]],
-            "p_per_run_by_job": share}

@@ -42,9 +42,10 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -58,20 +59,17 @@ from advisor.longhorn import (
 )
 from advisor.model import _kernel as K
 from advisor.model.fleet import Duration, JobSpec
+from advisor.model.runpool import RunPool
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
-__all__ = ["CONFLICT_KINDS", "Estimate", "RunPool", "VolumeScore", "estimate", "proportion",
-           "score_volume"]
+__all__ = ["CONFLICT_KINDS", "Estimate", "RunPool", "ScoreOptions", "VolumeScore", "estimate",
+           "proportion", "score_volume"]
 
 WEEK_S = 7 * 86400.0
 CONFLICT_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion",
                   "restore_blocked")
 _JOB_KINDS = ("skipped_slots", "late_starts", "runs")
-_MARK_EVERY = 32
-"""A run pool with waits keeps its lanes' state every this many volumes (or every as many
-as it has lanes, if more), so that laying a run out again for one volume
-(:meth:`RunPool.span_for`) starts near it."""
 _BLOCK_VALUES = 250_000
 """Pre-drawn durations per block of draws (2 MB): blocks bound the memory, and several
 blocks keep both cores busy."""
@@ -202,99 +200,6 @@ class VolumeScore:
                 + f"; P(conflict in a week) {self.p_any_conflict_per_week()})")
 
 
-class RunPool:
-    """Simulated runs of one job over all its volumes, to place one volume in them.
-
-    A run processes its volumes in order, ``concurrency`` at a time (``system-backup``:
-    all at once): each volume starts when a lane frees and holds it for its backup; the
-    run ends with its slowest lane (``longhorn-facts.md`` section 2). ``runs``
-    realisations are drawn once (``own``, ``start``: per run and volume, seconds;
-    ``span``: per run); :func:`score_volume` resamples them, so every member of a job
-    shares one pool.
-
-    ``waits``: per volume, ``(p, wait)``: the probability that its backup waits Pending
-    behind a deletion of its own, and how long (Longhorn >= 1.8: the job waits for the
-    Backup, so the lane is held; see :func:`advisor.model.risk.assess_fleet`, which
-    learns them from a first pass). The wait holds the lane and delays the volumes after
-    it; ``own`` stays the backup's own duration (the volume's own waits are scored by
-    the kernel). Without ``waits`` the other volumes' conflicts are not fed back."""
-
-    def __init__(self, durations: Sequence[Duration], concurrency: int, *,
-                 runs: int = 4096, seed: int = 0,
-                 waits: Sequence[tuple[float, Duration] | None] | None = None):
-        if not durations:
-            raise ValueError("a run pool needs at least one volume")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, not {concurrency}")
-        if waits is not None and len(waits) != len(durations):
-            raise ValueError(f"{len(waits)} waits for {len(durations)} volumes")
-        rng = np.random.default_rng(seed)
-        lanes = min(concurrency, len(durations))
-        self.own = np.stack([np.asarray(d.sample(rng, runs), dtype=float)
-                             for d in durations], axis=1)
-        hold = self.own  # (a copy once a volume waits)
-        for i, w in enumerate(waits or ()):
-            if w is not None and w[0] > 0:
-                if hold is self.own:
-                    hold = self.own.copy()
-                # drawn from their own stream, so a pool without waits is unchanged
-                wrng = np.random.default_rng((seed, i))
-                hit = wrng.random(runs) < min(w[0], 1.0)
-                hold[hit, i] += np.asarray(w[1].sample(wrng, int(hit.sum())), dtype=float)
-        self._lanes_n = lanes
-        self._every = max(_MARK_EVERY, lanes)  # (the marks take no more room than hold)
-        self._marks = np.zeros((runs, 0 if hold is self.own else
-                                -(-hold.shape[1] // self._every), lanes))
-        self.start, self.span = self._lanes(hold, lanes)
-        self._hold = np.ascontiguousarray(hold)
-        self._spans: dict[int, np.ndarray] = {}
-        # per volume, the runs where it waited (found once, a row per volume)
-        self._waited: dict[int, np.ndarray] = {}
-        if hold is not self.own:
-            by_volume = np.ascontiguousarray((hold != self.own).T)
-            self._waited = {int(i): np.flatnonzero(by_volume[i])
-                            for i in np.flatnonzero(by_volume.any(axis=1))}
-
-    def _lanes(self, hold: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-        start, span = np.empty_like(hold), np.empty(hold.shape[0])
-        K.lay_lanes(np.ascontiguousarray(hold), lanes, LOCK_ACQUIRE_WAIT_S, start, span,
-                    self._marks, self._every)
-        return start, span
-
-    def span_for(self, position: int) -> np.ndarray:
-        """The runs' spans as the volume at ``position`` sees them: without its own
-        waits, which :func:`score_volume` draws for it (its start does not depend on
-        them: the volumes before it decide it). Only the runs where it waited are laid
-        out again (kept: :meth:`lay_out`)."""
-        if position not in self._waited:
-            return self.span
-        if position not in self._spans:
-            self.lay_out([position])
-        return self._spans[position]
-
-    def lay_out(self, positions: Sequence[int]) -> None:
-        """Find :meth:`span_for` of these volumes at once (one call of compiled code,
-        which releases the GIL) and keep them."""
-        todo = np.array(sorted({int(p) for p in positions if p in self._waited
-                                and p not in self._spans}), np.int64)
-        if not len(todo):
-            return
-        rows = [self._waited[int(p)] for p in todo]
-        bounds = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-        flat = np.concatenate(rows)
-        own = self.own[flat, np.repeat(todo, np.diff(bounds))]
-        again = np.empty(len(flat))
-        K.lanes_span(self._hold, todo, bounds, flat, own, self._lanes_n,
-                     LOCK_ACQUIRE_WAIT_S, self._marks, self._every, again)
-        for k, p in enumerate(todo):
-            span = self.span.copy()
-            span[rows[k]] = again[bounds[k]:bounds[k + 1]]
-            self._spans[int(p)] = span
-
-    def __len__(self) -> int:
-        return len(self.span)
-
-
 @functools.lru_cache(maxsize=256)
 def _fires(cron: str, after: pd.Timestamp, until: pd.Timestamp, tz: str | None
            ) -> np.ndarray:
@@ -330,16 +235,26 @@ def _unix(t: str | pd.Timestamp) -> float:
     return utc(t).value / 1e9
 
 
+class ScoreOptions(TypedDict, total=False):
+    """The optional keyword arguments of :func:`score_volume` (see its docstring)."""
+
+    version: str
+    seed: int
+    tz: str | None
+    restore: tuple[float, Duration] | None
+    failed_backup_ttl_s: float | None
+    queues: Mapping[str, tuple[RunPool, int]] | None
+    kept: Mapping[str, int] | None
+    threads: int | None
+    warmup_s: float
+
+
 def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
                  start: str | pd.Timestamp, end: str | pd.Timestamp, *, draws: int,
-                 version: str = LATEST, seed: int = 0, tz: str | None = None,
-                 restore: tuple[float, Duration] | None = None,
-                 failed_backup_ttl_s: float | None = None,
-                 queues: Mapping[str, tuple[RunPool, int]] | None = None,
-                 kept: Mapping[str, int] | None = None,
-                 threads: int | None = None, warmup_s: float = 0.0) -> VolumeScore:
+                 **options: Unpack[ScoreOptions]) -> VolumeScore:
     """Score one volume's backup jobs over ``start`` - ``end`` (UTC) in ``draws``
-    independent draws of every duration.
+    independent draws of every duration. The keyword arguments after ``draws``
+    (:class:`ScoreOptions`) are optional.
 
     ``jobs``: the backup RecurringJobs that cover the volume, each with the volume's
     backup duration distribution in that job (seconds). ``deletion``: its deletion
@@ -365,6 +280,25 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     pass 1 when the caller already uses every core); the result does not depend on
     ``threads``.
     """
+    unknown = sorted(set(options) - ScoreOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(f"score_volume() got an unexpected keyword argument {unknown[0]!r}")
+    _check_jobs(jobs, draws, options.get("warmup_s", 0.0))
+    version = options.get("version", LATEST)
+    kernel = _KernelInputs.build(jobs, start, end, version, options)
+    tallies = _Tallies.zeros(draws, len(jobs))
+    block = max(1, min(draws, _BLOCK_VALUES // max(kernel.n_durations, 1)))
+    # Durations are drawn here, block after block (so ``seed`` fixes them), while the
+    # compiled kernel, which releases the GIL, scores earlier blocks on the threads.
+    blocks = _blocks(kernel, jobs, deletion, options, draws, block)
+    threads = options.get("threads") or min(2, len(os.sched_getaffinity(0)))
+    _run_blocks(blocks, functools.partial(_run_block, kernel, tallies),
+                1 if draws <= block else threads)
+    return tallies.score(kernel.names, kernel.window_s, version)
+
+
+def _check_jobs(jobs: Sequence[tuple[JobSpec, Duration]], draws: int, warmup_s: float
+                ) -> None:
     if draws < 1:
         raise ValueError(f"draws must be >= 1, not {draws}")
     names = [j.name for j, _ in jobs]
@@ -377,86 +311,163 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
             raise ValueError(f"job {j.name!r}: retain must be >= 1, not {j.retain}")
     if not warmup_s >= 0:
         raise ValueError(f"warmup_s must be >= 0, not {warmup_s}")
-    rules = behaviour(version)
-    t_count, t_end = _unix(start), _unix(end)
-    t0 = t_count - warmup_s  # the draws start here, and count from t_count
-    poll_s = restore[0] if restore else rules.default_poll_interval_s
-    ttl_s = rules.failed_backup_ttl_s if failed_backup_ttl_s is None else failed_backup_ttl_s
-    n_polls = int((t_end - t0) // poll_s)
-    slot_t, slot_j, n_backup, boff = _slots(tuple(j.cron for j, _ in jobs), t0, t_end, tz)
-    n_del, n_restore = len(slot_t), (n_polls if restore else 0)
-    retain = np.array([kept_by_retention(j.task, j.retain) for j, _ in jobs])
-    pf = np.zeros(8)
-    pf[[K.T0, K.T_END, K.POLL_S, K.TTL_S, K.WAIT_S, K.RETRY_MIN, K.RETRY_MAX,
-        K.T_COUNT]] = (t0, t_end, poll_s, ttl_s, LOCK_ACQUIRE_WAIT_S,
-                       rules.deletion_retry_min_s, rules.deletion_retry_max_s, t_count)
-    queues = dict(queues or {})
-    unknown = set(queues) - set(names)
-    if unknown:
-        raise ValueError(f"queues for jobs not in jobs: {sorted(unknown)}")
-    pi = np.zeros(4, np.int64)
-    pi[[K.N_POLLS, K.WAIT_MODE, K.HAS_RESTORE, K.QUEUED]] = (
-        n_polls, rules.backup_meets_deletion == "wait", restore is not None, bool(queues))
-    kept0 = np.array([min((kept or {}).get(j.name, 0), j.retain) for j, _ in jobs],
-                     np.int64)
-    counts = np.zeros((draws, K.N_COUNTS + len(jobs)), np.int64)
-    runs, late, skipped = (np.zeros((draws, len(jobs)), np.int64) for _ in range(3))
-    rng = np.random.default_rng(seed)
-    per_draw = int(boff[-1]) + n_del + n_restore
-    block = max(1, min(draws, _BLOCK_VALUES // max(per_draw, 1)))
 
-    def run(lo: int, backup: np.ndarray, queue: np.ndarray, deletions: np.ndarray,
-            restores: np.ndarray) -> None:
-        hi = lo + backup.shape[1]
-        bad = K.run_block(slot_t, slot_j, retain, kept0, boff, backup, queue, deletions,
-                          restores, pf, pi, counts[lo:hi], runs[lo:hi], late[lo:hi],
-                          skipped[lo:hi], *K.scratch(len(jobs), n_del))
-        if bad >= 0:
-            raise RuntimeError(f"draw {lo + bad} needed more durations than bounded")
 
-    # Durations are drawn here, block after block (so ``seed`` fixes them), while the
-    # compiled kernel, which releases the GIL, scores earlier blocks on the threads.
-    def blocks():
-        for lo in range(0, draws, block):
-            n = min(block, draws - lo)
-            backup = np.empty((int(boff[-1]), n))
-            queue = np.zeros((2, int(boff[-1]) if queues else 0, n))
-            for i, (job, dist) in enumerate(jobs):
-                part = slice(boff[i], boff[i + 1])
-                if job.name in queues:  # the k-th run: a realisation from the pool
-                    runs_pool, at = queues[job.name]
-                    r = rng.integers(len(runs_pool), size=(int(n_backup[i]), n))
-                    backup[part] = runs_pool.own[r, at]
-                    queue[0, part] = runs_pool.start[r, at]
-                    queue[1, part] = runs_pool.span_for(at)[r]
-                else:
-                    backup[part] = _draw(dist, rng, int(n_backup[i]), n)
-            deletions = _draw(deletion, rng, n_del, n)
-            restores = _draw(restore[1], rng, n_restore, n) if restore else np.zeros((0, n))
-            yield lo, backup, queue, deletions, restores
+@dataclass(frozen=True)
+class _KernelInputs:
+    """What the kernel is given for one volume, whatever the draws: its jobs' slots
+    (times, jobs, per job its count and offset), their retain and kept backups, the
+    parameters (``pf``, ``pi``: columns in :mod:`advisor.model._kernel`), and the bounds
+    on deletions and restores per draw."""
 
-    threads = threads or min(2, len(os.sched_getaffinity(0)))
-    if threads == 1 or draws <= block:  # one block, or one thread: no pool to feed
-        for args in blocks():
+    names: list[str]
+    slot_t: np.ndarray
+    slot_j: np.ndarray
+    n_backup: np.ndarray
+    boff: np.ndarray
+    retain: np.ndarray
+    kept: np.ndarray
+    pf: np.ndarray
+    pi: np.ndarray
+    n_del: int
+    n_restore: int
+    window_s: float
+
+    @classmethod
+    def build(cls, jobs: Sequence[tuple[JobSpec, Duration]], start: str | pd.Timestamp,
+              end: str | pd.Timestamp, version: str, options: ScoreOptions
+              ) -> _KernelInputs:
+        """The inputs for ``jobs`` over ``start`` - ``end`` under ``version``'s rules
+        (``options``: :func:`score_volume`'s)."""
+        rules = behaviour(version)
+        restore, queues = options.get("restore"), options.get("queues") or {}
+        t_count, t_end = _unix(start), _unix(end)
+        t0 = t_count - options.get("warmup_s", 0.0)  # draws start here, count from t_count
+        poll_s = restore[0] if restore else rules.default_poll_interval_s
+        ttl_s = options.get("failed_backup_ttl_s")
+        ttl_s = rules.failed_backup_ttl_s if ttl_s is None else ttl_s
+        n_polls = int((t_end - t0) // poll_s)
+        slot_t, slot_j, n_backup, boff = _slots(tuple(j.cron for j, _ in jobs), t0, t_end,
+                                                options.get("tz"))
+        pf = np.zeros(8)
+        pf[[K.T0, K.T_END, K.POLL_S, K.TTL_S, K.WAIT_S, K.RETRY_MIN, K.RETRY_MAX,
+            K.T_COUNT]] = (t0, t_end, poll_s, ttl_s, LOCK_ACQUIRE_WAIT_S,
+                           rules.deletion_retry_min_s, rules.deletion_retry_max_s, t_count)
+        names = [j.name for j, _ in jobs]
+        unknown = set(queues) - set(names)
+        if unknown:
+            raise ValueError(f"queues for jobs not in jobs: {sorted(unknown)}")
+        pi = np.zeros(4, np.int64)
+        pi[[K.N_POLLS, K.WAIT_MODE, K.HAS_RESTORE, K.QUEUED]] = (
+            n_polls, rules.backup_meets_deletion == "wait", restore is not None, bool(queues))
+        kept = options.get("kept") or {}
+        return cls(names, slot_t, slot_j, n_backup, boff,
+                   np.array([kept_by_retention(j.task, j.retain) for j, _ in jobs]),
+                   np.array([min(kept.get(j.name, 0), j.retain) for j, _ in jobs], np.int64),
+                   pf, pi, len(slot_t), n_polls if restore else 0, t_end - t_count)
+
+    @property
+    def n_backups(self) -> int:
+        """Backups per draw, all jobs together (one per slot)."""
+        return int(self.boff[-1])
+
+    @property
+    def n_durations(self) -> int:
+        """Durations drawn per draw."""
+        return self.n_backups + self.n_del + self.n_restore
+
+
+@dataclass(frozen=True)
+class _Tallies:
+    """What the kernel counts, one row per draw: ``counts`` (the conflict kinds and
+    conflicted runs, then per job its conflicted runs) and, per job, ``runs``, ``late``
+    starts and ``skipped`` slots."""
+
+    counts: np.ndarray
+    runs: np.ndarray
+    late: np.ndarray
+    skipped: np.ndarray
+
+    @classmethod
+    def zeros(cls, draws: int, n_jobs: int) -> _Tallies:
+        return cls(np.zeros((draws, K.N_COUNTS + n_jobs), np.int64),
+                   *(np.zeros((draws, n_jobs), np.int64) for _ in range(3)))
+
+    def rows(self, lo: int, hi: int) -> tuple[np.ndarray, ...]:
+        """The rows of draws ``lo`` to ``hi`` (views the kernel writes into)."""
+        return self.counts[lo:hi], self.runs[lo:hi], self.late[lo:hi], self.skipped[lo:hi]
+
+    def score(self, names: list[str], window_s: float, version: str) -> VolumeScore:
+        """The counts as a :class:`VolumeScore` of jobs ``names`` over ``window_s``."""
+        c = self.counts.T
+        return VolumeScore(
+            delete_blocked=c[K.DELETE_BLOCKED], create_blocked=c[K.CREATE_BLOCKED],
+            pending_behind_deletion=c[K.PENDING_BEHIND],
+            restore_blocked=c[K.RESTORE_BLOCKED],
+            skipped_slots=dict(zip(names, self.skipped.T, strict=True)),
+            late_starts=dict(zip(names, self.late.T, strict=True)),
+            runs=dict(zip(names, self.runs.T, strict=True)),
+            conflicted_runs=c[K.CONFLICTED_RUNS], window_s=window_s, version=version,
+            conflicted_runs_by_job=dict(zip(names, c[K.N_COUNTS:], strict=True)))
+
+
+_Block = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""A block of draws from draw ``lo`` on: ``(lo, backup, queue, deletions, restores)``."""
+
+
+def _blocks(kernel: _KernelInputs, jobs: Sequence[tuple[JobSpec, Duration]],
+            deletion: Duration, options: ScoreOptions, draws: int, block: int
+            ) -> Iterator[_Block]:
+    """The pre-drawn durations, ``block`` draws at a time, from the generator seeded by
+    ``options``' ``seed``, in the order that fixes every draw."""
+    rng = np.random.default_rng(options.get("seed", 0))
+    queues, restore = options.get("queues") or {}, options.get("restore")
+    for lo in range(0, draws, block):
+        n = min(block, draws - lo)
+        backup = np.empty((kernel.n_backups, n))
+        queue = np.zeros((2, kernel.n_backups if queues else 0, n))
+        for i, (job, dist) in enumerate(jobs):
+            part, k = slice(kernel.boff[i], kernel.boff[i + 1]), int(kernel.n_backup[i])
+            if job.name in queues:  # the k-th run: a realisation from the pool
+                runs_pool, at = queues[job.name]
+                r = rng.integers(len(runs_pool), size=(k, n))
+                backup[part] = runs_pool.own[r, at]
+                queue[0, part] = runs_pool.start[r, at]
+                queue[1, part] = runs_pool.span_for(at)[r]
+            else:
+                backup[part] = _draw(dist, rng, k, n)
+        deletions = _draw(deletion, rng, kernel.n_del, n)
+        restores = (_draw(restore[1], rng, kernel.n_restore, n) if restore
+                    else np.zeros((0, n)))
+        yield lo, backup, queue, deletions, restores
+
+
+def _run_block(kernel: _KernelInputs, tallies: _Tallies, lo: int, backup: np.ndarray,
+               queue: np.ndarray, deletions: np.ndarray, restores: np.ndarray) -> None:
+    """Score one block of draws into ``tallies``' rows from ``lo`` on."""
+    bad = K.run_block(kernel.slot_t, kernel.slot_j, kernel.retain, kernel.kept, kernel.boff,
+                      backup, queue, deletions, restores, kernel.pf, kernel.pi,
+                      *tallies.rows(lo, lo + backup.shape[1]),
+                      *K.scratch(len(kernel.names), kernel.n_del))
+    if bad >= 0:
+        raise RuntimeError(f"draw {lo + bad} needed more durations than bounded")
+
+
+def _run_blocks(blocks: Iterable[_Block], run: Callable[..., None], threads: int) -> None:
+    """``run`` each block, on ``threads`` threads; the next blocks are drawn while the
+    threads score the earlier ones (the kernel releases the GIL)."""
+    if threads == 1:  # one block, or one thread: no pool to feed
+        for args in blocks:
             run(*args)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            futures = []
-            for args in blocks():
-                futures.append(pool.submit(run, *args))
-                if len(futures) > 2 * threads:  # bound the blocks drawn ahead
-                    futures.pop(0).result()
-            for f in futures:
-                f.result()
-    c = counts.T
-    return VolumeScore(
-        delete_blocked=c[K.DELETE_BLOCKED], create_blocked=c[K.CREATE_BLOCKED],
-        pending_behind_deletion=c[K.PENDING_BEHIND], restore_blocked=c[K.RESTORE_BLOCKED],
-        skipped_slots=dict(zip(names, skipped.T, strict=True)),
-        late_starts=dict(zip(names, late.T, strict=True)),
-        runs=dict(zip(names, runs.T, strict=True)),
-        conflicted_runs=c[K.CONFLICTED_RUNS], window_s=t_end - t_count, version=version,
-        conflicted_runs_by_job=dict(zip(names, c[K.N_COUNTS:], strict=True)))
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = []
+        for args in blocks:
+            futures.append(pool.submit(run, *args))
+            if len(futures) > 2 * threads:  # bound the blocks drawn ahead
+                futures.pop(0).result()
+        for f in futures:
+            f.result()
 
 
 def _draw(dist: Duration, rng: np.random.Generator, k: int, n: int) -> np.ndarray:
