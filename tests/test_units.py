@@ -95,12 +95,12 @@ def test_the_same_seconds_read_the_same_everywhere():
 
     from advisor.advice.search import intervals
     from advisor.model import trend
-    from advisor.report import build, charts, render
+    from advisor.report import build, chart_durations, chart_risk, render
 
     offsets = importlib.import_module("advisor.advice.search.offsets")  # (not the verb)
     for module in (intervals, offsets, build):
         assert module.dur is units.duration
-    assert charts.units is units
+    assert chart_durations.units is units and chart_risk.units is units
     assert trend.units is units and trend.pct_pm is units.percent_pm
     assert render._dur is units.duration and render._pct is units.percent
 
