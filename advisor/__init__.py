@@ -26,27 +26,62 @@ Lower levels have their own modules: :mod:`advisor.store` (the history store),
 
 __version__ = "0.1.0"  # (first: the modules below read it)
 
-from advisor.advice import Analysis, Settings
-from advisor.advice.gate import GateResult
-from advisor.api import (
-    Advice,
-    History,
-    Offsets,
-    Risk,
-    Stagger,
-    WhatIf,
-    assess_risk,
-    build_report,
-    check,
-    load_history,
-    offsets,
-    recommend,
-    stagger,
-    what_if,
-)
-from advisor.history import summarize as summarize_history
-from advisor.report.build import Report
-from advisor.report.render import write_report
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Analysis": "advisor.advice", "Settings": "advisor.advice",
+    "GateResult": "advisor.advice.gate",
+    **dict.fromkeys(("Advice", "History", "Offsets", "Risk", "Stagger", "WhatIf",
+                     "assess_risk", "build_report", "check", "load_history", "offsets",
+                     "recommend", "stagger", "what_if"), "advisor.api"),
+    "Report": "advisor.report.build", "write_report": "advisor.report.render",
+}
+"""Where each public name lives: it is imported on first use, so that a program that
+reads files or a store (``advisor collect``, a reader in a notebook) does not load the
+model, the report and their libraries (about 1.3 s on 2 cores) first."""
+_RENAMED = {"summarize_history": ("advisor.history", "summarize")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS or name in _RENAMED:
+        module, attr = _RENAMED.get(name, (_EXPORTS.get(name), name))
+        value = getattr(importlib.import_module(module), attr)
+    elif importlib.util.find_spec(f"advisor.{name}") is not None:  # (a submodule)
+        value = importlib.import_module(f"advisor.{name}")
+    else:
+        raise AttributeError(f"module 'advisor' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # (what type checkers and editors see: the same names, imported)
+    from advisor.advice import Analysis, Settings
+    from advisor.advice.gate import GateResult
+    from advisor.api import (
+        Advice,
+        History,
+        Offsets,
+        Risk,
+        Stagger,
+        WhatIf,
+        assess_risk,
+        build_report,
+        check,
+        load_history,
+        offsets,
+        recommend,
+        stagger,
+        what_if,
+    )
+    from advisor.history import summarize as summarize_history
+    from advisor.report.build import Report
+    from advisor.report.render import write_report
 
 __all__ = [
     "Advice",

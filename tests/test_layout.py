@@ -51,3 +51,29 @@ def test_functions_stay_under_80_lines(path):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path.relative_to(PACKAGE)}: split {long}"
+
+
+def test_reading_files_does_not_load_the_model():
+    """``import advisor`` resolves the public names on first use: a program that only
+    reads files or a store (a reader in a notebook, bench/ingest.py) does not wait for
+    numba, scipy and matplotlib (about 1.3 s of 2 cores) to load."""
+    import subprocess
+    import sys
+
+    code = ("import sys, advisor, advisor.sources.files, advisor.store; "
+            "print(sorted(m for m in ('numba', 'scipy', 'matplotlib', 'advisor.api') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_public_name_resolves():
+    import advisor
+
+    for name in advisor.__all__:
+        assert getattr(advisor, name) is not None, name
+    assert advisor.summarize_history.__module__ == "advisor.history"
+    assert advisor.store.HistoryStore.__name__ == "HistoryStore"  # a submodule, on use
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        advisor.nothing  # noqa: B018
