@@ -62,6 +62,13 @@ class Column:
 BACKUP_STATES = ("", "Pending", "InProgress", "Completed", "Error", "Unknown", "Deleting")
 """``status.state`` values of a Backup CR; ``""`` is Longhorn's New."""
 
+BACKUP_STATE_RANK: dict[str, int] = {"": 0, "Pending": 1, "InProgress": 2, "Unknown": 3,
+                                     "Error": 4, "Completed": 4, "Deleting": 5}
+"""How far a Backup has got. It only moves forward, so of two observations of one Backup
+the most advanced state is kept (by a file's reader and by the store): an old export
+loaded late must not hide a later state. Error and Completed are both final (the later
+observation wins); states not listed rank below New."""
+
 LOCK_CONFLICTS = (
     "none",
     "delete_blocked",

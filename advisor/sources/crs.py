@@ -40,9 +40,6 @@ KIND_FRAME = {
 }
 """Longhorn kinds the advisor reads, and the frame each one fills."""
 
-_STATE_RANK = {"": 0, "Pending": 1, "InProgress": 2, "Unknown": 3, "Error": 4,
-               "Completed": 4, "Deleting": 5}
-
 
 class RecordError(Exception):
     """A record that cannot be used at all: ``field`` says which field is at fault."""
@@ -118,7 +115,7 @@ def _backup(obj: dict) -> dict:
         raise RecordError("status.volumeName", "missing (and no backup-volume label): "
                           "cannot tell which volume the backup belongs to")
     state = status.get("state") or ""
-    if not isinstance(state, str) or state not in _STATE_RANK:
+    if not isinstance(state, str) or state not in schema.BACKUP_STATE_RANK:
         raise RecordError("status.state", f"{state!r} is not a Longhorn backup state "
                           f"({', '.join(s or '(New)' for s in schema.BACKUP_STATES)})")
     spec_labels = _dict(spec, "labels")
@@ -476,7 +473,7 @@ class FrameBuilder:
             return df
         order = df.assign(_pos=np.arange(len(df)))
         if frame == "backups":
-            order["_rank"] = order["state"].map(_STATE_RANK).astype(int)
+            order["_rank"] = order["state"].map(schema.BACKUP_STATE_RANK).astype(int)
             order = order.sort_values(["_rank", "_pos"], kind="stable")
         keep = ~order.duplicated(key, keep="last")
         kept_pos = dict(zip(map(tuple, order.loc[keep, key].to_numpy()),

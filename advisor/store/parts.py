@@ -20,11 +20,9 @@ from advisor.store.results import StoreError, StoreVersionError
 VERSION_KEY = b"advisor.schema_version"
 """Parquet key-value metadata key holding the schema version a file was written with."""
 
-STATE_RANK: dict[str, int] = {"": 0, "Pending": 1, "InProgress": 2, "Unknown": 3,
-                              "Error": 4, "Completed": 4, "Deleting": 5}
-"""How far a Backup has got. It only moves forward, so ``read("backups")`` keeps the most
-advanced state: an old export loaded late must not hide a later state. Error and Completed
-are both final (the later observation wins); states not listed rank below New."""
+STATE_RANK = schema.BACKUP_STATE_RANK
+"""How far a Backup has got (:data:`advisor.schema.BACKUP_STATE_RANK`): ``read("backups")``
+keeps the most advanced state."""
 
 ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(),
                    pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
