@@ -74,6 +74,7 @@ normal; the forecast ignores the chance that the data or the schedule change.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,7 @@ import pandas as pd
 from scipy import special
 
 from advisor import units
+from advisor.model.executor import map_volumes
 from advisor.units import percent_pm as pct_pm
 
 Z99 = 2.3263478740408408
@@ -338,7 +340,8 @@ def _aligned(started_at: pd.Series, duration_s: pd.Series, censored: pd.Series
              ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """The starts (UTC), durations (seconds, NaN when unknown) and censored flags, by
     position; ValueError when their lengths differ."""
-    start = pd.Series(pd.to_datetime(pd.Series(started_at).to_numpy(), utc=True))
+    # (converted as a column: read as an array of objects it took a third of the time)
+    start = pd.to_datetime(pd.Series(started_at), utc=True).reset_index(drop=True)
     dur = pd.to_numeric(pd.Series(duration_s).reset_index(drop=True),
                         errors="coerce").to_numpy(dtype=float)
     cens = pd.Series(censored).reset_index(drop=True).fillna(False).to_numpy(dtype=bool)
@@ -414,3 +417,21 @@ def _crossing(p: np.ndarray, cov: np.ndarray, ref: pd.Timestamp, significant: bo
     if p99_now >= interval:
         return None, None, None, f"; p99 ({units.duration(p99_now)}) is already above {label}"
     return None, None, None, ""
+
+
+def volume_trends(observed: pd.DataFrame, intervals: Mapping[str, float], now: pd.Timestamp
+                  ) -> dict[str, Trend]:
+    """Each volume's p99 duration trend at ``now`` (:func:`forecast_p99`), from its rows of
+    ``observed`` (``volume``, ``started_at``, ``duration_s``, ``censored``), against its
+    interval in ``intervals`` (NaN: none); for every volume of ``intervals``, in order.
+    Each volume's trend is its own: they are fitted on both cores."""
+    by_volume = dict(tuple(observed.groupby("volume", sort=False)))
+    todo = [(v, by_volume.get(v, observed.iloc[:0]), iv if np.isfinite(iv) else None)
+            for v, iv in intervals.items()]
+
+    def one(item: tuple[str, pd.DataFrame, float | None]) -> Trend:
+        _, g, interval_s = item
+        return forecast_p99(g["started_at"], g["duration_s"], g["censored"],
+                            interval_s=interval_s, now=now)
+
+    return dict(zip((v for v, _, _ in todo), map_volumes(one, todo), strict=True))

@@ -35,7 +35,7 @@ from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits, backup_observations
 from advisor.model.observed import OBSERVED_KINDS
 from advisor.model.simulate import run_members
-from advisor.model.trend import Trend, forecast_p99
+from advisor.model.trend import Trend, volume_trends
 from advisor.schedules import interval_of
 from advisor.schema import utc
 from advisor.sources.base import Problem
@@ -405,7 +405,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     durations = observed[observed["volume"].isin(top)].reset_index(drop=True)
     ops = _operations(b, start, end)
     # one trend model for the table's "p99 reaches interval" and the trend charts
-    trends_all = _trends(observed, volumes, end)
+    trends_all = volume_trends(observed, volumes.set_index("volume")["interval_s"], end)
     volumes["p99_crosses_at"] = pd.to_datetime(
         volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
     trends = {v: trends_all[v] for v in top}
@@ -479,19 +479,6 @@ def _durations(b: pd.DataFrame, fits: DurationFits, cluster: str) -> pd.DataFram
     shown = fits.preferred(cluster)[["volume", "mode"]].astype(str)
     return backup_observations(b).merge(shown, on=["volume", "mode"])[
         ["volume", "started_at", "duration_s", "censored"]].astype({"volume": str})
-
-
-def _trends(observed: pd.DataFrame, volumes: pd.DataFrame, now: pd.Timestamp
-            ) -> dict[str, Trend]:
-    """Each volume's p99 duration trend at ``now`` from its ``observed`` durations,
-    against the shortest interval of its jobs (:func:`forecast_p99`)."""
-    by_volume = dict(tuple(observed.groupby("volume", sort=False)))
-    trends = {}
-    for v, iv in volumes.set_index("volume")["interval_s"].items():
-        g = by_volume.get(v, observed.iloc[:0])
-        trends[v] = forecast_p99(g["started_at"], g["duration_s"], g["censored"],
-                                 interval_s=iv if np.isfinite(iv) else None, now=now)
-    return trends
 
 
 def _iso(t: pd.Timestamp) -> str | None:
