@@ -441,16 +441,19 @@ def stagger(history: History, job: str, *, parts: int = 3, concurrency: int = 3,
 
 
 def check(proposed: str | Path | Sequence[str | Path], history: History | None = None, *,
-          max_risk: float = DEFAULT_TARGET, week: str | None = None,
-          version: str = LATEST) -> GateResult:
+          target: float = DEFAULT_TARGET, week: str | None = None, version: str = LATEST,
+          max_risk: float | None = None) -> GateResult:
     """Judge proposed RecurringJobs (manifest files or folders) before they are applied,
     as ``advisor check`` does: against ``history``'s volumes and durations when given
-    (their lock risk over ``week``), structurally otherwise. Raises
+    (their lock risk over ``week``, against ``target`` as in every verb), structurally
+    otherwise. ``max_risk``: the old name of ``target``, kept. Raises
     :class:`~advisor.advice.gate.ProposalError` for a proposal that cannot be judged."""
     from advisor.sources.files import load_files
 
+    if max_risk is not None and target != DEFAULT_TARGET and max_risk != target:
+        raise TypeError("give target or its old name max_risk, not both")
     paths = [proposed] if isinstance(proposed, str | Path) else list(proposed)
-    settings = Settings(target=max_risk, week=week, version=version)
+    settings = _settings(None, week, version, target if max_risk is None else max_risk)
     return gate.check(load_files(paths), settings,
                       history=None if history is None else (history.frames, history.fits))
 

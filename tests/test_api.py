@@ -263,3 +263,15 @@ def test_a_store_backed_history_carries_its_collections_problems(tmp_path):
     assert wanted and any("'lots' is not a whole number" in str(p) for p in wanted)
     assert [p.reason for p in from_store.problems] == [str(p) for p in from_files.problems]
     assert all(p.file.startswith("collection ") for p in from_store.problems)
+
+
+def test_check_takes_the_risk_target_by_the_name_every_verb_uses(tmp_path):
+    """Every verb takes ``target=``; check took ``max_risk=``, which is kept as its old
+    name. The gate judges against the target it was given."""
+    from advisor.sample import write_sample
+
+    fleet = write_sample(tmp_path)["fleet"]
+    assert advisor.check(fleet, target=0.05).to_dict()["max_risk"] == 0.05
+    assert advisor.check(fleet, max_risk=0.02).to_dict()["max_risk"] == 0.02
+    with pytest.raises(TypeError, match="not both"):
+        advisor.check(fleet, target=0.05, max_risk=0.02)
