@@ -64,7 +64,7 @@ from advisor.schedules import fire_times
 from advisor.schema import utc
 
 __all__ = ["CONFLICT_KINDS", "Estimate", "RunPool", "ScoreOptions", "VolumeScore", "estimate",
-           "proportion", "score_volume"]
+           "proportion", "score_volume", "zero_if_nan"]
 
 WEEK_S = 7 * 86400.0
 CONFLICT_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion",
@@ -88,8 +88,13 @@ class Estimate:
     @property
     def upper(self) -> float:
         """``mean + 2 se``, the figure a target is checked on (NaN counts as 0)."""
-        return (0.0 if math.isnan(self.mean) else self.mean) + 2 * (
-            0.0 if math.isnan(self.se) else self.se)
+        return zero_if_nan(self.mean) + 2 * zero_if_nan(self.se)
+
+
+def zero_if_nan(x: float) -> float:
+    """0 for NaN (a figure of a job with no run in the window: nothing met, as far as it
+    shows), else ``x``."""
+    return 0.0 if math.isnan(x) else x
 
 
 def estimate(x: np.ndarray) -> Estimate:

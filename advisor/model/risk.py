@@ -45,6 +45,7 @@ from advisor.model.fastpath import (
     estimate,
     proportion,
     score_volume,
+    zero_if_nan,
 )
 from advisor.model.fleet import Duration, Fleet, JobSpec
 from advisor.model.simulate import run_members
@@ -54,7 +55,7 @@ from advisor.schema import utc
 __all__ = ["FLEET_DRAWS", "Draws", "RiskAssessment", "VolumePlan", "VolumeRisk", "Waits",
            "assess", "assess_fleet", "assess_volume", "decided", "learn_waits",
            "plans_from_fleet", "run_figures", "score_plan", "settled", "target_figure",
-           "weeks_to_run", "zero_if_nan"]
+           "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
 WARMUP_S = 6 * 3600.0
@@ -225,12 +226,6 @@ FLEET_DRAWS = Draws(min_draws=200, week_precision=0.025)
 """:func:`assess_fleet`'s: the per-week probability known to 2.5 points too, so a volume
 whose weeks all or never meet a conflict needs no more than 200 draws, one that meets one
 in about half its weeks 400."""
-
-
-def zero_if_nan(x: float) -> float:
-    """0 for NaN (a figure of a job with no run in the window: nothing met, as far as it
-    shows), else ``x``."""
-    return 0.0 if math.isnan(x) else x
 
 
 def target_figure(risk: VolumeRisk, focus: str | None) -> tuple[float, float]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from advisor.advice.search.outcome import VolumeOutcome
 from advisor.advice.settings import Settings
-from advisor.model.fastpath import Estimate
+from advisor.model.fastpath import Estimate, zero_if_nan
 from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
 from advisor.model.risk import (
     Draws,
@@ -24,7 +24,6 @@ from advisor.model.risk import (
     default_window,
     learn_waits,
     plans_from_fleet,
-    zero_if_nan,
 )
 
 __all__ = ["FleetScorer", "fleet_scorer"]
