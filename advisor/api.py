@@ -279,19 +279,12 @@ class Advice:
         """The job's worst volume's conflict per run against the intervals the search
         scored, the current and recommended marked."""
         from advisor.report import charts
-        from advisor.schedules import interval_of
 
         [r] = [r for r in self.recommendations if r.job == job]
-        curve = pd.DataFrame(list(r.scored), columns=["interval_s", "p", "se"])
-        curve = curve.assign(p_lo=(curve["p"] - 2 * curve["se"]).clip(lower=0),
-                             p_hi=(curve["p"] + 2 * curve["se"]).clip(upper=1))
-        now = interval_of(r.current_cron) or interval_of(r.current_cron, median=True)
-        after = interval_of(r.recommended_cron) or interval_of(r.recommended_cron,
-                                                               median=True)
         with charts.chart_style():
             return charts.conflict_vs_interval(
-                curve, current_s=float(now or 0), target=self.target,
-                recommended_s=after if r.changed else None,
+                r.curve, current_s=float(r.current_interval_s or 0), target=self.target,
+                recommended_s=r.recommended_interval_s if r.changed else None,
                 title=f"RecurringJob {job}: its worst volume's conflict per run", ax=ax)
 
     def __repr__(self) -> str:

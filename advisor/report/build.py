@@ -224,7 +224,7 @@ def _operations(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
 def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: pd.DataFrame,
                   week: tuple[pd.Timestamp, pd.Timestamp], settings: Settings,
                   cluster: str) -> pd.DataFrame:
-    intervals = {j.name: interval_of(j.cron) or interval_of(j.cron, median=True)
+    intervals = {j.name: interval_of(j.cron, median=True)
                  for j in fleet.jobs if j.task in BACKUPSTORE_TASKS}
     jobs_of: dict[str, list[str]] = {}
     for job, vols in run_members(fleet).items():
@@ -274,18 +274,14 @@ def _jobs(recs: Sequence, fleet, members: Mapping[str, int],
     specs = {j.name: j for j in fleet.jobs}
     out = []
     for r in recs:
-        curve = pd.DataFrame(list(r.scored), columns=["interval_s", "p", "se"])
-        curve = curve.assign(p_lo=(curve["p"] - 2 * curve["se"]).clip(lower=0),
-                             p_hi=(curve["p"] + 2 * curve["se"]).clip(upper=1)
-                             ).drop(columns="se")
         out.append(JobReport(
             r.job, r.kind, r.current_cron, r.recommended_cron, r.changed,
             r.p_per_run_now, r.p_per_run_after, r.reason, members.get(r.job, 0),
-            interval_of(r.current_cron) or interval_of(r.current_cron, median=True),
-            interval_of(r.recommended_cron) or interval_of(r.recommended_cron, median=True),
+            r.current_interval_s, r.recommended_interval_s,
             recurring_job_yaml(specs[r.job], r.recommended_cron, **extras.get(r.job, {}))
             if r.changed else None,
-            kubectl_patch(r.job, r.recommended_cron) if r.changed else None, curve))
+            kubectl_patch(r.job, r.recommended_cron) if r.changed else None,
+            r.curve.drop(columns="se")))
     return out
 
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import pandas as pd
+
 from advisor.longhorn.manifests import kubectl_patch
 from advisor.model.fleet import JobSpec
+from advisor.schedules import interval_of
 
 __all__ = ["Recommendation", "Scorer", "VolumeOutcome"]
 
@@ -84,6 +87,24 @@ class Recommendation:
     def changed(self) -> bool:
         """Whether the advice changes the cron."""
         return self.recommended_cron != self.current_cron
+
+    @property
+    def current_interval_s(self) -> float | None:
+        """The current cron's interval (an uneven schedule's median gap), seconds."""
+        return interval_of(self.current_cron, median=True)
+
+    @property
+    def recommended_interval_s(self) -> float | None:
+        """The recommended cron's interval (an uneven schedule's median gap), seconds."""
+        return interval_of(self.recommended_cron, median=True)
+
+    @property
+    def curve(self) -> pd.DataFrame:
+        """:attr:`scored` as a frame: ``interval_s``, ``p``, ``se`` and the range
+        ``p_lo``, ``p_hi`` (p ± 2 se, within [0, 1]) that the charts draw."""
+        c = pd.DataFrame(list(self.scored), columns=["interval_s", "p", "se"])
+        return c.assign(p_lo=(c["p"] - 2 * c["se"]).clip(lower=0),
+                        p_hi=(c["p"] + 2 * c["se"]).clip(upper=1))
 
     def to_dict(self) -> dict:
         """The JSON form of ``advisor recommend -o json``."""
