@@ -410,3 +410,6 @@ def test_the_preferred_fit_is_the_incremental_one_else_the_other():
     got = fits.preferred("a").set_index("volume")["p99_s"].to_dict()
     assert got == {"v1": 300.0, "v2": 700.0}
     assert fits.preferred("b")["p99_s"].tolist() == [100.0]
+    # without a cluster: one row per cluster and volume (v1 is in both)
+    both = fits.preferred().set_index(["cluster", "volume"])["p99_s"].to_dict()
+    assert both == {("a", "v1"): 300.0, ("a", "v2"): 700.0, ("b", "v1"): 100.0}

@@ -3,6 +3,7 @@ the store, and read back into the same fleet."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,18 @@ def test_fits_are_kept_and_read_back_into_the_same_fleet(tmp_path):
     by_hand = fit_durations(full["backups"], full["volumes"], full["backup_volumes"],
                             jobs=full["jobs"])
     assert fleet_from_history(full, by_hand)[0] == a
+    # each volume's duration trend is kept with the fits, read back to the nanosecond
+    # and the last bit, and reads at any week exactly as the one fitted by hand
+    from advisor.model.trend import forecast
+
+    kept, fresh = again.fits.trends("sample"), by_hand.trends("sample")
+    assert kept == fresh and len(kept) == len(by_hand.preferred("sample"))
+    assert {t.method for t in kept.values()} >= {"ols", "tobit"}
+    now = pd.Timestamp("2026-11-23T00:00:00Z")
+    for v, fit in kept.items():
+        a, b = (dataclasses.astuple(forecast(f, interval_s=3600, now=now))
+                for f in (fit, fresh[v]))
+        assert [x for x in a if x == x] == [x for x in b if x == x], v  # (NaN: no slope)
 
 
 def test_a_new_collection_fits_again(tmp_path):

@@ -104,6 +104,15 @@ def test_the_report_of_the_sample_equals_the_report_of_its_collected_store(tmp_p
     b = pd.DataFrame(cli_report["volumes"]).set_index("volume").sort_index()
     for col in [*VOLUME_FIGURES, "p95_s", "p99_s"]:
         pd.testing.assert_series_equal(a[col], b[col], check_names=False, rtol=1e-9)
+    # the trends too: a store read for the report without the columns the fits read a
+    # backup by (last_synced_at, sizes, backup_mode) once gave the detailed volumes'
+    # trends 1 censored backup where their fits had 8
+    assert a["p99_crosses_at"].equals(b["p99_crosses_at"])
+    assert from_store["detailed"] == cli_report["detailed"]
+    for t, u in zip(from_store["trends"], cli_report["trends"], strict=True):
+        assert {k: t[k] for k in ("volume", "n", "n_censored", "method", "note")} == \
+            {k: u[k] for k in ("volume", "n", "n_censored", "method", "note")}
+        assert t["slope_per_day"] == pytest.approx(u["slope_per_day"], rel=1e-9)
 
 
 def test_the_gate_on_the_samples_own_manifests_agrees_with_the_advice(history,

@@ -184,3 +184,60 @@ def test_inputs_of_different_lengths_are_refused():
         forecast_p99(start, pd.Series(dur[:-1]), pd.Series(cens), interval_s=HOUR,
                      now=T0)
 
+
+
+def test_a_fit_kept_as_a_parquet_row_forecasts_exactly_as_a_fresh_one(tmp_path):
+    """A trend is fitted once, with the duration fits, and kept in the store as a row;
+    every report reads it at its own week: the row keeps every float and time exactly,
+    so the forecast is the one the data give (crossing dates to the nanosecond)."""
+    import dataclasses
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from advisor.model.trend import forecast
+    from advisor.model.trend_fit import TrendFit, fit_trend, trend_frame
+
+    start, dur, cens = synthetic(3, censor_above_median=True)
+    cases = {"tobit": (start, dur, cens), "ols": synthetic(7),
+             "pooled": synthetic(2, n=20, every_days=1 / 24),
+             "none": (start[:1], dur[:1], np.zeros(1, bool))}
+    fits = {k: fit_trend(s, pd.Series(d), pd.Series(c)) for k, (s, d, c) in cases.items()}
+    assert {k: f.method for k, f in fits.items()} == {k: k for k in cases}
+    rows = [{"cluster": "c", "volume": k, "mode": "incremental", **f.as_row()}
+            for k, f in fits.items()]
+    pq.write_table(pa.Table.from_pandas(trend_frame(rows), preserve_index=False),
+                   tmp_path / "trends.parquet")
+    back = pq.read_table(tmp_path / "trends.parquet").to_pandas()
+    for r in back.to_dict("records"):
+        kept, (s, d, c) = TrendFit.from_row(r), cases[r["volume"]]
+        assert kept == fits[r["volume"]]
+        for now in (T0 + pd.Timedelta(days=130), T0 + pd.Timedelta(days=400)):
+            a = dataclasses.astuple(forecast(kept, interval_s=HOUR, now=now))
+            b = dataclasses.astuple(forecast_p99(s, pd.Series(d), pd.Series(c),
+                                                 interval_s=HOUR, now=now))
+            assert [x for x in a if x == x] == [x for x in b if x == x]  # NaN: no slope
+
+
+def test_each_cluster_and_volume_gets_its_own_trend_in_its_shown_mode():
+    """Two clusters may name a volume alike; its full backups are not its trend when its
+    incremental ones are shown."""
+    from advisor.model.trend_fit import TrendFit, fit_trends
+
+    a_start, a_dur, _ = synthetic(1)
+    b_start, b_dur, _ = synthetic(2, n=30, growth=0.0)
+    obs = pd.concat([
+        pd.DataFrame({"cluster": "a", "volume": "v", "mode": "incremental",
+                      "started_at": a_start, "duration_s": a_dur, "censored": False}),
+        pd.DataFrame({"cluster": "a", "volume": "v", "mode": "full",
+                      "started_at": a_start[:5], "duration_s": 10 * a_dur[:5],
+                      "censored": False}),
+        pd.DataFrame({"cluster": "b", "volume": "v", "mode": "incremental",
+                      "started_at": b_start, "duration_s": b_dur, "censored": False})])
+    shown = pd.DataFrame({"cluster": ["a", "b", "b"], "volume": ["v", "v", "w"],
+                          "mode": ["incremental", "incremental", "full"]})
+    got = fit_trends(obs, shown)
+    assert got[["cluster", "volume"]].values.tolist() == [["a", "v"], ["b", "v"], ["b", "w"]]
+    fits = [TrendFit.from_row(r) for r in got.to_dict("records")]
+    assert [f.n for f in fits] == [60, 30, 0] and fits[2].method == "none"
+    assert fits[0].params[1] > 0 and fits[0].first_at == a_start.min()

@@ -69,7 +69,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,6 +116,7 @@ from advisor.model.observations import (
 )
 from advisor.model.observations import Severity as Severity
 from advisor.model.queueing import queue_delays
+from advisor.model.trend_fit import TrendFit, fit_trends
 
 if TYPE_CHECKING:
     from scipy import stats
@@ -224,6 +225,10 @@ class DurationFits:
     queue_delay_backups: pd.DataFrame
     observations: pd.DataFrame
     problems: tuple[FitProblem, ...]
+    trend_fits: pd.DataFrame | None = field(default=None, repr=False)
+    """Each volume's duration trend fit (:func:`~advisor.model.trend_fit.fit_trends`, one
+    row per cluster and volume, in its :meth:`preferred` mode); None until :meth:`trends`
+    first fits them from ``observations`` (a report needs them, the scoring does not)."""
 
     def _row(self, frame: pd.DataFrame, volume: str, cluster: str | None,
              mode: str | None = None) -> pd.Series:
@@ -244,13 +249,29 @@ class DurationFits:
         return DurationFit.from_row(self._row(self.table, volume, cluster, mode))
 
     def preferred(self, cluster: str | None = None) -> pd.DataFrame:
-        """One row of ``table`` per volume (of ``cluster``, if given): its incremental fit,
+        """One row of ``table`` per volume (of ``cluster``, if given; else per cluster and
+        volume): its incremental fit,
         or its other one when it has none (a volume with full backups only). Recurring
         backups are incremental but for the first, so that is the duration to show and
         to schedule by."""
         t = self.table if cluster is None else self.table[self.table["cluster"] == cluster]
         return t.sort_values("mode", key=lambda m: m != "incremental", kind="stable"
-                             ).drop_duplicates("volume").reset_index(drop=True)
+                             ).drop_duplicates(["cluster", "volume"]).reset_index(drop=True)
+
+    def trend_table(self) -> pd.DataFrame:
+        """:attr:`trend_fits`, fitted from ``observations`` on first use."""
+        if self.trend_fits is None:  # (frozen: the one field filled in later)
+            object.__setattr__(self, "trend_fits",
+                               fit_trends(self.observations, self.preferred()))
+        return self.trend_fits
+
+    def trends(self, cluster: str | None = None) -> dict[str, TrendFit]:
+        """``{volume: TrendFit}``: each volume's p99 duration trend (of ``cluster``, if
+        given), what :func:`advisor.model.trend.forecast` reads at a week's end."""
+        t = self.trend_table()
+        if cluster is not None:
+            t = t[t["cluster"] == cluster]
+        return {str(r["volume"]): TrendFit.from_row(r) for r in t.to_dict("records")}
 
     def backup_durations(self, mode: str = "incremental", cluster: str | None = None
                          ) -> dict[str, Duration]:
@@ -293,8 +314,10 @@ class DurationFits:
     def to_frames(self) -> dict[str, pd.DataFrame]:
         """The fits as frames, for keeping (:meth:`from_frames` reads them back): all but
         the per-backup ``observations`` and ``queue_delay_backups``, which are as large
-        as the history and are not needed to score schedules."""
-        return {**{f: getattr(self, f) for f in _LIGHT}, "problems": self.problems_frame()}
+        as the history and are not needed to score schedules; the trends are fitted
+        first if they are not yet."""
+        return {**{f: getattr(self, f) for f in _LIGHT}, "problems": self.problems_frame(),
+                "trends": self.trend_table()}
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> DurationFits:
@@ -308,7 +331,7 @@ class DurationFits:
                    queue_delay_backups=pd.DataFrame(),
                    observations=pd.DataFrame(columns=["cluster", "volume", "mode",
                                                       "duration_s", "censored"]),
-                   problems=problems)
+                   problems=problems, trend_fits=frames["trends"])
 
     def problems_frame(self) -> pd.DataFrame:
         """The problems as a DataFrame."""

@@ -79,23 +79,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from advisor import units
-from advisor.model.executor import map_volumes
+from advisor.model.trend_fit import (
+    CENSORED_WARN_SHARE,
+    MIN_COMPLETED,
+    MIN_SPAN_DAYS,
+    TrendFit,
+    days_from,
+    fit_trend,
+)
 from advisor.units import percent_pm as pct_pm
+
+__all__ = ["CENSORED_WARN_SHARE", "MIN_COMPLETED", "MIN_SPAN_DAYS", "Z99", "Trend",
+           "TrendFit", "fit_trend", "forecast", "forecast_p99", "volume_trends"]
 
 Z99 = 2.3263478740408408
 """The standard normal 0.99 quantile."""
-MIN_COMPLETED = 8
-"""Fewest completed backups for a trend; below, the pooled p99 only."""
-MIN_SPAN_DAYS = 1.0
-"""Shortest span of start times for a trend (a day of hourly backups says nothing of
-weekly growth)."""
-CENSORED_WARN_SHARE = 0.10
-"""Share of rows censored without a known duration above which the note warns."""
 _K = 2.0  # standard errors: significance and the crossing range (about 95 %)
-_DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -169,74 +170,13 @@ class Trend:
         if self.ref is None:
             return np.full(n, math.nan)
         slope = self.slope_per_day if self.has_slope else 0.0
-        days = _days(pd.Series(pd.DatetimeIndex(times)), self.ref)
+        days = days_from(pd.Series(pd.DatetimeIndex(times)), self.ref)
         return np.exp(self.level_log + slope * days + Z99 * self.sigma_log)
-
-
-def _days(times: pd.Series, ref: pd.Timestamp) -> np.ndarray:
-    return ((times - ref).dt.total_seconds() / _DAY_S).to_numpy(dtype=float)
 
 
 def _when(ref: pd.Timestamp, days: float) -> pd.Timestamp | None:
     # beyond a century the date means nothing (and overflows Timestamp near 2262)
     return ref + pd.Timedelta(days=days) if abs(days) < 36500 else None
-
-
-def _ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(a, b, log sigma)`` and their covariance, ``x`` centred."""
-    n = len(x)
-    sxx = float(np.sum(x * x))
-    b = float(np.sum(x * y)) / sxx
-    a = float(np.mean(y))
-    rss = float(np.sum((y - a - b * x) ** 2))
-    # a floor keeps identical durations (sigma 0) from dividing by zero below
-    s2 = max(rss / (n - 2), 1e-12)
-    cov = np.diag([s2 / n, s2 / sxx, 1.0 / (2 * (n - 2))])
-    return np.array([a, b, 0.5 * math.log(s2)]), cov
-
-
-def _tobit(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
-           start: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Right-censored normal regression of ``y`` on ``x`` (``yc``: log censoring times at
-    ``xc``): ``(a, b, log sigma)`` and their covariance, None when it does not converge
-    to a proper maximum."""
-    from scipy import optimize  # 0.2 s to import; only needed with censored rows
-
-    n = len(y)
-
-    def nll_grad(p: np.ndarray) -> tuple[float, np.ndarray]:
-        a, b, ls = p
-        s = math.exp(ls)
-        r = (y - a - b * x) / s
-        rc = (yc - a - b * xc) / s
-        log_surv = special.log_ndtr(-rc)
-        # inverse Mills ratio phi / (1 - Phi), computed in logs for far tails
-        lam = np.exp(-0.5 * rc * rc - 0.5 * math.log(2 * math.pi) - log_surv)
-        nll = n * ls + 0.5 * float(r @ r) - float(log_surv.sum())
-        grad = np.array([-(r.sum() + lam.sum()) / s,
-                         -(r @ x + lam @ xc) / s,
-                         n - float(r @ r) - float(lam @ rc)])
-        return nll, grad
-
-    res = optimize.minimize(nll_grad, start, jac=True, method="BFGS",
-                            options={"gtol": 1e-8, "maxiter": 500})
-    p = res.x
-    if not np.all(np.isfinite(p)) or np.linalg.norm(nll_grad(p)[1]) > 1e-4:
-        return None
-    h = 1e-5 * (1 + np.abs(p))
-    hess = np.empty((3, 3))
-    for i in range(3):
-        step = np.zeros(3)
-        step[i] = h[i]
-        hess[i] = (nll_grad(p + step)[1] - nll_grad(p - step)[1]) / (2 * h[i])
-    hess = 0.5 * (hess + hess.T)
-    try:
-        cov = np.linalg.inv(hess)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.linalg.eigvalsh(cov) > 0):
-        return None
-    return p, cov
 
 
 def _crossing_days(p: np.ndarray, cov: np.ndarray, log_interval: float
@@ -265,7 +205,7 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
                  interval_s: float | None, now: pd.Timestamp,
                  horizon_days: float = 180) -> Trend:
     """Fit the trend of one volume's backup durations and forecast when their p99 reaches
-    the job interval.
+    the job interval: :func:`forecast` of :func:`~advisor.model.trend_fit.fit_trend`.
 
     ``started_at``: start of each backup (UTC). ``duration_s``: seconds for completed
     backups; for censored ones the time they lasted at least, or NaN when unknown.
@@ -275,113 +215,62 @@ def forecast_p99(started_at: pd.Series, duration_s: pd.Series, censored: pd.Seri
     ahead (days) a crossing is reported. Rows without a start, or completed rows without
     a positive duration, are ignored. See the module docstring for the method.
     """
+    return forecast(fit_trend(started_at, duration_s, censored), interval_s=interval_s,
+                    now=now, horizon_days=horizon_days)
+
+
+def forecast(fit: TrendFit, *, interval_s: float | None, now: pd.Timestamp,
+             horizon_days: float = 180) -> Trend:
+    """A fitted trend read at ``now`` (UTC) against the interval ``interval_s`` (seconds;
+    None: no crossing): its p99 then and when it reaches the interval, within
+    ``horizon_days`` of ``now``."""
     now = pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
-    start, dur, cens = _aligned(started_at, duration_s, censored)
-    has_start = start.notna().to_numpy()
-    ok_dur = np.isfinite(dur) & (dur > 0)
-    done = has_start & ~cens & ok_dur
-    cens_known = has_start & cens & ok_dur
-    n, n_cens, n_cens_used = int(done.sum()), int(cens.sum()), int(cens_known.sum())
     interval = float(interval_s) if interval_s is not None and interval_s > 0 else None
-    base = dict(n=n, n_censored=n_cens, now=now, horizon_days=float(horizon_days),
-                interval_s=interval)
-
-    notes: list[str] = []
-    unknown = n_cens - n_cens_used
-    if unknown and unknown > CENSORED_WARN_SHARE * len(cens):
-        notes.append(f"{unknown} of {len(cens)} backups are censored (running or failed) "
-                     "with no known duration and were left out: the p99 may be too low")
-
-    if n < 2:
-        why = "no completed backups" if n == 0 else "only 1 completed backup"
-        return Trend(**base, n_censored_used=0, method="none", ref=None,
-                     level_log=math.nan, slope_per_day=math.nan, slope_se=math.nan,
-                     sigma_log=math.nan, cov=None, first_at=None, last_at=None,
-                     p99_now_s=math.nan, crossing_at=None, crossing_lo=None,
-                     crossing_hi=None, significant=False,
-                     note="; ".join([f"no trend: {why}", *notes]))
-
-    t_done = start[done]
-    ref = t_done.min() + (t_done - t_done.min()).mean()
-    x = _days(t_done, ref)
-    y = np.log(dur[done])
-    base.update(ref=ref, first_at=t_done.min(), last_at=t_done.max())
-    if n < MIN_COMPLETED or float(x.max() - x.min()) < MIN_SPAN_DAYS:
-        return _pooled(base, y, notes)
-
-    p, cov = _ols(x, y)
-    method = "ols"
-    if n_cens_used:
-        p, cov, method = _with_censored(x, y, _days(start[cens_known], ref),
-                                        np.log(dur[cens_known]), (p, cov), notes)
-        n_cens_used = n_cens_used if method == "tobit" else 0
-    a, b, ls = (float(v) for v in p)
+    base = dict(n=fit.n, n_censored=fit.n_censored, now=now,
+                horizon_days=float(horizon_days), interval_s=interval,
+                n_censored_used=fit.n_censored_used, method=fit.method, ref=fit.ref,
+                first_at=fit.first_at, last_at=fit.last_at)
+    if fit.method == "none":
+        return Trend(**base, level_log=math.nan, slope_per_day=math.nan, slope_se=math.nan,
+                     sigma_log=math.nan, cov=None, p99_now_s=math.nan, crossing_at=None,
+                     crossing_lo=None, crossing_hi=None, significant=False,
+                     note="; ".join([f"no trend: {fit.why}", *fit.notes]))
+    if fit.method == "pooled":
+        return _pooled(base, fit)
+    p, cov = np.array(fit.params), np.array(fit.cov)
+    a, b, ls = fit.params
     se = math.sqrt(cov[1, 1])
     sigma = math.exp(ls)
     significant = b - _K * se > 0
-    days_now = float(_days(pd.Series([now]), ref)[0])
+    days_now = float(days_from(pd.Series([now]), fit.ref)[0])
     p99_now = math.exp(a + b * days_now + Z99 * sigma)
     head = _growth_note(b, se, significant)
     crossing = lo = hi = None
     if interval is not None:
-        crossing, lo, hi, said = _crossing(p, cov, ref, significant, p99_now,
+        crossing, lo, hi, said = _crossing(p, cov, fit.ref, significant, p99_now,
                                            interval=interval, now=now,
                                            horizon_days=horizon_days)
         head += said
-    return Trend(**base, n_censored_used=n_cens_used, method=method, level_log=a,
-                 slope_per_day=b, slope_se=se, sigma_log=sigma,
-                 cov=tuple(tuple(float(c) for c in row) for row in cov),
-                 p99_now_s=p99_now, crossing_at=crossing, crossing_lo=lo, crossing_hi=hi,
-                 significant=significant, note="; ".join([head, *notes]))
+    return Trend(**base, level_log=a, slope_per_day=b, slope_se=se, sigma_log=sigma,
+                 cov=fit.cov, p99_now_s=p99_now, crossing_at=crossing, crossing_lo=lo,
+                 crossing_hi=hi, significant=significant,
+                 note="; ".join([head, *fit.notes]))
 
 
-def _aligned(started_at: pd.Series, duration_s: pd.Series, censored: pd.Series
-             ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """The starts (UTC), durations (seconds, NaN when unknown) and censored flags, by
-    position; ValueError when their lengths differ."""
-    # (converted as a column: read as an array of objects it took a third of the time)
-    start = pd.to_datetime(pd.Series(started_at), utc=True).reset_index(drop=True)
-    dur = pd.to_numeric(pd.Series(duration_s).reset_index(drop=True),
-                        errors="coerce").to_numpy(dtype=float)
-    cens = pd.Series(censored).reset_index(drop=True).fillna(False).to_numpy(dtype=bool)
-    if not len(start) == len(dur) == len(cens):
-        raise ValueError("started_at, duration_s and censored must have the same length")
-    return start, dur, cens
-
-
-def _pooled(base: dict, y: np.ndarray, notes: list[str]) -> Trend:
-    """Level and spread only, of ``y`` (log durations): too few completed backups, or
-    too close together, for a slope."""
-    n, interval = base["n"], base["interval_s"]
-    why = (f"only {n} completed backups (a trend needs {MIN_COMPLETED})"
-           if n < MIN_COMPLETED else "all completed backups started within one day")
-    sigma = max(float(np.std(y, ddof=1)), 1e-6)
-    p99 = math.exp(float(y.mean()) + Z99 * sigma)
+def _pooled(base: dict, fit: TrendFit) -> Trend:
+    """Level and spread only: too few completed backups, or too close together, for a
+    slope."""
+    interval, sigma = base["interval_s"], fit.sigma_log
+    p99 = math.exp(fit.level_log + Z99 * sigma)
     over = ""
     if interval is not None and p99 >= interval:
         over = f"; pooled p99 {units.duration(p99)} is already above the " \
                f"{units.duration(interval)} interval"
-    return Trend(**base, n_censored_used=0, method="pooled", level_log=float(y.mean()),
-                 slope_per_day=math.nan, slope_se=math.nan, sigma_log=sigma, cov=None,
-                 p99_now_s=p99, crossing_at=None, crossing_lo=None, crossing_hi=None,
-                 significant=False, note="; ".join([f"no trend: {why}{over}", *notes]))
-
-
-def _with_censored(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
-                   ols: tuple[np.ndarray, np.ndarray], notes: list[str]
-                   ) -> tuple[np.ndarray, np.ndarray, str]:
-    """The Tobit fit with the censored rows (``yc`` at ``xc``) from the least-squares one,
-    and its method; the least-squares fit when it does not converge. Says which in
-    ``notes``."""
-    fit = _tobit(x, y, xc, yc, ols[0])
-    if fit is None:
-        notes.append(f"the censored fit did not converge: {len(yc)} censored "
-                     "backups left out")
-        return *ols, "ols"
-    notes.append(f"{len(yc)} censored backups (running or failed) counted as "
-                 "lasting at least their known time")
-    return *fit, "tobit"
+    return Trend(**base, level_log=fit.level_log, slope_per_day=math.nan,
+                 slope_se=math.nan, sigma_log=sigma, cov=None, p99_now_s=p99,
+                 crossing_at=None, crossing_lo=None, crossing_hi=None, significant=False,
+                 note="; ".join([f"no trend: {fit.why}{over}", *fit.notes]))
 
 
 def _growth_note(b: float, se: float, significant: bool) -> str:
@@ -419,19 +308,12 @@ def _crossing(p: np.ndarray, cov: np.ndarray, ref: pd.Timestamp, significant: bo
     return None, None, None, ""
 
 
-def volume_trends(observed: pd.DataFrame, intervals: Mapping[str, float], now: pd.Timestamp
-                  ) -> dict[str, Trend]:
-    """Each volume's p99 duration trend at ``now`` (:func:`forecast_p99`), from its rows of
-    ``observed`` (``volume``, ``started_at``, ``duration_s``, ``censored``), against its
-    interval in ``intervals`` (NaN: none); for every volume of ``intervals``, in order.
-    Each volume's trend is its own: they are fitted on both cores."""
-    by_volume = dict(tuple(observed.groupby("volume", sort=False)))
-    todo = [(v, by_volume.get(v, observed.iloc[:0]), iv if np.isfinite(iv) else None)
-            for v, iv in intervals.items()]
-
-    def one(item: tuple[str, pd.DataFrame, float | None]) -> Trend:
-        _, g, interval_s = item
-        return forecast_p99(g["started_at"], g["duration_s"], g["censored"],
-                            interval_s=interval_s, now=now)
-
-    return dict(zip((v for v, _, _ in todo), map_volumes(one, todo), strict=True))
+def volume_trends(fits: Mapping[str, TrendFit], intervals: Mapping[str, float],
+                  now: pd.Timestamp) -> dict[str, Trend]:
+    """Each volume's trend (``fits``: its fit, kept with the duration fits) read at
+    ``now`` against its interval in ``intervals`` (NaN: none); for every volume of
+    ``intervals``, in order (one with no fit: the trend of no data)."""
+    nothing = fit_trend(pd.Series([], dtype="datetime64[ns, UTC]"), pd.Series([], dtype=float),
+                        pd.Series([], dtype=bool))
+    return {v: forecast(fits.get(v, nothing), interval_s=iv if np.isfinite(iv) else None,
+                        now=now) for v, iv in intervals.items()}

@@ -51,9 +51,12 @@ DETAILED = 20
 """Volumes given their own charts: the riskiest."""
 REPORT_BACKUP_COLUMNS = ("cluster", "backup_target", "volume", "backup", "recurring_job",
                          "state", "requested_at", "started_at", "finished_at",
-                         "collected_at", "duration_s", "censored", "lock_conflict",
+                         "last_synced_at", "collected_at", "duration_s", "censored",
+                         "size_bytes", "new_upload_bytes", "backup_mode", "lock_conflict",
                          "deletion_requested_at", "deleted_at")
-"""The Backup columns :func:`build_report` reads (a store need not read the others)."""
+"""The Backup columns :func:`build_report` reads (a store need not read the others):
+with those the fits read a backup's duration and mode by, so that the detailed
+volumes' charts show what their fits and trends were made of."""
 Progress = Callable[[str], None]
 
 
@@ -383,8 +386,7 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     a = analyse(frames, fits, settings, progress=progress)
     (progress or (lambda _: None))("the report")
     start, end, cluster, risk = a.window.start, a.window.end, a.cluster, a.assessment
-    backups = frames["backups"]
-    b = backups[backups["cluster"] == cluster] if len(backups) else backups
+    b = a.backups
     volumes = _volume_table(risk.table, a.fleet, fits, b, (start, end), a.settings, cluster)
     members = {j: len(v) for j, v in run_members(a.fleet).items()}
     jobs = _jobs(a.recommendations, a.fleet, members,
@@ -397,11 +399,12 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
             "target_risk": settings.target,
             "model_window": [_iso(risk.start), _iso(risk.end)]}
     top = volumes["volume"].head(detailed).tolist()
-    observed = _durations(b, fits, cluster)
-    durations = observed[observed["volume"].isin(top)].reset_index(drop=True)
+    durations = _durations(b[b["volume"].isin(top)], fits, cluster)
     ops = _operations(b, start, end)
-    # one trend model for the table's "p99 reaches interval" and the trend charts
-    trends_all = volume_trends(observed, volumes.set_index("volume")["interval_s"], end)
+    # one trend model for the table's "p99 reaches interval" and the trend charts: each
+    # volume's, fitted with its duration fits, read at the week's end
+    trends_all = volume_trends(fits.trends(cluster),
+                               volumes.set_index("volume")["interval_s"], end)
     volumes["p99_crosses_at"] = pd.to_datetime(
         volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
     trends = {v: trends_all[v] for v in top}
