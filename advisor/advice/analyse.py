@@ -47,7 +47,8 @@ class Analysis:
     ``notes``, what was assumed to build it; ``assessment``: each volume's risk under the
     current RecurringJobs; ``recommendations``: per backup job, its smallest safe interval
     (empty when the analysis was asked for risk only); ``observed``: the history's lock
-    conflicts against the prediction, per volume."""
+    conflicts against the prediction, per volume; ``backups``: the cluster's Backups
+    (the history's own frame when it holds one cluster only: never copied)."""
 
     settings: Settings
     window: Window
@@ -58,6 +59,7 @@ class Analysis:
     recommendations: list[Recommendation] = field(default_factory=list)
     observed: pd.DataFrame = field(default_factory=pd.DataFrame)
     waits: Waits = field(default_factory=dict)
+    backups: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def jobs_of(self) -> dict[str, list[str]]:
         """``{volume: [the jobs whose runs back it up]}`` (Longhorn's membership)."""
@@ -128,11 +130,18 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
         say("the smallest safe intervals")
         recs = recommend_intervals(fleet, s, start=window.start, jobs=jobs, waits=waits,
                                    current=risk)
-    b = frames["backups"]
-    if len(b) and "cluster" in b:
-        b = b[b["cluster"] == cluster]
+    b = _of_cluster(frames["backups"], cluster)
     return Analysis(s, window, cluster, fleet, notes, risk, recs,
-                    observed_vs_predicted(b, risk, seed=s.seed), waits)
+                    observed_vs_predicted(b, risk, seed=s.seed), waits, b)
+
+
+def _of_cluster(b: pd.DataFrame, cluster: str) -> pd.DataFrame:
+    """The rows of ``b`` of ``cluster``: ``b`` itself when they are all of it (millions
+    of Backups are not copied for nothing)."""
+    if not len(b) or "cluster" not in b:
+        return b
+    mine = (b["cluster"] == cluster).to_numpy(dtype=bool, na_value=False)
+    return b if mine.all() else b[mine]
 
 
 def with_changes(fleet: Fleet, changes: Changes) -> Fleet:
