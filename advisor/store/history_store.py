@@ -140,6 +140,7 @@ class HistoryStore:
             only = [c for c in known if c in need]
         df = self._read_all(frame, None if columns is None else only)
         df = (latest_rows(frame, df) if latest else df).reset_index(drop=True)
+        pa.default_memory_pool().release_unused()  # (as after reading: choosing hashes)
         return df if columns is None else df[[c for c in known if c in columns]]
 
     def read_all(self, *, latest: bool = True) -> dict[str, pd.DataFrame]:
@@ -314,9 +315,12 @@ class HistoryStore:
         def flush() -> None:
             if run:
                 table = pa.concat_tables(run, promote_options="permissive")
-                parts.append(schema.coerce(
-                    frame, table.to_pandas(types_mapper=ARROW_TO_PANDAS.get), only))
-                run.clear()
+                run.clear()  # (the table alone holds the parts: each column is freed
+                # as soon as it is converted, not after the whole frame)
+                df = table.to_pandas(types_mapper=ARROW_TO_PANDAS.get, self_destruct=True,
+                                     split_blocks=True)
+                del table
+                parts.append(schema.coerce(frame, df, only))
 
         for cid in self._collection_ids() if ids is None else ids:
             path = base / cid / f"{frame}.parquet"
@@ -338,6 +342,10 @@ class HistoryStore:
                     df = MIGRATIONS[v](frame, df)
             parts.append(schema.coerce(frame, df, only))
         flush()
+        # the parts' Arrow buffers are freed now, but Arrow's allocator keeps their pages
+        # for reuse: hand them back, or a read of millions of Backups holds about twice
+        # its frame's memory for the rest of the run
+        pa.default_memory_pool().release_unused()
         if not parts:
             empty = schema.empty(frame)
             return empty if only is None else empty[only]
