@@ -256,6 +256,10 @@ def test_latest_is_the_most_advanced_state_per_backup(batches):
         ranks = pd.Series([LIFECYCLE[x] for x in seen["state"]], index=seen.index)
         assert LIFECYCLE[row.state] == ranks.max()
         assert row.collected_at == seen.loc[ranks == ranks.max(), "collected_at"].max()
+    # in stored order: the rows kept are a subsequence of the stored ones (a Backup seen
+    # once is kept where it was, whatever is ranked around it)
+    at = stored.reset_index().merge(latest, on=list(latest.columns))["index"]
+    assert len(at) == len(latest) and at.is_monotonic_increasing
 
 
 # Appends big collections to the store at argv[1] until killed.

@@ -83,6 +83,14 @@ def latest_rows(frame: str, df: pd.DataFrame) -> pd.DataFrame:
     """One row per key of ``df`` (in stored order): the highest (rank, collected_at, position)."""
     if df.empty:
         return df
+    # Only rows whose most telling key column (a Backup's name) repeats can be versions
+    # of one object: the others stand as they are, and only those few are ranked (most
+    # of millions of Backups were stored once)
+    names, n_names = _codes(df[schema.KEYS[frame][-1]])
+    repeated = np.bincount(names + 1, minlength=n_names + 1)[names + 1] > 1
+    if not repeated.any():
+        return df
+    whole, df = df, df[repeated]
     rank = np.zeros(len(df), dtype=np.int64)
     if frame == "backups":
         # (a state the advisor does not know is left out first: it gets code -1, the
@@ -99,9 +107,9 @@ def latest_rows(frame: str, df: pd.DataFrame) -> pd.DataFrame:
     t = df["collected_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)  # NaT first
     order = np.lexsort((np.arange(len(df)), t, rank))
     last = ~pd.Series(key[order]).duplicated(keep="last").to_numpy()
-    if last.all():
-        return df
-    return df.iloc[np.sort(order[last])]
+    keep = ~repeated
+    keep[np.flatnonzero(repeated)[order[last]]] = True
+    return whole if keep.all() else whole[keep]
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
