@@ -13,7 +13,23 @@ __all__ = ["independent_parts", "run_members"]
 
 def run_members(fleet: Fleet) -> dict[str, list[str]]:
     """The volumes each backupstore job's runs process, in name order (skipped volumes
-    left out); jobs that never touch the backupstore are not listed."""
+    left out); jobs that never touch the backupstore are not listed. (The advice asks
+    this of the same fleet hundreds of times: answers are kept by what decides them.)"""
+    key = (tuple((v.name, v.jobs, v.groups, v.standby, v.state, v.has_backup)
+                 for v in fleet.volumes),
+           tuple((j.name, j.task, j.groups, j.backup_policy) for j in fleet.jobs),
+           fleet.allow_detached)
+    if key not in _KEPT:
+        _KEPT[key] = _run_members(fleet)
+        while len(_KEPT) > 64:
+            _KEPT.pop(next(iter(_KEPT)))
+    return {job: list(vols) for job, vols in _KEPT[key].items()}
+
+
+_KEPT: dict[tuple, dict[str, list[str]]] = {}
+
+
+def _run_members(fleet: Fleet) -> dict[str, list[str]]:
     label_jobs, out = {j.name: j.groups for j in fleet.jobs}, {}
     runnable = [v for v in sorted(fleet.volumes, key=lambda v: v.name)
                 if not longhorn.skip_reason({"standby": v.standby, "state": v.state},

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -370,13 +370,18 @@ def _pool(key: tuple, make: Callable[[], RunPool]) -> RunPool:
 
 
 def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
-                     waits: Waits | None = None) -> list[VolumePlan]:
+                     waits: Waits | None = None,
+                     only: Collection[str] | None = None) -> list[VolumePlan]:
     """The plans of a fleet whose durations are known (a scenario, the sample fleet's
     ground truth): one per volume that a backup job covers, in name order. A DR volume
     gets no plan of its own: its restores show as ``restore_blocked`` of the volume it
     follows. ``waits`` hold the lanes of the job runs longer (:func:`assess_fleet`).
-    Run pools are kept between calls with the same volumes and waits (:data:`_POOLS`)."""
+    Run pools are kept between calls with the same volumes and waits (:data:`_POOLS`).
+    ``only``: the volumes to plan (default all); the others' plans are not made."""
     members = run_members(fleet)
+    if only is not None:  # (only the runs of the jobs on these volumes are laid out)
+        wanted = set(only)
+        members = {n: vols for n, vols in members.items() if wanted & set(vols)}
     by_name = {v.name: v for v in fleet.volumes}
     jobs = {j.name: j for j in fleet.jobs}
     covering: dict[str, list[str]] = {}
@@ -418,7 +423,7 @@ def plans_from_fleet(fleet: Fleet, *, pool_runs: int = 4096, seed: int = 0,
     plans = []
     for v in sorted(fleet.volumes, key=lambda v: v.name):
         mine = covering.get(v.name)
-        if not mine:
+        if not mine or (only is not None and v.name not in wanted):
             continue
         plans.append(VolumePlan(
             v.name, tuple((jobs[n], v.backup_duration_for(n)) for n in mine),

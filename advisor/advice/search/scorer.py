@@ -13,6 +13,7 @@ from advisor.advice.search.outcome import VolumeOutcome
 from advisor.advice.settings import Settings
 from advisor.model.fastpath import Estimate, zero_if_nan
 from advisor.model.fleet import Fleet, JobSpec, VolumeSpec
+from advisor.model.membership import run_members
 from advisor.model.risk import (
     Draws,
     RiskAssessment,
@@ -74,11 +75,13 @@ class FleetScorer:
         # only the volumes a changed job covers can change (all, for the current jobs);
         # with focus, only its volumes count
         focus = self.focus
-        plans = [p for p in plans_from_fleet(replace(self.fleet, jobs=jobs),
-                                             seed=self.settings.seed, waits=self.waits)
-                 if (focus is None and not differ)
-                 or any(j.name in differ if focus is None else j.name == focus
-                        for j, _ in p.jobs)]
+        proposal = replace(self.fleet, jobs=jobs)
+        members = run_members(proposal)
+        only = (None if focus is None and not differ else
+                {v for n in ([focus] if focus is not None else differ)
+                 for v in members.get(n, ())})
+        plans = plans_from_fleet(proposal, seed=self.settings.seed, waits=self.waits,
+                                 only=only)
         out: dict[str, VolumeOutcome] = {}
         if not differ and self.known:  # what ``current`` tells on the target's either side
             for p in plans:
