@@ -263,10 +263,16 @@ def assess_risk(history: History, *, cluster: str | None = None, week: str | Non
 
 @dataclass
 class Advice:
-    """Per backup RecurringJob: keep its cron or change it, why, and the patch."""
+    """Per backup RecurringJob: keep its cron or change it, why, and the patch.
+    ``minimum_safe_intervals``: per volume, its minimum safe interval and what says so
+    (:meth:`advisor.advice.analyse.Analysis.minimum_safe_intervals`);
+    ``over_target_after``: the volumes still over the target once every change is
+    applied (:meth:`~advisor.advice.analyse.Analysis.over_target_after`)."""
 
     recommendations: list[Recommendation]
     target: float = 0.01
+    minimum_safe_intervals: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    over_target_after: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -306,7 +312,8 @@ def recommend(history: History, *, target: float = DEFAULT_TARGET,
     holds the YAML and ``kubectl patch``."""
     a = analyse(history.frames, history.fits, _settings(cluster, week, version, target),
                 jobs=jobs)
-    return Advice(a.recommendations, target)
+    return Advice(a.recommendations, target, a.minimum_safe_intervals(),
+                  a.over_target_after())
 
 
 @dataclass

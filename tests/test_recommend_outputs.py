@@ -278,7 +278,7 @@ def test_hourly_changes_as_the_historys_numbers_imply(recs):
     """The change follows from the numbers: ``pvc-db``'s fitted p99 backup (lognormal,
     computed here from the durations written into the history) is over an hour and under
     two, so 1 h cannot stay and 2 h, the next ladder step, is the interval; ``hourly``
-    meets ``daily`` (minute 0) on ``pvc-web-1``, so it moves to minute 30, the farthest
+    meets ``daily`` (00:00) on ``pvc-web-1``, so it moves to the odd hours, the farthest
     from it. ``daily`` is left as it is, and says so."""
     logs = [math.log(60 * DB_MINUTES[k % len(DB_MINUTES)]) for k in range(DB_BACKUPS)]
     mu = sum(logs) / len(logs)
@@ -290,14 +290,14 @@ def test_hourly_changes_as_the_historys_numbers_imply(recs):
     hourly = recs["hourly"]
     assert hourly["current_cron"] == "0 * * * *" and hourly["changed"] is True
     assert hourly["kind"] == "interval+offset"
-    assert hourly["recommended_cron"] == "30 */2 * * *"
+    assert hourly["recommended_cron"] == "0 1-23/2 * * *"  # an hour from daily's 00:00
     assert f"p99 backup {p99 / 60:.0f} min" in hourly["reason"]
     assert "> 60 min interval" in hourly["reason"] and "<= 2 h interval" in hourly["reason"]
     assert "moved away from the fire times of daily" in hourly["reason"]
     fires = _fires(hourly["recommended_cron"])
     gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(fires)}
-    assert gaps == {float(step)} and {t.minute for t in fires} == {30}
-    assert CURRENT_JOBS["daily"]["spec"]["cron"].split()[0] == "0"  # 30 min from daily
+    assert gaps == {float(step)} and {t.hour % 2 for t in fires} == {1}
+    assert CURRENT_JOBS["daily"]["spec"]["cron"] == "0 0 * * *"  # an hour from daily
     assert hourly["p_per_run_now"] > TARGET >= hourly["p_per_run_after"]
     daily = recs["daily"]
     assert daily["changed"] is False and daily["patch"] is None
@@ -316,7 +316,9 @@ def test_the_json_matches_its_contract(advice, recs):
     window, a row for every volume of
     the history, and the lock failures written into it counted."""
     assert set(advice) == {"recommendations", "volumes", "longhorn_version", "target_risk",
-                           "week", "window", "assumptions"}
+                           "week", "window", "assumptions", "after_advice"}
+    assert advice["after_advice"]["changes_applied"] == [
+        j for j, r in recs.items() if r["changed"]]
     assert advice["week"] == WEEK
     assert isinstance(advice["longhorn_version"], str) and advice["target_risk"] == TARGET
     start = pd.Timestamp(START, tz="UTC")
@@ -326,14 +328,17 @@ def test_the_json_matches_its_contract(advice, recs):
     for job, r in recs.items():
         assert set(r) == {"job", "kind", "current_cron", "recommended_cron", "changed",
                           "p_per_run_now", "p_per_run_after", "worst_volume_now",
-                          "p_skip_now", "reason", "patch"}
+                          "p_skip_now", "worst_volume_after", "p_skip_after", "reason",
+                          "concurrency", "split", "patch"}
         # the worst volume now is one the job backs up, named with its skipped slots
         if r["kind"] != "offset":  # (an offset alone is placed, not scored)
             assert r["worst_volume_now"] in {v["volume"] for v in advice["volumes"]}
             assert isinstance(r["p_skip_now"], float) and 0.0 <= r["p_skip_now"] <= 1.0
-        assert r["kind"] in ("interval", "offset", "interval+offset")
+        assert r["kind"] in ("keep", "interval", "offset", "interval+offset")
+        assert (r["kind"] == "keep") is (not r["changed"])
         assert r["current_cron"] == CURRENT_JOBS[job]["spec"]["cron"]
         assert r["changed"] is (r["recommended_cron"] != r["current_cron"])
+        assert r["split"] is None and r["concurrency"] is None  # (two volumes: no split)
         for p in (r["p_per_run_now"], r["p_per_run_after"]):
             assert p is None or (isinstance(p, float) and 0.0 <= p <= 1.0)
         assert isinstance(r["reason"], str) and r["reason"]
@@ -345,7 +350,8 @@ def test_the_json_matches_its_contract(advice, recs):
         assert set(v) == {"volume", "p_conflict_per_run", "p_conflict_per_week",
                           "expected_conflicts_per_week", "skipped_runs_per_week",
                           "history_weeks", "observed_conflicts", "observed_per_week",
-                          "predicted_per_week", "predicted_lo", "predicted_hi", "fit"}, name
+                          "predicted_per_week", "predicted_lo", "predicted_hi", "fit",
+                          "min_safe_interval_s", "min_safe_basis"}, name
         assert 0.0 <= v["p_conflict_per_run"] <= v["p_conflict_per_week"] <= 1.0, name
         for key in ("expected_conflicts_per_week", "skipped_runs_per_week",
                     "predicted_per_week", "history_weeks"):

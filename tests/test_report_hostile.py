@@ -345,7 +345,7 @@ def test_each_html_section_shows_the_reports_strings_as_text(reported, browser):
         t.rstrip("\n") for j in d["jobs"] if j["changed"] for t in (j["yaml"], j["patch"])]
     # volumes: one row per volume, the header's cell count, names and jobs as text
     assert [r[:2] for r in got["rows"]] == [[v["volume"], v["jobs"]] for v in d["volumes"]]
-    assert {len(r) for r in got["rows"]} == {got["head_cells"]} == {12}
+    assert {len(r) for r in got["rows"]} == {got["head_cells"]} == {13}
     # what changed
     c = d["changes"]
     assert any(c["previous_week"] in p for p in got["changes_p"])
@@ -393,8 +393,9 @@ def test_the_html_source_escapes_every_string_of_every_section(reported):
         if j["changed"]:
             assert f"<pre>{e(j['yaml'])}</pre>" in src and f"<pre>{e(j['patch'])}</pre>" in src
     for v in d["volumes"]:
-        assert f'<td class="text">{e(v["volume"])}</td>\n<td class="text">{e(v["jobs"])}</td>' \
-            in src, v["volume"]
+        cells = (f'<td class="text name">{e(v["volume"])}</td>\n'
+                 f'<td class="text">{e(v["jobs"])}</td>')
+        assert cells in src, v["volume"]
     c = d["changes"]
     assert f"<li>New volumes: {', '.join(e(v) for v in c['new_volumes'])}</li>" in src
     for m in c["risk_moves"][:10]:
@@ -545,10 +546,10 @@ def test_each_markdown_section_reads_back_as_the_reports_strings(reported):
     assert [b.text.rstrip("\n") for b in jobs if b.kind == "fence"] == [
         t.rstrip("\n") for j in d["jobs"] if j["changed"] for t in (j["yaml"], j["patch"])]
     rows = [b.cells for b in by["Volumes by risk"] if b.kind == "tr"]
-    assert len(rows) == len(d["volumes"]) + 1 and {len(r) for r in rows} == {12}
+    assert len(rows) == len(d["volumes"]) + 1 and {len(r) for r in rows} == {13}
     assert [list(r[:2]) for r in rows[1:]] == [[v["volume"], v["jobs"]] for v in d["volumes"]]
     lines = [ln for ln in reported.md.read_text().splitlines() if ln.startswith("|")]
-    assert len(lines) == len(d["volumes"]) + 2 and {len(_cells(ln)) for ln in lines} == {12}
+    assert len(lines) == len(d["volumes"]) + 2 and {len(_cells(ln)) for ln in lines} == {13}
     changed = [b.text for b in by["Changes since the previous report"]]
     c = d["changes"]
     assert f"Compared with {c['previous_week']}." in changed

@@ -62,7 +62,8 @@ def volume(name: str, **figures) -> dict:
            "p_conflict_per_run_se": 0.0, "p_conflict_per_week": 0.0,
            "expected_conflicts_per_week": 0.0, "skipped_runs_per_week": 0.0,
            "observed_conflicts_week": 0, "failed_backups_week": 0, "p95_s": 600.0,
-           "p99_s": 900.0, "interval_s": 86400.0, "margin_s": 85500.0,
+           "p99_s": 900.0, "interval_s": 86400.0, "min_safe_interval_s": 86400.0,
+           "margin_s": 85500.0,
            "p99_crosses_at": None, "duration_source": "own_history"}
     assert set(figures) <= set(row)
     return {**row, **figures}
@@ -88,7 +89,8 @@ def job(name: str, cron: str, *, to: str | None = None, now: float | None = None
     """A RecurringJob's advice: changed when ``to`` (a new cron) is given."""
     changed = to is not None
     return JobReport(
-        job=name, kind="backup", current_cron=cron, recommended_cron=to or cron,
+        job=name, kind="interval" if changed else "keep", current_cron=cron,
+        recommended_cron=to or cron,
         changed=changed, p_per_run_now=now, p_per_run_after=after, reason=reason,
         volumes=volumes, current_interval_s=interval,
         recommended_interval_s=to_interval if to_interval is not None else interval,
@@ -148,10 +150,11 @@ def main_report() -> Report:
                p_conflict_per_run_se=0.0005, p_conflict_per_week=0.0501,
                expected_conflicts_per_week=1234.5, skipped_runs_per_week=0.06,
                observed_conflicts_week=1, p95_s=89.6, p99_s=172800.0, interval_s=3600.0,
-               margin_s=-169200.0, p99_crosses_at="2026-12-03T05:00:00+00:00"),
+               min_safe_interval_s=14400.0, margin_s=-169200.0,
+               p99_crosses_at="2026-12-03T05:00:00+00:00"),
         # on the fleet prior, no job: no duration, no interval, no margin
-        volume("pvc-c_1", jobs="", p95_s=NAN, p99_s=NAN, interval_s=NAN, margin_s=NAN,
-               duration_source="fleet_prior"))
+        volume("pvc-c_1", jobs="", p95_s=NAN, p99_s=NAN, interval_s=NAN,
+               min_safe_interval_s=NAN, margin_s=NAN, duration_source="fleet_prior"))
     jobs = [job("daily", "0 0 * * *", to="17 1 * * *", now=0.0456, after=0.00321,
                 reason="Offset by 17 min (shared target).", volumes=2, interval=86400.0,
                 points=((43200.0, 0.09), (86400.0, 0.0456))),
@@ -294,19 +297,21 @@ def test_to_csv_holds_the_volume_table_and_the_jobs_without_their_curves():
     assert vols[0] == list(VOLUME_COLUMNS)
     assert vols[2] == ["pvc-b", "daily, hourly", "True", "0.00999", "0.0005", "0.0501",
                        "1234.5", "0.06", "1", "0", "89.6", "172800.0", "3600.0",
-                       "-169200.0", "2026-12-03 05:00:00+00:00", "own_history"]
-    assert vols[3][0] == "pvc-c_1" and vols[3][10:15] == ["", "", "", "", ""]
+                       "14400.0", "-169200.0", "2026-12-03 05:00:00+00:00", "own_history"]
+    assert vols[3][0] == "pvc-c_1" and vols[3][10:16] == ["", "", "", "", "", ""]
     assert len(vols) == 4
     jobs = list(csv.reader(io.StringIO(files["jobs"])))
     assert jobs[0] == ["job", "kind", "current_cron", "recommended_cron", "changed",
                        "p_per_run_now", "p_per_run_after", "reason", "volumes",
-                       "current_interval_s", "recommended_interval_s", "yaml", "patch"]
-    assert jobs[1][:11] == ["daily", "backup", "0 0 * * *", "17 1 * * *", "True", "0.0456",
+                       "current_interval_s", "recommended_interval_s", "yaml", "patch",
+                       "concurrency", "split_job", "split_cron", "split_volumes"]
+    assert jobs[1][:11] == ["daily", "interval", "0 0 * * *", "17 1 * * *", "True", "0.0456",
                             "0.00321", "Offset by 17 min (shared target).", "2", "86400.0",
                             "86400.0"]
     assert jobs[1][11].startswith("kind: RecurringJob\nmetadata:\n")
-    assert jobs[2] == ["hourly", "backup", "0 * * * *", "0 * * * *", "False", "", "",
-                       "Meets the target.", "1", "3600.0", "3600.0", "", ""]
+    assert jobs[2] == ["hourly", "keep", "0 * * * *", "0 * * * *", "False", "", "",
+                       "Meets the target.", "1", "3600.0", "3600.0", "", "", "", "", "",
+                       ""]
     assert len(jobs) == 3
 
 
@@ -365,13 +370,13 @@ MAIN_MD = [
     "points.",
     "",
     "| volume | jobs | P(conflict)/run | P(conflict)/week | conflicts/week | skipped/week "
-    "| observed | p95 | p99 | interval | margin | p99 reaches interval |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| observed | p95 | p99 | interval | min safe interval | margin | p99 reaches interval |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     r"| pvc\-a | daily | 4.56 % ± 0.246 | 27.7 % | 0.313 | 0 | 3 | 30 min | 1.5 h | 24 h "
-    "| 22.5 h |  |",
+    "| 24 h | 22.5 h |  |",
     r"| pvc\-b | daily, hourly | 0.999 % ± 0.1 | 5.01 % | 1.23e+03 | 0.06 | 1 | 90 s | 2 d "
-    "| 60 min | -47 h | 2026-12-03 |",
-    r"| pvc\-c\_1 |  | 0 % ± 0 | 0 % | 0 | 0 | 0 | n/a | n/a | n/a | n/a |  |",
+    "| 60 min | 4 h | -47 h | 2026-12-03 |",
+    r"| pvc\-c\_1 |  | 0 % ± 0 | 0 % | 0 | 0 | 0 | n/a | n/a | n/a | n/a | n/a |  |",
     "",
     "## Changes since the previous report",
     "",
@@ -564,27 +569,27 @@ def test_html_volume_table_formats_every_figure():
     head, body = s.split("<tbody>\n")
     assert re.findall(r"<th[^>]*>([^<]*)</th>", head) == [
         "volume", "jobs", "P(conflict) / run", "P(conflict) / week", "conflicts / week",
-        "skipped runs / week", "observed this week", "p95", "p99", "interval", "margin",
-        "p99 reaches interval"]
+        "skipped runs / week", "observed this week", "p95", "p99", "interval",
+        "min safe interval", "margin", "p99 reaches interval"]
     assert body == (
-        '<tr class="risk"><td class="text">pvc-a</td>\n'
+        '<tr class="risk"><td class="text name">pvc-a</td>\n'
         '<td class="text">daily</td><td>4.56 % ± 0.246</td>\n'
         "<td>27.7 %</td><td>0.313</td>\n"
         "<td>0</td><td>3</td>\n"
         "<td>30 min</td><td>1.5 h</td><td>24 h</td>\n"
-        "<td>22.5 h</td><td></td></tr>\n"
-        '<tr class="risk"><td class="text">pvc-b</td>\n'
+        "<td>24 h</td><td>22.5 h</td><td></td></tr>\n"
+        '<tr class="risk"><td class="text name">pvc-b</td>\n'
         '<td class="text">daily, hourly</td><td>0.999 % ± 0.1</td>\n'
         "<td>5.01 %</td><td>1.23e+03</td>\n"
         "<td>0.06</td><td>1</td>\n"
         "<td>90 s</td><td>2 d</td><td>60 min</td>\n"
-        "<td>-47 h</td><td>2026-12-03</td></tr>\n"
-        '<tr><td class="text">pvc-c_1</td>\n'
+        "<td>4 h</td><td>-47 h</td><td>2026-12-03</td></tr>\n"
+        '<tr><td class="text name">pvc-c_1</td>\n'
         '<td class="text"></td><td>0 % ± 0</td>\n'
         "<td>0 %</td><td>0</td>\n"
         "<td>0</td><td>0</td>\n"
         "<td>n/a</td><td>n/a</td><td>n/a</td>\n"
-        "<td>n/a</td><td></td></tr>\n"
+        "<td>n/a</td><td>n/a</td><td></td></tr>\n"
         "</tbody>\n</table>\n\n")
 
 
@@ -655,7 +660,7 @@ def test_html_of_a_quiet_week_says_so():
                               'conflict per run n/a).</p>\n<p class="muted">Meets the '
                               "target.</p>\n\n")
     assert "<pre>" not in s["jobs"]
-    assert '<tr><td class="text">pvc-q</td>' in s["volumes"]
+    assert '<tr><td class="text name">pvc-q</td>' in s["volumes"]
     assert s["changes"] == (
         '<h2 id="changes">Changes since the previous report</h2>\n'
         "<p>No earlier report in the output folder: nothing to compare with.</p>\n\n")
@@ -985,3 +990,20 @@ def test_render_charts_draws_each_chart_from_the_reports_figures():
     for stem, (_, drawn) in expected.items():
         assert charts[stem][1].startswith(b"\x89PNG\r\n\x1a\n"), stem
         assert drawn is None or charts[stem][1] == drawn, stem
+
+
+def test_a_p99_already_past_the_interval_reads_already_without_a_trend():
+    """A volume whose p99 is past its interval now (a negative margin) but whose trend
+    gives no date (no significant growth) reads "already", not an empty cell; one with
+    room left and no date stays empty."""
+    import dataclasses
+
+    late = volume("pvc-late", p99_s=3700.0, interval_s=3600.0, margin_s=-100.0)
+    fine = volume("pvc-fine")
+    report = dataclasses.replace(main_report(), volumes=volume_table(late, fine))
+    md = to_markdown(report, {})
+    row = next(ln for ln in md.splitlines() if ln.startswith(r"| pvc\-late"))
+    assert row.endswith("| already |")
+    assert next(ln for ln in md.splitlines() if ln.startswith(r"| pvc\-fine")).endswith("|  |")
+    body = sections(to_html(report, {}))["volumes"]
+    assert "<td>already</td>" in body and body.count("already") == 1

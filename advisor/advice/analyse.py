@@ -9,14 +9,18 @@ Analysis, so they cannot disagree on the week, the at-risk rule or a recommendat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from advisor.advice.search import Recommendation, recommend_intervals
+from advisor.advice.search.apply import applied
+from advisor.advice.search.split import ALONE_AT_MOST
 from advisor.advice.settings import Settings, Window
 from advisor.inputs import fleet_from_history, history_cluster
 from advisor.model.durations import DurationFits
@@ -26,8 +30,11 @@ from advisor.model.risk import (
     FLEET_DRAWS,
     RiskAssessment,
     Waits,
+    assess,
     assess_fleet,
     learn_waits,
+    plans_from_fleet,
+    target_figure,
 )
 from advisor.model.simulate import run_members
 
@@ -82,6 +89,69 @@ class Analysis:
         t.insert(at + 1, "at_risk", self.settings.at_risk(t))
         return t
 
+    def minimum_safe_intervals(self) -> pd.DataFrame:
+        """Per volume that a backup job covers: ``min_safe_interval_s``, the shortest
+        ladder interval at which it stays under the target from its most frequent
+        backup job (``job``), given the other jobs on it, and ``basis``, what says so:
+        ``own`` (a volume the advice moves to a job of its own, searched alone),
+        ``group`` (moved with others, the group's), ``current`` (safe at the job's
+        interval: shorter steps are not searched), ``job`` (the interval the job's
+        advice gives all its volumes) or ``none`` (no ladder step is safe: NaN)."""
+        from advisor.schedules import interval_of
+
+        recs = {r.job: r for r in self.recommendations}
+        risks = {r.volume: r for r in self.assessment.volumes}
+        rows = []
+        for v, jobs in self.jobs_of().items():
+            timed = [(interval_of(r.current_cron, median=True) or np.inf, j)
+                     for j in jobs if (r := recs.get(j)) is not None]
+            if not timed:
+                continue
+            _, job = min(timed)
+            r = recs[job]
+            risk = risks.get(v)
+            now = None if risk is None else target_figure(risk, job)
+            rows.append({"volume": v, "job": job,
+                         **_minimum(r, v, self.settings.target, now)})
+        return pd.DataFrame(rows, columns=["volume", "job", "min_safe_interval_s", "basis"])
+
+    @functools.cached_property
+    def advised(self) -> RiskAssessment | None:
+        """Each volume's risk once every changed recommendation is applied (crons,
+        concurrencies, splits: :func:`~advisor.advice.search.apply.applied`), over the
+        same window with the same draws as :attr:`assessment`; None when nothing
+        changes."""
+        changed = [r for r in self.recommendations if r.changed]
+        if not changed:
+            return None
+        draws = dataclasses.replace(FLEET_DRAWS, seed=self.settings.seed,
+                                    precision=self.settings.precision)
+        fleet = applied(self.fleet, self.recommendations)
+        # only the volumes of the changed jobs (and of the new ones) can fare otherwise
+        # (their DR partners' restores are part of their own figures)
+        members = run_members(fleet)
+        touched = {v for r in changed
+                   for n in (r.job, *([r.split.job.name] if r.split else ()))
+                   for v in members.get(n, ())}
+        plans = plans_from_fleet(fleet, seed=self.settings.seed, waits=self.waits,
+                                 only=touched)
+        again = assess(plans, draws, start=self.window.start,
+                       version=self.settings.version)
+        kept = [r for r in self.assessment.volumes if r.volume not in touched]
+        return dataclasses.replace(self.assessment, volumes=tuple(
+            sorted((*kept, *again.volumes), key=lambda r: r.volume)))
+
+    def over_target_after(self) -> pd.DataFrame:
+        """The volumes still over the target once the advice is applied (all over it
+        now, when nothing changes): ``volume``, ``p``, ``se`` and ``upper`` (p + 2 se of
+        the larger of conflict and skipped slot per run), worst first."""
+        risk = self.advised or self.assessment
+        rows = [{"volume": r.volume, "p": p, "se": se, "upper": p + 2 * se}
+                for r in risk.volumes for p, se in [target_figure(r, None)]]
+        t = pd.DataFrame(rows, columns=["volume", "p", "se", "upper"])
+        return t[t["upper"] > self.settings.target].sort_values(
+            "upper", ascending=False, kind="stable").reset_index(drop=True)
+
     def summary(self) -> str:
         """One line: the cluster, the week, volumes at risk, jobs to change."""
         t = self.assessment.table
@@ -133,6 +203,27 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     b = _of_cluster(frames["backups"], cluster)
     return Analysis(s, window, cluster, fleet, notes, risk, recs,
                     observed_vs_predicted(b, risk, seed=s.seed), waits, b)
+
+
+def _minimum(r: Recommendation, volume: str, target: float,
+             now: tuple[float, float] | None) -> dict:
+    """``min_safe_interval_s`` and ``basis`` of ``volume`` from its job's advice ``r``
+    and its own figure now (``now``: p and se, :func:`target_figure`; see
+    :meth:`Analysis.minimum_safe_intervals`)."""
+    sp = r.split
+    if sp is not None and volume in sp.volumes:
+        step = dict((v, s) for v, s, _ in sp.minimums)[volume]
+        alone = 1 < len(sp.volumes) <= ALONE_AT_MOST
+        return {"min_safe_interval_s": np.nan if step is None else step,
+                "basis": "none" if step is None else "own" if alone else "group"}
+    if now is not None and now[0] + 2 * now[1] <= target and not r.changed:
+        return {"min_safe_interval_s": r.current_interval_s, "basis": "current"}
+    safe = r.after is not None and r.after.upper <= target
+    if not safe:
+        return {"min_safe_interval_s": np.nan, "basis": "none"}
+    if r.recommended_interval_s == r.current_interval_s or r.kind in ("split", "concurrency"):
+        return {"min_safe_interval_s": r.current_interval_s, "basis": "current"}
+    return {"min_safe_interval_s": r.recommended_interval_s, "basis": "job"}
 
 
 def _of_cluster(b: pd.DataFrame, cluster: str) -> pd.DataFrame:

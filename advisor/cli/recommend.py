@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse
+from advisor.advice.search import Recommendation
 from advisor.cli.options import (
     ClusterOpt,
     FromFileOpt,
@@ -25,11 +26,7 @@ from advisor.cli.options import (
     week_of,
 )
 from advisor.longhorn import LATEST
-from advisor.longhorn.manifests import (
-    job_labels_and_parameters,
-    kubectl_patch,
-    recurring_job_yaml,
-)
+from advisor.longhorn.manifests import job_labels_and_parameters
 from advisor.model.observed import OBSERVED_BACKUP_COLUMNS
 
 __all__ = ["recommend"]
@@ -38,7 +35,8 @@ OUTPUTS = ("table", "json", "yaml", "patch")
 JSON_VOLUME_COLUMNS = [
     "volume", "p_conflict_per_run", "p_conflict_per_week", "expected_conflicts_per_week",
     "skipped_runs_per_week", "history_weeks", "observed_conflicts", "observed_per_week",
-    "predicted_per_week", "predicted_lo", "predicted_hi", "fit"]
+    "predicted_per_week", "predicted_lo", "predicted_hi", "fit", "min_safe_interval_s",
+    "min_safe_basis"]
 TABLE_ROWS = 30
 
 JobOpt = Annotated[list[str] | None, typer.Option(
@@ -79,7 +77,9 @@ def recommend(
     except ValueError as e:
         raise fail(str(e), 2) from None
     table = analysis.assessment.table.merge(analysis.observed.drop(columns=["cluster"]),
-                                            on="volume", how="left")
+                                            on="volume", how="left").merge(
+        analysis.minimum_safe_intervals().drop(columns=["job"]).rename(
+            columns={"basis": "min_safe_basis"}), on="volume", how="left")
     if volume:
         table = table[table["volume"].isin(volume)]
     recs = analysis.recommendations
@@ -88,14 +88,23 @@ def recommend(
     elif output == "yaml":
         specs = {j.name: j for j in analysis.fleet.jobs}
         extras = job_labels_and_parameters(frames["jobs"], cluster)
-        print("---\n".join(recurring_job_yaml(specs[r.job], r.recommended_cron,
-                                              **extras.get(r.job, {}))
-                           for r in recs if r.changed) or "# no change recommended")
+        print("---\n".join(doc for r in recs if r.changed
+                           for doc in r.manifests(specs[r.job], **extras.get(r.job, {})))
+              or "# no change recommended")
     elif output == "patch":
-        print("\n".join(kubectl_patch(r.job, r.recommended_cron) for r in recs
-                        if r.changed) or "# no change recommended")
+        print("\n".join(line for r in recs if r.changed for line in _patch_lines(r))
+              or "# no change recommended")
     else:
         _print_table(analysis, table, settings)
+
+
+def _patch_lines(r: Recommendation) -> list[str]:
+    """``-o patch``'s lines for one job: its commands, after a note that a split's new
+    RecurringJob must exist before its volumes are labelled into it."""
+    note = ([f"# {r.job}: create RecurringJob {r.split.job.name} first (advisor recommend "
+             "-o yaml prints it): a volume labelled for a job that does not exist is "
+             "backed up by none"] if r.split is not None else [])
+    return [*note, *r.patches]
 
 
 def _print_json(analysis: Analysis, table: pd.DataFrame, settings: Settings) -> None:
@@ -108,7 +117,16 @@ def _print_json(analysis: Analysis, table: pd.DataFrame, settings: Settings) -> 
                       "longhorn_version": settings.version, "target_risk": settings.target,
                       "week": analysis.window.label,
                       "window": [str(risk.start), str(risk.end)],
-                      "assumptions": list(analysis.notes)}, indent=2, default=float))
+                      "assumptions": list(analysis.notes),
+                      "after_advice": _after(analysis)}, indent=2, default=float))
+
+
+def _after(analysis: Analysis) -> dict:
+    """What the fleet looks like once every change is applied: the volumes still over
+    the target (p + 2 se of conflict or skipped slot per run, over all their jobs)."""
+    over = analysis.over_target_after()
+    return {"changes_applied": [r.job for r in analysis.recommendations if r.changed],
+            "volumes_over_target": over.to_dict("records")}
 
 
 def _print_table(analysis: Analysis, table: pd.DataFrame, settings: Settings) -> None:
@@ -118,6 +136,11 @@ def _print_table(analysis: Analysis, table: pd.DataFrame, settings: Settings) ->
           f"target {settings.target:g} per run")
     for r in analysis.recommendations:
         print(f"- {r}")
+    over = analysis.over_target_after()
+    what = "with these changes" if analysis.advised is not None else "as it is"
+    print(f"{what}: " + ("every volume stays under the target" if over.empty else
+          f"{len(over)} volume(s) stay over the target: " + ", ".join(
+              f"{r.volume} ({r.upper:.2%} p + 2 se)" for r in over.head(5).itertuples())))
     print()
     shown = table.rename(columns={"predicted_per_week": "predicted/wk",
                                   "observed_per_week": "observed/wk",

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
 
 from advisor.cron import parse
-from advisor.longhorn.jobs import NAMESPACE
+from advisor.longhorn.jobs import DEFAULT_GROUP, GROUP_LABEL_PREFIX, JOB_LABEL_PREFIX, NAMESPACE
 
 if TYPE_CHECKING:
     from advisor.model.fleet import JobSpec
 
 __all__ = ["job_labels_and_parameters", "kubectl_merge_patch", "kubectl_patch",
-           "recurring_job_yaml"]
+           "recurring_job_yaml", "relabel_volume"]
 
 
 def recurring_job_yaml(job: JobSpec, cron: str, namespace: str = NAMESPACE, *,
@@ -76,3 +76,20 @@ def kubectl_merge_patch(job_name: str, spec: Mapping[str, object],
     body = json.dumps({"spec": dict(spec)}, separators=(",", ":"))
     return (f"kubectl -n {namespace} patch recurringjobs.longhorn.io {shlex.quote(job_name)} "
             f"--type merge -p {shlex.quote(body)}")
+
+
+def relabel_volume(volume: str, job_labels: Sequence[str], group_labels: Sequence[str],
+                   jobs: Sequence[str], namespace: str = NAMESPACE) -> str:
+    """The ``kubectl label`` command that leaves ``volume`` (a Longhorn Volume) in exactly
+    the RecurringJobs ``jobs``, by job labels: its group labels and other job labels
+    (``job_labels``, ``group_labels``: what it has) are removed. A volume with none is in
+    the ``default`` group, whose label the manager adds: that one is removed too, so the
+    volume leaves the default jobs it is not given back by name. (A Volume whose PVC has
+    ``recurring-job.longhorn.io/source=enabled`` gets its labels from the PVC: label
+    that instead.)"""
+    groups = list(group_labels) or ([] if job_labels else [DEFAULT_GROUP])
+    drop = [f"{GROUP_LABEL_PREFIX}{g}-" for g in dict.fromkeys(groups)]
+    drop += [f"{JOB_LABEL_PREFIX}{j}-" for j in dict.fromkeys(job_labels) if j not in jobs]
+    add = [f"{JOB_LABEL_PREFIX}{j}=enabled" for j in dict.fromkeys(jobs)]
+    return shlex.join(["kubectl", "-n", namespace, "label", "volumes.longhorn.io", volume,
+                       *drop, *add, "--overwrite"])

@@ -28,8 +28,6 @@ from advisor.advice import Analysis, Settings, analyse
 from advisor.longhorn import BACKUPSTORE_TASKS
 from advisor.longhorn.manifests import (
     job_labels_and_parameters,
-    kubectl_patch,
-    recurring_job_yaml,
 )
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits, backup_observations
@@ -80,6 +78,11 @@ class JobReport:
     yaml: str | None
     patch: str | None
     curve: pd.DataFrame
+    concurrency: int | None = None
+    """The recommended ``spec.concurrency`` (kind ``concurrency``)."""
+    split: dict | None = None
+    """The slow volumes moved to a new job (kind ``split``): as ``recommend -o json``
+    gives it."""
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -89,7 +92,8 @@ class JobReport:
                 "reason": self.reason, "volumes": self.volumes,
                 "current_interval_s": self.current_interval_s,
                 "recommended_interval_s": self.recommended_interval_s,
-                "yaml": self.yaml, "patch": self.patch, "curve": _records(self.curve)}
+                "yaml": self.yaml, "patch": self.patch, "curve": _records(self.curve),
+                "concurrency": self.concurrency, "split": self.split}
 
 
 @dataclass(frozen=True)
@@ -171,11 +175,13 @@ class Report:
 VOLUME_COLUMNS = ("volume", "jobs", "at_risk", "p_conflict_per_run", "p_conflict_per_run_se",
                   "p_conflict_per_week", "expected_conflicts_per_week",
                   "skipped_runs_per_week", "observed_conflicts_week", "failed_backups_week",
-                  "p95_s", "p99_s", "interval_s", "margin_s", "p99_crosses_at",
-                  "duration_source")
+                  "p95_s", "p99_s", "interval_s", "min_safe_interval_s", "margin_s",
+                  "p99_crosses_at", "duration_source")
 """The per-volume table: risk per run (with its standard error) and per week, conflicts
 and skipped runs expected per week, this week's observed conflicts and failed backups,
-p95 / p99 backup duration, the shortest interval of its jobs, the margin (interval - p99;
+p95 / p99 backup duration, the shortest interval of its jobs, its minimum safe interval
+(:meth:`~advisor.advice.analyse.Analysis.minimum_safe_intervals`; NaN: no ladder step is
+safe), the margin (interval - p99;
 negative: backups outlast the interval), when the p99 trend reaches the interval, and
 whether the duration is the volume's own fit or the fleet prior."""
 
@@ -281,10 +287,10 @@ def _jobs(recs: Sequence, fleet, members: Mapping[str, int],
             r.job, r.kind, r.current_cron, r.recommended_cron, r.changed,
             r.p_per_run_now, r.p_per_run_after, r.reason, members.get(r.job, 0),
             r.current_interval_s, r.recommended_interval_s,
-            recurring_job_yaml(specs[r.job], r.recommended_cron, **extras.get(r.job, {}))
+            "---\n".join(r.manifests(specs[r.job], **extras.get(r.job, {}))) or None
             if r.changed else None,
-            kubectl_patch(r.job, r.recommended_cron) if r.changed else None,
-            r.curve.drop(columns="se")))
+            "\n".join(r.patches) or None if r.changed else None,
+            r.curve.drop(columns="se"), r.concurrency, r.to_dict()["split"]))
     return out
 
 
@@ -298,9 +304,16 @@ def _top_changes(jobs: list[JobReport], volumes: pd.DataFrame, target: float
         return (j.p_per_run_now or 0) - (j.p_per_run_after or 0)
 
     def text(j: JobReport) -> str:
-        return (f"RecurringJob {j.job}: cron {j.current_cron!r} -> {j.recommended_cron!r} "
-                f"(worst volume's conflict per run {pct(j.p_per_run_now)} -> "
+        risk = (f"(worst volume's conflict per run {pct(j.p_per_run_now)} -> "
                 f"{pct(j.p_per_run_after)})")
+        if j.split is not None:
+            sp = j.split
+            return (f"RecurringJob {j.job}: move {len(sp['volumes'])} slow volume(s) to a "
+                    f"new job {sp['job']} ({sp['cron']!r}); the others stay at "
+                    f"{j.recommended_cron!r} {risk}")
+        if j.concurrency is not None:
+            return f"RecurringJob {j.job}: concurrency {j.concurrency} {risk}"
+        return f"RecurringJob {j.job}: cron {j.current_cron!r} -> {j.recommended_cron!r} {risk}"
 
     changed = sorted((j for j in jobs if j.changed), key=lambda j: -cut(j))
     strong = [j for j in changed if (j.p_per_run_after or 1) <= target
@@ -405,6 +418,8 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     # volume's, fitted with its duration fits, read at the week's end
     trends_all = volume_trends(fits.trends(cluster),
                                volumes.set_index("volume")["interval_s"], end)
+    safe = a.minimum_safe_intervals().set_index("volume")["min_safe_interval_s"]
+    volumes["min_safe_interval_s"] = volumes["volume"].map(safe).astype(float)
     volumes["p99_crosses_at"] = pd.to_datetime(
         volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
     trends = {v: trends_all[v] for v in top}

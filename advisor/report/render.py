@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from advisor import units
-from advisor.report.build import Report
+from advisor.report.build import JobReport, Report
 
 __all__ = ["FORMATS", "PREFIX", "load_previous", "render_charts", "to_csv", "to_html",
            "to_json", "to_markdown", "write_report"]
@@ -125,9 +125,15 @@ def to_json(report: Report) -> str:
 
 
 def to_csv(report: Report) -> dict[str, str]:
-    """``{"volumes": csv, "jobs": csv}``: the per-volume table and the per-job advice."""
-    jobs = pd.DataFrame([{k: v for k, v in j.to_dict().items() if k != "curve"}
-                         for j in report.jobs])
+    """``{"volumes": csv, "jobs": csv}``: the per-volume table and the per-job advice
+    (every field but the curve; a split as its new job, cron and volumes)."""
+    def row(j: JobReport) -> dict:
+        sp = j.split or {}
+        return {**{k: v for k, v in j.to_dict().items() if k not in ("curve", "split")},
+                "split_job": sp.get("job"), "split_cron": sp.get("cron"),
+                "split_volumes": ", ".join(sp.get("volumes", ())) or None}
+
+    jobs = pd.DataFrame([row(j) for j in report.jobs])
     return {"volumes": report.volumes.to_csv(index=False),
             "jobs": jobs.to_csv(index=False)}
 
@@ -138,7 +144,8 @@ def _env():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, pm=units.percent_pm, dur=_dur, num=_num, when=_when)
+    env.filters.update(pct=_pct, pm=units.percent_pm, dur=_dur, num=_num, when=_when,
+                       reaches=_reaches)
     return env
 
 
@@ -205,10 +212,11 @@ def _md_table(df: pd.DataFrame) -> str:
     cols = ["volume", "jobs", "p_conflict_per_run", "p_conflict_per_run_se",
             "p_conflict_per_week",
             "expected_conflicts_per_week", "skipped_runs_per_week", "observed_conflicts_week",
-            "p95_s", "p99_s", "interval_s", "margin_s", "p99_crosses_at"]
+            "p95_s", "p99_s", "interval_s", "min_safe_interval_s", "margin_s",
+            "p99_crosses_at"]
     head = ["volume", "jobs", "P(conflict)/run", "P(conflict)/week", "conflicts/week",
-            "skipped/week", "observed", "p95", "p99", "interval", "margin",
-            "p99 reaches interval"]
+            "skipped/week", "observed", "p95", "p99", "interval", "min safe interval",
+            "margin", "p99 reaches interval"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in df[cols].itertuples(index=False):
         rows.append("| " + " | ".join([
@@ -216,8 +224,8 @@ def _md_table(df: pd.DataFrame) -> str:
             units.percent_pm(r.p_conflict_per_run, r.p_conflict_per_run_se),
             _pct(r.p_conflict_per_week), _num(r.expected_conflicts_per_week),
             _num(r.skipped_runs_per_week), str(r.observed_conflicts_week), _dur(r.p95_s),
-            _dur(r.p99_s), _dur(r.interval_s), _dur(r.margin_s),
-            _when(r.p99_crosses_at)]) + " |")
+            _dur(r.p99_s), _dur(r.interval_s), _dur(r.min_safe_interval_s), _dur(r.margin_s),
+            _reaches(r.p99_crosses_at, r.margin_s)]) + " |")
     return "\n".join(rows)
 
 
@@ -269,6 +277,14 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 
 _pct, _num, _dur, _when = units.percent, units.number, units.duration, units.date
+
+
+def _reaches(crosses: object, margin_s: object) -> str:
+    """When the p99 trend reaches the interval: its date, or "already" when the p99 is
+    past the interval now (a negative margin) without a growing trend to date it."""
+    when = _when(crosses)
+    margin = units.finite(margin_s)
+    return when or ("already" if margin is not None and margin < 0 else "")
 
 
 def write_report(report: Report, out: Path, formats: Sequence[str] = FORMATS, *,

@@ -8,7 +8,8 @@ Nothing here changes a cluster: every function returns the cron expression, the
 RecurringJob YAML or the ``kubectl`` command that would apply the advice.
 """
 
-from advisor.advice.search.intervals import IntervalAdvice, minimum_interval, recommend_intervals
+from advisor.advice.search.intervals import IntervalAdvice, minimum_interval
+from advisor.advice.search.jobs import recommend_intervals
 from advisor.advice.search.ladder import LADDER, ladder_cron
 from advisor.advice.search.offsets import OffsetAdvice, StaggerAdvice, offsets, stagger
 from advisor.advice.search.outcome import Recommendation, Scorer, VolumeOutcome

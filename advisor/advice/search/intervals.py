@@ -10,26 +10,23 @@ job of a fleet. A schedule meets a target when every volume's ``p + 2·se`` is u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-
-import numpy as np
-import pandas as pd
 
 from advisor.advice.search.ladder import LADDER, ladder_cron, step_index
 from advisor.advice.search.outcome import Recommendation, Scorer, VolumeOutcome
-from advisor.advice.search.scorer import fleet_scorer
-from advisor.advice.settings import Settings
 from advisor.longhorn import BACKUPSTORE_TASKS
-from advisor.model.fleet import Fleet, JobSpec
-from advisor.model.risk import RiskAssessment, Waits, learn_waits, weeks_to_run
-from advisor.model.simulate import run_members
-from advisor.schedules import fire_times, interval_of
+from advisor.model.fleet import JobSpec
+from advisor.schedules import interval_of
 from advisor.units import duration as dur
 from advisor.units import percent as pct
 from advisor.units import percent_pm as pct_pm
 
-__all__ = ["IntervalAdvice", "minimum_interval", "recommend_intervals"]
+__all__ = ["IntervalAdvice", "Phases", "explain", "minimum_interval"]
+
+Phases = Callable[[str], "str | None"]
+"""Given a ladder step's cron at the job's own phase, another offset to try at that step
+(or None)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +57,15 @@ class IntervalAdvice:
     scored: tuple[tuple[float, str, VolumeOutcome], ...] = ()
     """Every interval scored (``interval_s``, its worst volume, that volume's outcome),
     shortest first."""
+    why_now: str = ""
+    """The worst volume now, in words (the start of ``reason``)."""
+
+    @property
+    def why_after(self) -> str:
+        """The worst volume at the recommended cron, in words."""
+        step = self.step_s or self.current_interval_s
+        return f"every {dur(step)} ({self.recommended_cron!r}): " + explain(
+            self.after_volume, self.after, step)
 
     @property
     def recommendation(self) -> Recommendation:
@@ -88,7 +94,9 @@ def _first_true(n: int, pred: Callable[[int], bool]) -> int | None:
             lo = m
     return k
 
-def _why(volume: str, o: VolumeOutcome, interval_s: float) -> str:
+def explain(volume: str, o: VolumeOutcome, interval_s: float) -> str:
+    """Why ``volume`` fares as ``o`` says at ``interval_s``: its p99 backup, deletion and
+    queue wait against the interval, its per-run risks."""
     text = ""
     if o.p99_backup_s is not None:
         terms = [f"p99 backup {dur(o.p99_backup_s)}"]
@@ -108,11 +116,12 @@ class _Ladder:
     (``cache``), and the interval of each cron scored (``interval``)."""
 
     def __init__(self, job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer, target: float,
-                 volumes: Collection[str] | None) -> None:
+                 volumes: Collection[str] | None, phases: Phases | None = None) -> None:
         self.job, self.scorer, self.target, self.volumes = job, scorer, target, volumes
         self.others = [j for j in jobs if j.name != job.name]
         self.cache: dict[str, tuple[str, VolumeOutcome]] = {}
         self.interval: dict[str, float] = {}
+        self.phases, self.best = phases, {}
         self.calls = 0
 
     def score(self, cron: str) -> tuple[str, VolumeOutcome]:
@@ -131,39 +140,70 @@ class _Ladder:
         return self.cache[cron]
 
     def at(self, i: int) -> str:
-        """The cron of ladder step ``i`` at the job's phase."""
-        cron = ladder_cron(LADDER[i], self.job.cron)
-        self.interval.setdefault(cron, float(LADDER[i]))
-        return cron
+        """The cron of ladder step ``i`` at its best offset: the job's own phase, or the
+        one ``phases`` proposes (farther from the other jobs on its volumes), whichever
+        leaves the worst volume the lower risk (the own one on a tie)."""
+        if i not in self.best:
+            own = ladder_cron(LADDER[i], self.job.cron)
+            other = self.phases(own) if self.phases is not None else None
+            crons = [own] + ([other] if other is not None and other != own else [])
+            for c in crons:
+                self.interval.setdefault(c, float(LADDER[i]))
+            self.best[i] = own if len(crons) == 1 else min(
+                crons, key=lambda c: (self.score(c)[1].upper, crons.index(c)))
+        return self.best[i]
+
+    def best_step(self, lo: int) -> int | None:
+        """Of the steps from ``lo`` scored, the one whose worst volume has the lowest
+        risk, the shortest of those within a tenth of it (a longer interval costs
+        recovery points); None when none was scored."""
+        done = [i for i in self.best if i >= lo]
+        if not done:
+            return None
+        low = min(self.score(self.best[i])[1].upper for i in done)
+        return min(i for i in done if self.score(self.best[i])[1].upper <= low * 1.1 + 1e-12)
 
     def meets(self, i: int) -> bool:
         return self.score(self.at(i))[1].upper <= self.target
 
     def scored(self) -> tuple[tuple[float, str, VolumeOutcome], ...]:
-        """Every interval scored, shortest first (one cron per interval)."""
-        done = sorted((self.interval[c], v, o) for c, (v, o) in self.cache.items()
-                      if c in self.interval)
-        return tuple(dict((s, (s, v, o)) for s, v, o in done).values())
+        """Every interval scored, shortest first: at its best offset (one per interval)."""
+        done = sorted(((self.interval[c], o.upper, v, o) for c, (v, o) in self.cache.items()
+                       if c in self.interval), key=lambda t: (t[0], t[1]))
+        best = dict((s, (s, v, o)) for s, _, v, o in reversed(done))
+        return tuple(best[s] for s in sorted(best))
 
 
-def _upwards(search: _Ladder, here: int | None, current_s: float, why_now: str, rule: str
-             ) -> tuple[float | None, str, str]:
-    """The smallest step above the current cron that meets the target: (step, cron,
-    reason); the cron is kept when none does."""
-    # from the next step up; an uneven or off-ladder schedule from the step below it
-    lo = here + 1 if here is not None else sum(s <= current_s for s in LADDER) - 1
+def _upwards(search: _Ladder, here: int | None, current_s: float, why_now: str, rule: str,
+             now: VolumeOutcome) -> tuple[float | None, str, str]:
+    """The smallest step from the current one (at a better offset) up that meets the
+    target: (step, cron, reason). When none does, the step whose worst volume fares
+    best, if it cuts that volume's risk by a tenth at least; else the cron is kept and
+    the reason names the best step found."""
+    # from the current step (another offset may do); an uneven or off-ladder schedule
+    # from the step below its median gap
+    lo = here if here is not None else sum(s <= current_s for s in LADDER) - 1
     lo = max(lo, 0)
     found = _first_true(len(LADDER) - lo, lambda t: search.meets(lo + t)) \
         if lo < len(LADDER) else None
     if found is None:
-        return None, search.job.cron, (
-            f"{why_now}; no ladder step up to {dur(LADDER[-1])} meets the {rule}: "
-            "the risk is not in the interval (see offsets and durations)")
+        none = f"{why_now}; no ladder step up to {dur(LADDER[-1])} meets the {rule}"
+        best = search.best_step(lo)
+        if best is None:
+            return None, search.job.cron, none
+        cron = search.at(best)
+        figures = (f"every {dur(LADDER[best])} ({cron!r}): "
+                   f"{explain(*search.score(cron), LADDER[best])}")
+        if search.score(cron)[1].cuts(now):
+            return float(LADDER[best]), cron, f"{none}; the best found is {figures}"
+        return None, search.job.cron, (f"{none}; the best found, {figures}, does not "
+                                       "clearly cut the worst volume's risk by a tenth: "
+                                       "keep")
     i = lo + found
     step, cron = float(LADDER[i]), search.at(i)
-    reason = f"{why_now}; every {dur(step)} ({cron!r}): {_why(*search.score(cron), step)}"
-    if i > 0 and search.at(i - 1) in search.cache:
-        below = search.cache[search.at(i - 1)][1].upper
+    reason = f"{why_now}; every {dur(step)} ({cron!r}): {explain(*search.score(cron), step)}"
+    if i > 0 and (i - 1) in search.best:
+        below = search.score(search.best[i - 1])[1].upper
         reason += f"; every {dur(LADDER[i - 1])} breaks it (p + 2·se {pct(below)})"
     return step, cron, reason + f" ({rule})"
 
@@ -180,7 +220,8 @@ def _downwards(search: _Ladder, current_s: float) -> int | None:
 
 def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
                      target: float = 0.01, *, volumes: Collection[str] | None = None,
-                     allow_shorter: bool = False) -> IntervalAdvice:
+                     allow_shorter: bool = False, phases: Phases | None = None
+                     ) -> IntervalAdvice:
     """The smallest :data:`LADDER` interval for ``job`` that keeps every volume under
     ``target`` (``p + 2·se <= target`` for both conflict and skip), as a cron keeping the
     job's phase (:func:`ladder_cron`).
@@ -195,6 +236,11 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     for such a cron). When it meets the target, the steps below are
     searched the same way and the shortest is reported, recommended only with
     ``allow_shorter``. At most ``1 + 2·ceil(log2 len(LADDER))`` (11) scorer calls.
+    ``phases``: given the cron of a step at the job's own phase, another offset to try
+    at that step (None: none); each step is then judged at the better of the two, which
+    doubles the calls at most. When no step meets the target, the step whose worst
+    volume fares best is recommended if it clearly cuts that volume's risk by a tenth
+    (:meth:`VolumeOutcome.cuts`).
     """
     if job.task not in BACKUPSTORE_TASKS:
         raise ValueError(f"job {job.name!r}: task {job.task!r} never takes the backup lock")
@@ -204,18 +250,19 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     current_s = even or interval_of(job.cron, median=True)
     if current_s is None:
         raise ValueError(f"job {job.name!r}: {job.cron!r} fires less than twice in 400 days")
-    search = _Ladder(job, jobs, scorer, target, volumes)
+    search = _Ladder(job, jobs, scorer, target, volumes, phases)
     gap = dur(current_s) + ("" if even else " median gap (uneven schedule)")
     search.interval[job.cron] = float(current_s)
     vol_now, now = search.score(job.cron)
     here = step_index(even)
     if here is not None:  # the ladder's cron for this step fires exactly as the job does
-        search.cache[search.at(here)] = search.cache[job.cron]
-    why_now = f"{_why(vol_now, now, current_s)} at {job.cron!r} (every {gap})"
+        own = ladder_cron(LADDER[here], job.cron)
+        search.cache.setdefault(own, search.cache[job.cron])
+    why_now = f"{explain(vol_now, now, current_s)} at {job.cron!r} (every {gap})"
     rule = f"target {pct(target)} on p + 2·se"
     could: int | None = None
     if now.upper > target:
-        step, cron, reason = _upwards(search, here, current_s, why_now, rule)
+        step, cron, reason = _upwards(search, here, current_s, why_now, rule, now)
     else:
         step, cron, reason = None, job.cron, f"{why_now}: meets the {rule}"
         could = _downwards(search, current_s)
@@ -228,90 +275,5 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     return IntervalAdvice(
         job.name, job.cron, cron, current_s, step, vol_now, now, vol_after, after,
         after.upper <= target, target, None if could is None else float(LADDER[could]),
-        None if could is None else search.at(could), search.calls, reason, search.scored())
-
-
-def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> str | None:
-    """``job``'s cron moved to the minute (and, for a daily or longer job, the hour)
-    farthest from the fire times of ``others`` over a week, keeping its interval; None
-    when it cannot be moved (an uneven schedule) or is already farthest."""
-    gap = interval_of(job.cron)
-    if not gap or not others:
-        return None
-    t0 = pd.Timestamp("2027-01-04T00:00:00Z")
-    taken = np.unique(np.concatenate([
-        fire_times(o.cron, t0 - pd.Timedelta(seconds=1), t0 + pd.Timedelta(weeks=1), tz)
-        .astype(np.int64) for o in others]) - int(t0.timestamp()))
-    if not len(taken):
-        return None
-    period = int(min(gap, 86400))  # where in the hour (or day) the job fires
-    step = 60 if period <= 3600 else 3600
-    marks = np.unique(taken % period)
-
-    def distance(phase: int) -> int:
-        d = np.abs(marks - phase) % period
-        return int(np.minimum(d, period - d).min())
-
-    own = int((fire_times(job.cron, t0 - pd.Timedelta(seconds=1), t0 + pd.Timedelta(
-        seconds=gap * 2), tz).astype(np.int64)[0] - int(t0.timestamp())) % period)
-    best = max(range(0, period, step), key=lambda ph: (distance(ph), -ph))
-    if distance(best) <= distance(own):
-        return None
-    minute, hour = (best // 60) % 60, best // 3600
-    like = f"{minute} * * * *" if period <= 3600 else f"{minute} {hour} * * *"
-    if gap >= 7 * 86400:
-        like = f"{minute} {hour} * * {job.cron.split()[4] if len(job.cron.split()) == 5 else 0}"
-    return ladder_cron(gap, like)
-
-
-def recommend_intervals(fleet: Fleet, settings: Settings | None = None, *,
-                        start: str | pd.Timestamp | None = None,
-                        jobs: Iterable[str] | None = None, waits: Waits | None = None,
-                        current: RiskAssessment | None = None) -> list[Recommendation]:
-    """Per backupstore job of ``fleet`` (or of ``jobs``), a :class:`Recommendation`: the
-    smallest ladder interval that keeps every volume it covers under the settings'
-    target per run (:func:`minimum_interval`, scored with the fast path for the job's
-    own runs, over the week from ``start``). When no interval does at the job's current
-    phase, the search is repeated with the job moved to the minute (or hour) farthest
-    from the other jobs that share its volumes, since jobs firing together meet at every
-    interval. ``waits``: as :func:`~advisor.model.risk.assess_fleet`'s; ``current``: the
-    fleet's :func:`~advisor.model.risk.assess_fleet` with those waits (its figures are
-    the starting point of every job's search)."""
-    s = settings or Settings()
-    members = run_members(fleet)
-    wanted = set(jobs) if jobs is not None else None
-    if waits is None:  # per run, so one week of the current schedule tells them
-        waits = learn_waits(fleet, start=start, version=s.version, seed=s.seed)
-    return [_job_advice(fleet, j, members, s, start=start, waits=waits, current=current)
-            for j in fleet.jobs
-            if members.get(j.name) and (wanted is None or j.name in wanted)]
-
-
-def _job_advice(fleet: Fleet, j: JobSpec, members: dict[str, list[str]], s: Settings, *,
-                start: str | pd.Timestamp | None, waits: Waits,
-                current: RiskAssessment | None) -> Recommendation:
-    """One job's :class:`Recommendation` (see :func:`recommend_intervals`)."""
-    vols = set(members[j.name])
-    scorer = fleet_scorer(fleet, s, start=start, weeks=weeks_to_run(j), focus=j.name,
-                          waits=waits, target=s.target, current=current)
-    advice = minimum_interval(j, fleet.jobs, scorer, s.target, volumes=members[j.name])
-    sharing = [o for o in fleet.jobs if o.name != j.name and o.name in members
-               and vols & set(members[o.name])]
-    moved = _apart(j, sharing) if not advice.meets_target else None
-    if moved is None:
-        return advice.recommendation
-    shifted = replace(j, cron=moved)
-    jobs2 = tuple(shifted if o.name == j.name else o for o in fleet.jobs)
-    alt = minimum_interval(shifted, jobs2, fleet_scorer(
-        replace(fleet, jobs=jobs2), s, start=start, weeks=weeks_to_run(j), focus=j.name,
-        waits=waits, target=s.target), s.target, volumes=members[j.name])
-    if not (alt.meets_target
-            or alt.after.p_conflict_per_run < advice.after.p_conflict_per_run):
-        return advice.recommendation
-    names = ", ".join(o.name for o in sharing)
-    return Recommendation(
-        j.name, "interval+offset", j.cron, alt.recommended_cron,
-        advice.now.p_conflict_per_run, alt.after.p_conflict_per_run,
-        f"moved away from the fire times of {names} (which share its volumes) to "
-        f"{moved!r}; then {alt.reason}", alt.recommendation.scored, advice.now_volume,
-        advice.now)
+        None if could is None else search.at(could), search.calls, reason, search.scored(),
+        why_now)

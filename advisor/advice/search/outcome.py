@@ -12,13 +12,17 @@ with se 0 (no event in any draw) is taken at its word; it should use enough draw
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from advisor.longhorn.manifests import kubectl_patch
+from advisor.longhorn.manifests import kubectl_merge_patch, kubectl_patch, recurring_job_yaml
 from advisor.model.fleet import JobSpec
 from advisor.schedules import interval_of
+
+if TYPE_CHECKING:
+    from advisor.advice.search.split import Split
 
 __all__ = ["Recommendation", "Scorer", "VolumeOutcome"]
 
@@ -49,6 +53,19 @@ class VolumeOutcome:
             raise ValueError("standard errors must be >= 0")
 
     @property
+    def lower(self) -> float:
+        """The larger lower bound, ``max(p - 2·se)`` of conflict and skip: a risk the
+        volume surely has (0 when neither is clearly above 0)."""
+        return max(0.0, self.p_conflict_per_run - 2 * self.p_conflict_per_run_se,
+                   self.p_skip_per_run - 2 * self.p_skip_per_run_se)
+
+    def cuts(self, now: VolumeOutcome) -> bool:
+        """Whether this outcome is clearly better than ``now``: its upper bound at most
+        nine tenths of ``now``'s lower bound (a cut of a tenth that the Monte Carlo
+        error cannot explain)."""
+        return self.upper <= 0.9 * now.lower
+
+    @property
     def upper(self) -> float:
         """The figure compared with the target: ``max(p + 2·se)`` of conflict and skip."""
         return max(self.p_conflict_per_run + 2 * self.p_conflict_per_run_se,
@@ -63,9 +80,11 @@ proposal breaks the target whatever they do."""
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One change to one RecurringJob's cron, with why; ``kind`` is ``interval`` or
-    ``offset``. Probabilities are the worst volume's per-run conflict probability (None
-    when the advice was not scored)."""
+    """One job's advice, with why: ``kind`` is ``interval``, ``offset``,
+    ``interval+offset`` (a new cron), ``split`` (its slow volumes moved to a job of
+    their own, :attr:`split`), ``concurrency`` (:attr:`concurrency`) or ``keep``.
+    Probabilities are the worst volume's per-run conflict probability (None when the
+    advice was not scored)."""
 
     job: str
     kind: str
@@ -82,11 +101,38 @@ class Recommendation:
     ``p + 2 se``, :attr:`VolumeOutcome.upper`) is largest, as ``advisor check`` picks."""
     now: VolumeOutcome | None = None
     """That volume's outcome now (conflict and skipped slot per run, with errors)."""
+    volume_after: str | None = None
+    """The worst volume once the advice is applied (of the job and, for a split, of the
+    new job too)."""
+    after: VolumeOutcome | None = None
+    """That volume's outcome once the advice is applied."""
+    split: Split | None = None
+    """The slow volumes moved to a job of their own (``kind == "split"``)."""
+    concurrency: int | None = None
+    """The recommended ``spec.concurrency`` (``kind == "concurrency"``)."""
 
     @property
     def changed(self) -> bool:
-        """Whether the advice changes the cron."""
-        return self.recommended_cron != self.current_cron
+        """Whether the advice changes anything (a cron, a split, a concurrency)."""
+        return (self.recommended_cron != self.current_cron or self.split is not None
+                or self.concurrency is not None)
+
+    @property
+    def patches(self) -> tuple[str, ...]:
+        """The ``kubectl`` commands that apply the advice (the new job of a split is a
+        manifest, :attr:`split`'s ``job``: its label commands are here)."""
+        out = []
+        if self.recommended_cron != self.current_cron or self.concurrency is not None:
+            spec: dict[str, object] = {}
+            if self.recommended_cron != self.current_cron:
+                spec["cron"] = self.recommended_cron
+            if self.concurrency is not None:
+                spec["concurrency"] = self.concurrency
+            out.append(kubectl_patch(self.job, self.recommended_cron) if list(spec) == ["cron"]
+                       else kubectl_merge_patch(self.job, spec))
+        if self.split is not None:
+            out += list(self.split.labels)
+        return tuple(out)
 
     @property
     def current_interval_s(self) -> float | None:
@@ -106,6 +152,23 @@ class Recommendation:
         return c.assign(p_lo=(c["p"] - 2 * c["se"]).clip(lower=0),
                         p_hi=(c["p"] + 2 * c["se"]).clip(upper=1))
 
+    def manifests(self, spec: JobSpec, *, labels: Mapping[str, str] | None = None,
+                  parameters: Mapping[str, str] | None = None) -> list[str]:
+        """The RecurringJob manifests that apply the advice to ``spec`` (the job as it
+        is; ``labels`` and ``parameters``: its ``spec.labels`` and ``spec.parameters``,
+        which the changed job and a split's new job both keep): the job changed (cron,
+        concurrency), and a split's new job, which must exist before its volumes are
+        labelled (:attr:`patches`)."""
+        out = []
+        if self.recommended_cron != self.current_cron or self.concurrency is not None:
+            job = replace(spec, concurrency=self.concurrency or spec.concurrency)
+            out.append(recurring_job_yaml(job, self.recommended_cron, labels=labels,
+                                          parameters=parameters))
+        if self.split is not None:
+            out.append(recurring_job_yaml(self.split.job, self.split.job.cron,
+                                          labels=labels, parameters=parameters))
+        return out
+
     def to_dict(self) -> dict:
         """The JSON form of ``advisor recommend -o json``."""
         return {"job": self.job, "kind": self.kind, "current_cron": self.current_cron,
@@ -113,9 +176,16 @@ class Recommendation:
                 "p_per_run_now": self.p_per_run_now, "p_per_run_after": self.p_per_run_after,
                 "worst_volume_now": self.volume_now,
                 "p_skip_now": None if self.now is None else self.now.p_skip_per_run,
+                "worst_volume_after": self.volume_after,
+                "p_skip_after": None if self.after is None else self.after.p_skip_per_run,
                 "reason": self.reason,
-                "patch": kubectl_patch(self.job, self.recommended_cron) if self.changed
-                else None}
+                "concurrency": self.concurrency,
+                "split": None if self.split is None else {
+                    "job": self.split.job.name, "cron": self.split.job.cron,
+                    "volumes": list(self.split.volumes),
+                    "minimum_safe_interval_s": {v: s for v, s, _ in self.split.minimums},
+                    "rest_cron": self.split.rest_cron, "labels": list(self.split.labels)},
+                "patch": "\n".join(self.patches) if self.changed else None}
 
     def __str__(self) -> str:
         change = f"{self.current_cron!r} -> {self.recommended_cron!r}" if self.changed \

@@ -1,0 +1,150 @@
+"""When a few slow volumes hold a whole job back: move them to a RecurringJob of their
+own, at the shortest interval that keeps them under the target, and keep the job's
+interval for the rest.
+
+Longhorn chooses a job's volumes by labels (``longhorn-facts.md`` section 2): the moved
+volumes are labelled with the new job's name and with every other job they run today,
+by name, and lose the labels that put them in the old job (a group's, or the old job's
+own). Each moved volume keeps its other jobs; only its recovery points from the old job
+become less frequent. The new job keeps the old one's task, retain and concurrency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from advisor.advice.search.intervals import IntervalAdvice, Phases, minimum_interval
+from advisor.advice.search.ladder import LADDER
+from advisor.advice.search.outcome import VolumeOutcome
+from advisor.advice.search.scorer import fleet_scorer
+from advisor.advice.settings import Settings
+from advisor.longhorn.manifests import relabel_volume
+from advisor.model.fleet import Fleet, JobSpec
+from advisor.model.risk import Waits, weeks_to_run
+from advisor.model.simulate import run_members
+
+__all__ = ["ALONE_AT_MOST", "Split", "moved_fleet", "split_job", "split_name"]
+
+ALONE_AT_MOST = 8
+"""Moved volumes whose own minimum safe interval is searched one by one (each alone in a
+job of its own); beyond, each gets the moved group's."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """A job's slow volumes moved to ``job``, a RecurringJob of their own.
+
+    ``rest_volume`` / ``rest``: the old job's worst remaining volume and its outcome at
+    ``rest_cron`` (the old job's interval, at its better offset); ``slow``: the search
+    of the new job's interval over the moved volumes; ``minimums``: each moved volume's
+    own minimum safe interval (seconds; None when no ladder step is safe) and its
+    outcome there; ``labels``: the ``kubectl label`` command of each moved volume."""
+
+    job: JobSpec
+    volumes: tuple[str, ...]
+    rest_cron: str
+    rest_volume: str | None
+    rest: VolumeOutcome | None
+    slow: IntervalAdvice
+    minimums: tuple[tuple[str, float | None, VolumeOutcome], ...]
+    labels: tuple[str, ...]
+    rest_outcomes: Mapping[str, VolumeOutcome] = field(default_factory=dict, repr=False)
+    """Every remaining volume's outcome at ``rest_cron``."""
+
+    @property
+    def meets_target(self) -> bool:
+        """Whether the rest and the moved volumes all stay under the target."""
+        return self.slow.meets_target and (self.rest is None
+                                           or self.rest.upper <= self.slow.target)
+
+
+def split_name(job: str, step_s: float, taken: Sequence[str]) -> str:
+    """The new job's name: ``<job>-<interval>`` (``hourly-3h``), made unique."""
+    step = int(step_s)
+    label = (f"{step // 86400}d" if step % 86400 == 0 else f"{step // 3600}h"
+             if step % 3600 == 0 else f"{step // 60}m")
+    name, k = f"{job}-{label}"[:40], 2
+    while name in taken:
+        name, k = f"{job}-{label}-{k}"[:40], k + 1
+    return name
+
+
+def moved_fleet(fleet: Fleet, job: str, volumes: Sequence[str], new: JobSpec) -> Fleet:
+    """``fleet`` with ``volumes`` moved from ``job`` to ``new`` (added): each is labelled
+    with the jobs it runs today but ``job``, and ``new``, by name."""
+    members = run_members(fleet)
+    covered = {v: [j for j, vols in members.items() if v in vols] for v in volumes}
+    specs = tuple(replace(v, jobs=tuple([*(j for j in covered[v.name] if j != job),
+                                         new.name]), groups=())
+                  if v.name in covered else v for v in fleet.volumes)
+    return replace(fleet, volumes=specs, jobs=(*fleet.jobs, new))
+
+
+def _labels(fleet: Fleet, moved: Fleet, volumes: Sequence[str]) -> tuple[str, ...]:
+    before = {v.name: v for v in fleet.volumes}
+    after = {v.name: v for v in moved.volumes}
+    return tuple(relabel_volume(v, before[v].jobs, before[v].groups, after[v].jobs)
+                 for v in volumes)
+
+
+def _search(fleet: Fleet, new: JobSpec, volumes: Sequence[str], s: Settings, *,
+            start: str | pd.Timestamp | None, waits: Waits, weeks: int,
+            phases: Callable[[Fleet, JobSpec], Phases]) -> IntervalAdvice:
+    """The new job's smallest safe interval over ``volumes`` in ``fleet``."""
+    scorer = fleet_scorer(fleet, s, start=start, weeks=weeks, focus=new.name, waits=waits,
+                          target=s.target)
+    return minimum_interval(new, fleet.jobs, scorer, s.target, volumes=volumes,
+                            phases=phases(fleet, new))
+
+
+def _at(fleet: Fleet, job: str, cron: str) -> Fleet:
+    return replace(fleet, jobs=tuple(replace(j, cron=cron) if j.name == job else j
+                                     for j in fleet.jobs))
+
+
+def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Sequence[str],
+              s: Settings, *, start: str | pd.Timestamp | None, waits: Waits,
+              phases: Callable[[Fleet, JobSpec], Phases]) -> Split:
+    """``slow`` (volumes of ``job``) moved to a new job searched up the ladder from
+    ``job``'s interval; the rest stay in ``job`` at the better of ``rest_crons`` (its
+    cron, and another offset). ``phases`` gives the other offset to try at each step
+    of a job in a fleet (see :func:`minimum_interval`)."""
+    taken = [j.name for j in fleet.jobs]
+    weeks = weeks_to_run(job)
+    draft = replace(job, name=split_name(job.name, LADDER[-1], taken), groups=())
+    found = _search(moved_fleet(_at(fleet, job.name, rest_crons[0]), job.name, slow, draft),
+                    draft, slow, s, start=start, waits=waits, weeks=weeks, phases=phases)
+    step = found.step_s or found.current_interval_s
+    new = replace(draft, name=split_name(job.name, step, taken), cron=found.recommended_cron)
+    best: tuple[float, str, Fleet, str | None, Mapping[str, VolumeOutcome]] | None = None
+    for cron in rest_crons:
+        moved = moved_fleet(_at(fleet, job.name, cron), job.name, slow, new)
+        rest = run_members(moved).get(job.name, [])
+        out: Mapping[str, VolumeOutcome] = fleet_scorer(
+            moved, s, start=start, weeks=weeks, focus=job.name, waits=waits,
+            target=s.target)(moved.jobs) if rest else {}
+        worst = max((v for v in rest if v in out), key=lambda v: out[v].upper, default=None)
+        upper = out[worst].upper if worst is not None else 0.0
+        if best is None or upper < best[0]:
+            best = (upper, cron, moved, worst, out)
+    assert best is not None
+    _, rest_cron, moved, worst, out = best
+    minimums = []
+    for v in slow:
+        if len(slow) == 1 or len(slow) > ALONE_AT_MOST:
+            minimums.append((v, (found.step_s or found.current_interval_s)
+                             if found.meets_target else None, found.after))
+            continue
+        alone = replace(draft, name=split_name(job.name, 60, taken), groups=())
+        solo = moved_fleet(replace(fleet, jobs=tuple(j for j in fleet.jobs
+                                                     if j.name != job.name)),
+                           job.name, [v], alone)
+        a = _search(solo, alone, [v], s, start=start, waits=waits, weeks=weeks,
+                    phases=phases)
+        minimums.append((v, (a.step_s or a.current_interval_s) if a.meets_target else None,
+                         a.after))
+    return Split(new, tuple(slow), rest_cron, worst, out[worst] if worst else None, found,
+                 tuple(minimums), _labels(fleet, moved, slow), out)
