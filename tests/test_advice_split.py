@@ -176,8 +176,11 @@ def test_hourly_moves_its_slow_volumes_out_and_stays_hourly(recs):
     assert r.split.meets_target and r.after.upper <= TARGET
     assert r.p_per_run_now > 0.5 and r.after.cuts(r.now)
     # its commands: the rest's cron patch, then one label command per moved volume
-    assert len(r.patches) == 1 + len(r.split.volumes)
-    assert all(f"recurring-job.longhorn.io/{new.name}=enabled" in c for c in r.patches[1:])
+    patch, note, *labels = r.patches
+    assert patch.startswith("kubectl ") and " patch " in patch
+    assert note.startswith("#") and new.name in note  # (the new job must exist first)
+    assert labels == list(r.split.labels) and len(labels) == len(r.split.volumes)
+    assert all(f"recurring-job.longhorn.io/{new.name}=enabled" in c for c in labels)
 
 
 def test_hourly_db_stops_skipping(recs):

@@ -318,7 +318,7 @@ def test_the_html_runs_nothing_and_gains_no_element(reported, browser):
     assert got["on_attributes"] == []
     assert tags["IMG"] == tags["FIGURE"] == len(reported.charts) > 0
     assert set(got["sources"]) == {"data:image/png;base64,"}
-    assert got["bold"] == got["card_bold"] == 5  # the summary cards' figures only
+    assert got["bold"] == got["card_bold"] == 6  # the summary cards' figures only
     text = norm(got["text"])
     for s in SHOWN:
         assert norm(s) in text, s

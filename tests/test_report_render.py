@@ -165,7 +165,8 @@ def main_report() -> Report:
                "conflicts_predicted": 3.26, "conflicts_predicted_range": [1.0, 7.0],
                "backups_week": 42, "failed_backups": 1, "skipped_runs_predicted": 1.04,
                "top_changes": ["RecurringJob daily: cron '0 0 * * *' -> '17 1 * * *'",
-                               "pvc-b (2.0 d) outlasts its interval"]}
+                               "pvc-b (2.0 d) outlasts its interval"],
+               "over_target_after": ["pvc-b"]}
     changes = {
         "previous_week": "2026-W47", "newly_at_risk": ["pvc-b"],
         "no_longer_at_risk": ["pvc-d"], "new_volumes": ["pvc-c_1", "pvc-e"],
@@ -196,7 +197,8 @@ def quiet_report() -> Report:
     summary = {"volumes": 1, "volumes_at_risk": 0, "conflicts_observed": 0,
                "conflicts_observed_by_kind": {}, "conflicts_predicted": 0.0,
                "conflicts_predicted_range": [0.0, 0.0], "backups_week": 7,
-               "failed_backups": 0, "skipped_runs_predicted": 0.0, "top_changes": []}
+               "failed_backups": 0, "skipped_runs_predicted": 0.0, "top_changes": [],
+               "over_target_after": []}
     return report(summary=summary, jobs=[job("hourly", "0 * * * *")],
                   volumes=volume_table(volume("pvc-q")), data_quality=quality())
 
@@ -332,6 +334,7 @@ MAIN_MD = [
     "count 1–7)",
     "- failed backups: 1 of 42",
     "- skipped runs predicted: 1.0 a week",
+    r"- over the target with the changes below applied: 1 of 3 (pvc\-b)",
     "",
     "### The three most important changes",
     "",
@@ -536,6 +539,8 @@ def test_html_summary_cards_and_top_changes():
         "    1–7)</div>\n"
         '  <div class="card"><b>1</b>failed backups of 42</div>\n'
         '  <div class="card"><b>1.0</b>skipped runs a week (predicted)</div>\n'
+        '  <div class="card"><b>1 / 3</b>over the target with the changes below applied'
+        '</div>\n'
         "</div>\n"
         "<h3>The three most important changes</h3>\n"
         "<ol><li>RecurringJob daily: cron &#39;0 0 * * *&#39; -&gt; &#39;17 1 * * *&#39;</li>"

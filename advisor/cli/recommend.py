@@ -10,7 +10,6 @@ import pandas as pd
 import typer
 
 from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse
-from advisor.advice.search import Recommendation
 from advisor.cli.options import (
     ClusterOpt,
     FromFileOpt,
@@ -92,19 +91,10 @@ def recommend(
                            for doc in r.manifests(specs[r.job], **extras.get(r.job, {})))
               or "# no change recommended")
     elif output == "patch":
-        print("\n".join(line for r in recs if r.changed for line in _patch_lines(r))
+        print("\n".join(line for r in recs if r.changed for line in r.patches)
               or "# no change recommended")
     else:
         _print_table(analysis, table, settings)
-
-
-def _patch_lines(r: Recommendation) -> list[str]:
-    """``-o patch``'s lines for one job: its commands, after a note that a split's new
-    RecurringJob must exist before its volumes are labelled into it."""
-    note = ([f"# {r.job}: create RecurringJob {r.split.job.name} first (advisor recommend "
-             "-o yaml prints it): a volume labelled for a job that does not exist is "
-             "backed up by none"] if r.split is not None else [])
-    return [*note, *r.patches]
 
 
 def _print_json(analysis: Analysis, table: pd.DataFrame, settings: Settings) -> None:

@@ -450,6 +450,7 @@ def _summary(a: Analysis, week_b: pd.DataFrame, volumes: pd.DataFrame,
         "failed_backups": int((week_b["state"] == "Error").sum()),
         "skipped_runs_predicted": _skipped_runs(a.assessment),
         "top_changes": _top_changes(jobs, volumes, target),
+        "over_target_after": a.over_target_after()["volume"].tolist(),
     }
 
 

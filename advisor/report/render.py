@@ -171,15 +171,16 @@ def to_markdown(report: Report, chart_files: dict[str, tuple[str, str]]) -> str:
         f"- lock conflicts observed this week: **{s['conflicts_observed']}**; predicted "
         f"{s['conflicts_predicted']:.1f} (95 % range of a week's count {lo:.0f}–{hi:.0f})",
         f"- failed backups: {s['failed_backups']} of {s['backups_week']}",
-        f"- skipped runs predicted: {s['skipped_runs_predicted']:.1f} a week", "",
+        f"- skipped runs predicted: {s['skipped_runs_predicted']:.1f} a week",
+        f"- over the target with the changes below applied: "
+        f"{len(s['over_target_after'])} of {s['volumes']}"
+        + (f" ({', '.join(e(v) for v in s['over_target_after'][:5])})"
+           if s["over_target_after"] else ""), "",
         "### The three most important changes", ""]
     lines += [f"{i}. {e(c)}" for i, c in enumerate(s["top_changes"], 1)] or ["None."]
     lines += ["", "## RecurringJobs", ""]
     for j in report.jobs:
-        lines += [f"### {e(j.job)}", "",
-                  (f"Change cron `{_code(j.current_cron)}` to `{_code(j.recommended_cron)}`."
-                   if j.changed else f"Keep `{_code(j.current_cron)}`."), "",
-                  e(j.reason), ""]
+        lines += [f"### {e(j.job)}", "", _md_action(j), "", e(j.reason), ""]
         if j.changed:
             lines += ["```yaml", j.yaml or "", "```", "", "```sh", j.patch or "", "```", ""]
     lines += ["## Volumes by risk", "", f"P(conflict)/run: ± is {units.UNCERTAINTY}, in "
@@ -227,6 +228,19 @@ def _md_table(df: pd.DataFrame) -> str:
             _dur(r.p99_s), _dur(r.interval_s), _dur(r.min_safe_interval_s), _dur(r.margin_s),
             _reaches(r.p99_crosses_at, r.margin_s)]) + " |")
     return "\n".join(rows)
+
+
+def _md_action(j: JobReport) -> str:
+    """What to do with one job, in a line (as the HTML says it)."""
+    cron = (f"change cron `{_code(j.current_cron)}` to `{_code(j.recommended_cron)}`"
+            if j.recommended_cron != j.current_cron else f"keep `{_code(j.current_cron)}`")
+    if j.split:
+        return (f"Move {len(j.split['volumes'])} slow volume(s) to a new job "
+                f"`{_code(j.split['job'])}` at `{_code(j.split['cron'])}`; the others "
+                f"{cron}.")
+    if j.concurrency:
+        return f"Set concurrency {j.concurrency}, keep `{_code(j.current_cron)}`."
+    return cron[0].upper() + cron[1:] + "."
 
 
 def _md_changes(c: dict | None) -> list[str]:

@@ -119,8 +119,9 @@ class Recommendation:
 
     @property
     def patches(self) -> tuple[str, ...]:
-        """The ``kubectl`` commands that apply the advice (the new job of a split is a
-        manifest, :attr:`split`'s ``job``: its label commands are here)."""
+        """The ``kubectl`` commands that apply the advice: the job's patch, and a split's
+        label commands after a comment (shell syntax) that its new job, a manifest
+        (:meth:`manifests`), must be created first."""
         out = []
         if self.recommended_cron != self.current_cron or self.concurrency is not None:
             spec: dict[str, object] = {}
@@ -131,7 +132,9 @@ class Recommendation:
             out.append(kubectl_patch(self.job, self.recommended_cron) if list(spec) == ["cron"]
                        else kubectl_merge_patch(self.job, spec))
         if self.split is not None:
-            out += list(self.split.labels)
+            out += [f"# create RecurringJob {self.split.job.name} first (its manifest is "
+                    "printed with -o yaml): a volume labelled for a job that does not "
+                    "exist is backed up by none", *self.split.labels]
         return tuple(out)
 
     @property
