@@ -28,6 +28,7 @@ from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
 from advisor.model.risk import (
     FLEET_DRAWS,
+    Draws,
     RiskAssessment,
     Waits,
     assess,
@@ -97,13 +98,11 @@ class Analysis:
         ``group`` (moved with others, the group's), ``current`` (safe at the job's
         interval: shorter steps are not searched), ``job`` (the interval the job's
         advice gives all its volumes) or ``none`` (no ladder step is safe: NaN)."""
-        from advisor.schedules import interval_of
-
         recs = {r.job: r for r in self.recommendations}
         risks = {r.volume: r for r in self.assessment.volumes}
         rows = []
         for v, jobs in self.jobs_of().items():
-            timed = [(interval_of(r.current_cron, median=True) or np.inf, j)
+            timed = [(r.current_interval_s or np.inf, j)
                      for j in jobs if (r := recs.get(j)) is not None]
             if not timed:
                 continue
@@ -124,8 +123,7 @@ class Analysis:
         changed = [r for r in self.recommendations if r.changed]
         if not changed:
             return None
-        draws = dataclasses.replace(FLEET_DRAWS, seed=self.settings.seed,
-                                    precision=self.settings.precision)
+        draws = _draws(self.settings)
         fleet = applied(self.fleet, self.recommendations)
         # only the volumes of the changed jobs (and of the new ones) can fare otherwise
         # (their DR partners' restores are part of their own figures)
@@ -193,7 +191,7 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     say("queueing inside runs")
     waits = learn_waits(fleet, start=window.start, version=s.version, seed=s.seed)
     say("the risk of the current schedules")
-    draws = dataclasses.replace(FLEET_DRAWS, seed=s.seed, precision=s.precision)
+    draws = _draws(s)
     risk = assess_fleet(fleet, draws, start=window.start, version=s.version, waits=waits)
     recs = []
     if advise:
@@ -203,6 +201,11 @@ def analyse(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     b = _of_cluster(frames["backups"], cluster)
     return Analysis(s, window, cluster, fleet, notes, risk, recs,
                     observed_vs_predicted(b, risk, seed=s.seed), waits, b)
+
+
+def _draws(s: Settings) -> Draws:
+    """How a fleet's figures are drawn under ``s`` (its seed and precision)."""
+    return dataclasses.replace(FLEET_DRAWS, seed=s.seed, precision=s.precision)
 
 
 def _minimum(r: Recommendation, volume: str, target: float,
@@ -252,6 +255,6 @@ def with_changes(fleet: Fleet, changes: Changes) -> Fleet:
                              f"{sorted(CHANGEABLE)}")
         if "cron" in c:
             parse(str(c["cron"]))  # (a CronError names what is wrong)
-    jobs = tuple(dataclasses.replace(j, **changes[j.name]) if j.name in changes else j
-                 for j in fleet.jobs)
-    return dataclasses.replace(fleet, jobs=jobs)
+    for job, c in changes.items():
+        fleet = fleet.with_job(job, **c)
+    return fleet

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -158,3 +158,9 @@ class Fleet:
     allow_detached: bool = False
     manual_backups: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     """(RFC 3339 time, volume) of backups asked for by hand."""
+
+    def with_job(self, name: str, **fields: object) -> Fleet:
+        """This fleet with the job ``name``'s ``fields`` changed (``cron=``,
+        ``concurrency=``, ...); the other jobs as they are."""
+        return replace(self, jobs=tuple(replace(j, **fields) if j.name == name else j
+                                        for j in self.jobs))

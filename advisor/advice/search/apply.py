@@ -4,7 +4,6 @@ made (crons, concurrencies, splits), to score it again."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from advisor.advice.search.outcome import Recommendation
 from advisor.advice.search.split import moved_fleet
@@ -20,10 +19,9 @@ def applied(fleet: Fleet, recs: Iterable[Recommendation]) -> Fleet:
     for r in recs:
         if not r.changed:
             continue
-        out = replace(out, jobs=tuple(
-            replace(j, cron=r.recommended_cron,
-                    concurrency=r.concurrency or j.concurrency) if j.name == r.job else j
-            for j in out.jobs))
+        spec = next(j for j in out.jobs if j.name == r.job)
+        out = out.with_job(r.job, cron=r.recommended_cron,
+                           concurrency=r.concurrency or spec.concurrency)
         if r.split is not None:
             out = moved_fleet(out, r.job, r.split.volumes, r.split.job)
     return out

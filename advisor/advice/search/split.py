@@ -37,8 +37,8 @@ job of its own); beyond, each gets the moved group's."""
 class Split:
     """A job's slow volumes moved to ``job``, a RecurringJob of their own.
 
-    ``rest_volume`` / ``rest``: the old job's worst remaining volume and its outcome at
-    ``rest_cron`` (the old job's interval, at its better offset); ``slow``: the search
+    ``rest_cron``: the old job's cron for the volumes that stay (its interval, at its
+    better offset); ``rest_outcomes``: each of their outcomes there; ``slow``: the search
     of the new job's interval over the moved volumes; ``minimums``: each moved volume's
     own minimum safe interval (seconds; None when no ladder step is safe) and its
     outcome there; ``labels``: the ``kubectl label`` command of each moved volume."""
@@ -46,19 +46,37 @@ class Split:
     job: JobSpec
     volumes: tuple[str, ...]
     rest_cron: str
-    rest_volume: str | None
-    rest: VolumeOutcome | None
     slow: IntervalAdvice
     minimums: tuple[tuple[str, float | None, VolumeOutcome], ...]
     labels: tuple[str, ...]
     rest_outcomes: Mapping[str, VolumeOutcome] = field(default_factory=dict, repr=False)
-    """Every remaining volume's outcome at ``rest_cron``."""
+
+    @property
+    def rest_volume(self) -> str | None:
+        """The old job's worst remaining volume (None when none remains)."""
+        return _worst(self.rest_outcomes)
+
+    @property
+    def rest(self) -> VolumeOutcome | None:
+        """That volume's outcome at ``rest_cron``."""
+        v = self.rest_volume
+        return None if v is None else self.rest_outcomes[v]
+
+    def to_dict(self) -> dict:
+        """The JSON form (``recommend -o json``'s and the report's ``split``)."""
+        return {"job": self.job.name, "cron": self.job.cron, "volumes": list(self.volumes),
+                "minimum_safe_interval_s": {v: s for v, s, _ in self.minimums},
+                "rest_cron": self.rest_cron, "labels": list(self.labels)}
 
     @property
     def meets_target(self) -> bool:
         """Whether the rest and the moved volumes all stay under the target."""
         return self.slow.meets_target and (self.rest is None
                                            or self.rest.upper <= self.slow.target)
+
+
+def _worst(outcomes: Mapping[str, VolumeOutcome]) -> str | None:
+    return max(outcomes, key=lambda v: outcomes[v].upper, default=None)
 
 
 def split_name(job: str, step_s: float, taken: Sequence[str]) -> str:
@@ -100,11 +118,6 @@ def _search(fleet: Fleet, new: JobSpec, volumes: Sequence[str], s: Settings, *,
                             phases=phases(fleet, new))
 
 
-def _at(fleet: Fleet, job: str, cron: str) -> Fleet:
-    return replace(fleet, jobs=tuple(replace(j, cron=cron) if j.name == job else j
-                                     for j in fleet.jobs))
-
-
 def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Sequence[str],
               s: Settings, *, start: str | pd.Timestamp | None, waits: Waits,
               phases: Callable[[Fleet, JobSpec], Phases]) -> Split:
@@ -115,23 +128,24 @@ def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Seque
     taken = [j.name for j in fleet.jobs]
     weeks = weeks_to_run(job)
     draft = replace(job, name=split_name(job.name, LADDER[-1], taken), groups=())
-    found = _search(moved_fleet(_at(fleet, job.name, rest_crons[0]), job.name, slow, draft),
+    found = _search(moved_fleet(fleet.with_job(job.name, cron=rest_crons[0]), job.name,
+                                slow, draft),
                     draft, slow, s, start=start, waits=waits, weeks=weeks, phases=phases)
     step = found.step_s or found.current_interval_s
     new = replace(draft, name=split_name(job.name, step, taken), cron=found.recommended_cron)
-    best: tuple[float, str, Fleet, str | None, Mapping[str, VolumeOutcome]] | None = None
+    best: tuple[float, str, Fleet, Mapping[str, VolumeOutcome]] | None = None
     for cron in rest_crons:
-        moved = moved_fleet(_at(fleet, job.name, cron), job.name, slow, new)
-        rest = run_members(moved).get(job.name, [])
+        moved = moved_fleet(fleet.with_job(job.name, cron=cron), job.name, slow, new)
+        # (the scorer's outcomes are those of the volumes staying in the job: its focus)
         out: Mapping[str, VolumeOutcome] = fleet_scorer(
             moved, s, start=start, weeks=weeks, focus=job.name, waits=waits,
-            target=s.target)(moved.jobs) if rest else {}
-        worst = max((v for v in rest if v in out), key=lambda v: out[v].upper, default=None)
+            target=s.target)(moved.jobs) if run_members(moved).get(job.name) else {}
+        worst = _worst(out)
         upper = out[worst].upper if worst is not None else 0.0
         if best is None or upper < best[0]:
-            best = (upper, cron, moved, worst, out)
+            best = (upper, cron, moved, out)
     assert best is not None
-    _, rest_cron, moved, worst, out = best
+    _, rest_cron, moved, out = best
     minimums = []
     for v in slow:
         if len(slow) == 1 or len(slow) > ALONE_AT_MOST:
@@ -146,5 +160,5 @@ def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Seque
                     phases=phases)
         minimums.append((v, (a.step_s or a.current_interval_s) if a.meets_target else None,
                          a.after))
-    return Split(new, tuple(slow), rest_cron, worst, out[worst] if worst else None, found,
-                 tuple(minimums), _labels(fleet, moved, slow), out)
+    return Split(new, tuple(slow), rest_cron, found, tuple(minimums),
+                 _labels(fleet, moved, slow), out)
