@@ -26,9 +26,7 @@ from scipy import stats
 from advisor import __version__
 from advisor.advice import Analysis, Settings, analyse
 from advisor.longhorn import BACKUPSTORE_TASKS
-from advisor.longhorn.manifests import (
-    job_labels_and_parameters,
-)
+from advisor.longhorn.manifests import job_labels_and_parameters
 from advisor.model.concurrency import running_at_once
 from advisor.model.durations import DurationFits, backup_observations
 from advisor.model.observed import OBSERVED_KINDS
@@ -290,7 +288,8 @@ def _jobs(recs: Sequence, fleet, members: Mapping[str, int],
             "---\n".join(r.manifests(specs[r.job], **extras.get(r.job, {}))) or None
             if r.changed else None,
             "\n".join(r.patches) or None if r.changed else None,
-            r.curve.drop(columns="se"), r.concurrency, r.to_dict()["split"]))
+            r.curve.drop(columns="se"), r.concurrency,
+            None if r.split is None else r.split.to_dict()))
     return out
 
 

@@ -82,11 +82,9 @@ def _apart(job: JobSpec, others: Sequence[JobSpec], tz: str | None = None) -> st
 
 def _phases(fleet: Fleet, job: JobSpec) -> Phases:
     """The other offset to try at each step of ``job`` in ``fleet``: away from the fire
-    times of the jobs that share its volumes."""
-    members = run_members(fleet)
-    mine = set(members.get(job.name, ()))
-    others = [o for o in fleet.jobs if o.name != job.name and o.name in members
-              and mine & set(members[o.name])]
+    times of the jobs that share its volumes (:func:`_sharing`)."""
+    sharing = set(_sharing(fleet, job))
+    others = [o for o in fleet.jobs if o.name in sharing]
     return lambda cron: _apart(replace(job, cron=cron), others)
 
 

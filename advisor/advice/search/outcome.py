@@ -114,8 +114,13 @@ class Recommendation:
     @property
     def changed(self) -> bool:
         """Whether the advice changes anything (a cron, a split, a concurrency)."""
-        return (self.recommended_cron != self.current_cron or self.split is not None
-                or self.concurrency is not None)
+        return self.job_changed or self.split is not None
+
+    @property
+    def job_changed(self) -> bool:
+        """Whether the job's own spec changes (its cron, its concurrency), not only the
+        labels of a split's volumes."""
+        return self.recommended_cron != self.current_cron or self.concurrency is not None
 
     @property
     def patches(self) -> tuple[str, ...]:
@@ -123,7 +128,7 @@ class Recommendation:
         label commands after a comment (shell syntax) that its new job, a manifest
         (:meth:`manifests`), must be created first."""
         out = []
-        if self.recommended_cron != self.current_cron or self.concurrency is not None:
+        if self.job_changed:
             spec: dict[str, object] = {}
             if self.recommended_cron != self.current_cron:
                 spec["cron"] = self.recommended_cron
@@ -163,7 +168,7 @@ class Recommendation:
         concurrency), and a split's new job, which must exist before its volumes are
         labelled (:attr:`patches`)."""
         out = []
-        if self.recommended_cron != self.current_cron or self.concurrency is not None:
+        if self.job_changed:
             job = replace(spec, concurrency=self.concurrency or spec.concurrency)
             out.append(recurring_job_yaml(job, self.recommended_cron, labels=labels,
                                           parameters=parameters))
@@ -183,11 +188,7 @@ class Recommendation:
                 "p_skip_after": None if self.after is None else self.after.p_skip_per_run,
                 "reason": self.reason,
                 "concurrency": self.concurrency,
-                "split": None if self.split is None else {
-                    "job": self.split.job.name, "cron": self.split.job.cron,
-                    "volumes": list(self.split.volumes),
-                    "minimum_safe_interval_s": {v: s for v, s, _ in self.split.minimums},
-                    "rest_cron": self.split.rest_cron, "labels": list(self.split.labels)},
+                "split": None if self.split is None else self.split.to_dict(),
                 "patch": "\n".join(self.patches) if self.changed else None}
 
     def __str__(self) -> str:
