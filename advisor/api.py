@@ -33,6 +33,7 @@ from advisor import schema
 from advisor.advice import DEFAULT_TARGET, Analysis, Settings, analyse, gate
 from advisor.advice.gate import GateResult
 from advisor.advice.search.outcome import Recommendation
+from advisor.advice.settings import parse_rpo
 from advisor.advice.stagger import Offsets, Stagger, peak_at_once, plan_offsets, plan_stagger
 from advisor.history import HistorySummary, summarize
 from advisor.longhorn import LATEST, NAMESPACE
@@ -247,9 +248,18 @@ class Risk:
         return self.assessment._repr_html_()
 
 
-def _settings(cluster: str | None, week: str | None, version: str, target: float
-              ) -> Settings:
-    return Settings(target=target, week=week, version=version, cluster=cluster)
+Rpo = str | float | Sequence[str] | None
+"""A recovery-point objective: ``"2h"`` or seconds (every volume), or ``--rpo`` values
+(``["2h", "hourly=30m"]``: :func:`~advisor.advice.settings.parse_rpo`)."""
+
+
+def _settings(cluster: str | None, week: str | None, version: str, target: float,
+              rpo: Rpo = None) -> Settings:
+    every, per_job = (None, ()) if rpo is None else (
+        (float(rpo), ()) if isinstance(rpo, int | float) else
+        parse_rpo([rpo] if isinstance(rpo, str) else list(rpo)))
+    return Settings(target=target, week=week, version=version, cluster=cluster,
+                    rpo_s=every, job_rpo_s=per_job)
 
 
 def assess_risk(history: History, *, cluster: str | None = None, week: str | None = None,
@@ -267,12 +277,18 @@ class Advice:
     ``minimum_safe_intervals``: per volume, its minimum safe interval and what says so
     (:meth:`advisor.advice.analyse.Analysis.minimum_safe_intervals`);
     ``over_target_after``: the volumes still over the target once every change is
-    applied (:meth:`~advisor.advice.analyse.Analysis.over_target_after`)."""
+    applied (:meth:`~advisor.advice.analyse.Analysis.over_target_after`);
+    ``recovery``: per job, what its advice does to its volumes' recovery points
+    (:meth:`~advisor.advice.analyse.Analysis.recovery_change`); ``over_rpo``: the
+    volumes whose p95 gap is over their RPO now or after
+    (:meth:`~advisor.advice.analyse.Analysis.over_rpo`; empty without an RPO)."""
 
     recommendations: list[Recommendation]
     target: float = 0.01
     minimum_safe_intervals: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     over_target_after: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    recovery: dict[str, dict | None] = field(default_factory=dict, repr=False)
+    over_rpo: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -306,14 +322,16 @@ class Advice:
 
 def recommend(history: History, *, target: float = DEFAULT_TARGET,
               cluster: str | None = None, week: str | None = None, version: str = LATEST,
-              jobs: Sequence[str] | None = None) -> Advice:
+              jobs: Sequence[str] | None = None, rpo: Rpo = None) -> Advice:
     """The smallest safe interval (and offset) per backup RecurringJob: the worst
-    volume's conflict per run under ``target`` (p + 2 se). Never applied: the advice
-    holds the YAML and ``kubectl patch``."""
-    a = analyse(history.frames, history.fits, _settings(cluster, week, version, target),
-                jobs=jobs)
+    volume's conflict per run under ``target`` (p + 2 se), never lengthened past the
+    ``rpo`` (:data:`Rpo`). Never applied: the advice holds the YAML and ``kubectl
+    patch``."""
+    a = analyse(history.frames, history.fits,
+                _settings(cluster, week, version, target, rpo), jobs=jobs)
     return Advice(a.recommendations, target, a.minimum_safe_intervals(),
-                  a.over_target_after())
+                  a.over_target_after(),
+                  {r.job: a.recovery_change(r.job) for r in a.recommendations}, a.over_rpo())
 
 
 @dataclass
@@ -442,30 +460,35 @@ def stagger(history: History, job: str, *, parts: int = 3, concurrency: int = 3,
 
 def check(proposed: str | Path | Sequence[str | Path], history: History | None = None, *,
           target: float = DEFAULT_TARGET, week: str | None = None, version: str = LATEST,
-          max_risk: float | None = None) -> GateResult:
+          max_risk: float | None = None, rpo: Rpo = None) -> GateResult:
     """Judge proposed RecurringJobs (manifest files or folders) before they are applied,
     as ``advisor check`` does: against ``history``'s volumes and durations when given
     (their lock risk over ``week``, against ``target`` as in every verb), structurally
-    otherwise. ``max_risk``: the old name of ``target``, kept. Raises
+    otherwise; ``rpo`` (:data:`Rpo`): the longest gap between a volume's backups its
+    schedules may promise. ``max_risk``: the old name of ``target``, kept. Raises
     :class:`~advisor.advice.gate.ProposalError` for a proposal that cannot be judged."""
     from advisor.sources.files import load_files
 
     if max_risk is not None and target != DEFAULT_TARGET and max_risk != target:
         raise TypeError("give target or its old name max_risk, not both")
     paths = [proposed] if isinstance(proposed, str | Path) else list(proposed)
-    settings = _settings(None, week, version, target if max_risk is None else max_risk)
+    settings = _settings(None, week, version, target if max_risk is None else max_risk, rpo)
     return gate.check(load_files(paths), settings,
                       history=None if history is None else (history.frames, history.fits))
 
 
 def build_report(history: History, **options: Any) -> Any:
-    """The weekly report of ``history`` (options: ``week``, ``cluster``, ``version`` and
-    ``target``, the report's :class:`~advisor.advice.Settings`, and
+    """The weekly report of ``history`` (options: ``week``, ``cluster``, ``version``,
+    ``target`` and ``rpo`` (:data:`Rpo`), the report's :class:`~advisor.advice.Settings`,
+    and
     :func:`advisor.report.build.build_report`'s ``previous`` and ``detailed``); render it
     with :func:`advisor.report.render.write_report`."""
     from advisor.report.build import build_report as build
 
-    asked = {k: options.pop(k) for k in ("target", "week", "version", "cluster")
+    asked = {k: options.pop(k) for k in ("target", "week", "version", "cluster", "rpo")
              if k in options}
-    return build(history.frames, history.fits, Settings(**asked),
+    settings = _settings(asked.get("cluster"), asked.get("week"),
+                         asked.get("version", LATEST), asked.get("target", DEFAULT_TARGET),
+                         asked.get("rpo"))
+    return build(history.frames, history.fits, settings,
                  problems=history.problems, **options)

@@ -316,7 +316,12 @@ def test_the_json_matches_its_contract(advice, recs):
     window, a row for every volume of
     the history, and the lock failures written into it counted."""
     assert set(advice) == {"recommendations", "volumes", "longhorn_version", "target_risk",
-                           "week", "window", "assumptions", "after_advice"}
+                           "week", "window", "assumptions", "rpo_s", "rpo_by_job", "fit",
+                           "after_advice"}
+    assert advice["rpo_s"] is None and advice["rpo_by_job"] == {}
+    assert advice["fit"]["conflicts"] in ("fits", "more than predicted",
+                                          "fewer than predicted")
+    assert advice["after_advice"]["volumes_over_rpo"] == []  # (no RPO asked)
     assert advice["after_advice"]["changes_applied"] == [
         j for j, r in recs.items() if r["changed"]]
     assert advice["week"] == WEEK
@@ -329,7 +334,10 @@ def test_the_json_matches_its_contract(advice, recs):
         assert set(r) == {"job", "kind", "current_cron", "recommended_cron", "changed",
                           "p_per_run_now", "p_per_run_after", "worst_volume_now",
                           "p_skip_now", "worst_volume_after", "p_skip_after", "reason",
-                          "concurrency", "split", "patch"}
+                          "concurrency", "split", "patch", "recovery"}
+        # what a change does to recovery points, predicted (nothing for a kept job)
+        assert r["recovery"] is None or set(r["recovery"]) == {
+            "points_now", "points_after", "gap_p95_now", "gap_p95_after"}
         # the worst volume now is one the job backs up, named with its skipped slots
         if r["kind"] != "offset":  # (an offset alone is placed, not scored)
             assert r["worst_volume_now"] in {v["volume"] for v in advice["volumes"]}

@@ -132,7 +132,7 @@ def test_the_trends_and_charts_read_each_backup_as_the_fits_do(sample_report):
 def test_the_json_holds_every_figure_and_validates_against_its_schema(sample_report):
     doc = json.loads(to_json(sample_report))
     jsonschema.validate(doc, SCHEMA)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert len(doc["volumes"]) == doc["summary"]["volumes"]
     # the charts' numbers too: the heatmap's cells and the detailed volumes' trends
     cells = pd.DataFrame(doc["running_at_once"])
@@ -182,7 +182,7 @@ def test_cluster_strings_render_as_text_in_html_and_markdown(sample_report):
     assert "<script>" not in md
     row = next(line for line in md.splitlines() if line.startswith("| pvc\\-a\\|b"))
     # the pipe does not split the cell: the row has as many cells as the header
-    header = next(line for line in md.splitlines() if line.startswith("| volume"))
+    header = next(line for line in md.splitlines() if line.startswith("| volume | jobs"))
     assert row.count(" | ") == header.count(" | ") and "a\\|b" in row
     assert md_escape("a|b<c>*d_") == "a\\|b\\<c\\>\\*d\\_"
 
@@ -204,9 +204,9 @@ def test_what_changed_since_the_previous_report(sample_report, tmp_path):
     (tmp_path / f"{PREFIX}2026-W45.json").write_text("{not json")  # older and broken
     previous = load_previous(tmp_path, "2026-W47")
     assert previous["meta"]["week"] == "2026-W46"
-    from advisor.report.build import _changes
+    from advisor.report.changes import changes_since
 
-    c = _changes(previous, r.summary, r.volumes, r.jobs)
+    c = changes_since(previous, r.summary, r.volumes, r.jobs)
     assert calm in c["newly_at_risk"] and "pvc-gone" in c["gone_volumes"]
     assert r.volumes["volume"].iloc[-1] in c["new_volumes"]
     assert c["risk_moves"][0]["volume"] == calm

@@ -50,6 +50,7 @@ import markupsafe
 import pytest
 
 from advisor import longhorn
+from advisor.report.recovery import change_text, headline
 from advisor.sources import synthetic as syn
 from tests import test_report_browser as harness
 from tests.conftest import run_cli
@@ -92,8 +93,8 @@ HTML_TAGS = {"HTML", "HEAD", "META", "TITLE", "STYLE", "BODY", "H1", "H2", "H3",
              "B", "OL", "UL", "LI", "CODE", "PRE", "TABLE", "THEAD", "TBODY", "TR", "TH",
              "TD", "FIGURE", "IMG", "FIGCAPTION"}
 """Every element the report's template makes: any other one was injected."""
-H2 = ["Summary", "RecurringJobs", "Volumes by risk", "Changes since the previous report",
-      "Charts", "Data quality and assumptions"]
+H2 = ["Summary", "Recovery points", "RecurringJobs", "Volumes by risk",
+      "Changes since the previous report", "Charts", "Data quality and assumptions"]
 MD_SPECIAL = set("\\`*_[]()#+-.!|<>~&{}")
 """What the Markdown must backslash-escape in text from the input (its module says:
 every character Markdown or HTML would read as syntax)."""
@@ -318,7 +319,8 @@ def test_the_html_runs_nothing_and_gains_no_element(reported, browser):
     assert got["on_attributes"] == []
     assert tags["IMG"] == tags["FIGURE"] == len(reported.charts) > 0
     assert set(got["sources"]) == {"data:image/png;base64,"}
-    assert got["bold"] == got["card_bold"] == 6  # the summary cards' figures only
+    # the summary cards' figures only: the recovery points' and the six of risk
+    assert got["bold"] == got["card_bold"] == len(headline(reported.doc["summary"])) + 6
     text = norm(got["text"])
     for s in SHOWN:
         assert norm(s) in text, s
@@ -331,7 +333,8 @@ def test_each_html_section_shows_the_reports_strings_as_text(reported, browser):
     got, dialogs, errors = _open(browser, reported.html, SECTIONS_JS)
     assert dialogs == [] and errors == []
     d = reported.doc
-    assert got["sections"] == ["summary", "jobs", "volumes", "changes", "charts", "quality"]
+    assert got["sections"] == ["summary", "recovery", "jobs", "volumes", "changes", "charts",
+                               "quality"]
     # title and heading: the cluster
     assert got["title"] == norm(f"Longhorn backup report {WEEK}: {CLUSTER}")
     assert [norm(h) for h in got["h1"]] == [norm(f"Longhorn backup report {WEEK}: cluster "
@@ -505,7 +508,8 @@ def _unescaped(segment: str) -> list[str]:
 
 def test_the_markdown_has_no_html_link_or_emphasis_from_the_input(reported):
     """Parsed, the Markdown holds no raw HTML (block or inline), no link, no emphasis
-    or strikethrough; bold only for the summary's two figures; its headings are the
+    or strikethrough; bold only for the summary's figures (its recovery points' and two
+    of risk); its headings are the
     report's own (a line break in a name made none); its images are its charts."""
     text = reported.md.read_text()
     blocks = parse_markdown(text)
@@ -513,8 +517,9 @@ def test_the_markdown_has_no_html_link_or_emphasis_from_the_input(reported):
     kinds = Counter(c.type for c in inline)
     assert [b.text for b in blocks if b.kind == "html"] == []
     assert kinds["html_inline"] == kinds["link_open"] == kinds["em_open"] == 0, kinds
-    assert kinds["s_open"] == 0 and kinds["strong_open"] == 2, kinds
     d = reported.doc
+    assert kinds["s_open"] == 0, kinds
+    assert kinds["strong_open"] == len(headline(d["summary"])) + 2, kinds
     assert [b.text for b in blocks if b.kind == "h1"] == [
         f"Longhorn backup report {WEEK}: cluster {CLUSTER}"]
     assert [b.text for b in blocks if b.kind == "h2"] == H2
@@ -542,14 +547,21 @@ def test_each_markdown_section_reads_back_as_the_reports_strings(reported):
     assert top == d["summary"]["top_changes"]
     jobs = by["RecurringJobs"]
     assert [b.text for b in jobs if b.kind == "p" and not b.text.startswith(
-        ("Change cron", "Keep"))] == [j["reason"] for j in d["jobs"]]
+        ("Change cron", "Keep", "Recovery points:"))] == [j["reason"] for j in d["jobs"]]
+    assert [b.text for b in jobs if b.text.startswith("Recovery points:")] == [
+        change_text(j["recovery"]) for j in d["jobs"] if j["changed"] and j["recovery"]]
     assert [b.text.rstrip("\n") for b in jobs if b.kind == "fence"] == [
         t.rstrip("\n") for j in d["jobs"] if j["changed"] for t in (j["yaml"], j["patch"])]
     rows = [b.cells for b in by["Volumes by risk"] if b.kind == "tr"]
     assert len(rows) == len(d["volumes"]) + 1 and {len(r) for r in rows} == {13}
     assert [list(r[:2]) for r in rows[1:]] == [[v["volume"], v["jobs"]] for v in d["volumes"]]
-    lines = [ln for ln in reported.md.read_text().splitlines() if ln.startswith("|")]
+    md = reported.md.read_text()
+    section = md[md.index("## Volumes by risk"):md.index("## Changes since")]
+    lines = [ln for ln in section.splitlines() if ln.startswith("|")]
     assert len(lines) == len(d["volumes"]) + 2 and {len(_cells(ln)) for ln in lines} == {13}
+    rows = [b.cells for b in by["Recovery points"] if b.kind == "tr"]
+    shown = [v["volume"] for v in d["recovery_points"][:25]]
+    assert [r[0] for r in rows] == ["volume", *shown] and {len(r) for r in rows} == {10}
     changed = [b.text for b in by["Changes since the previous report"]]
     c = d["changes"]
     assert f"Compared with {c['previous_week']}." in changed

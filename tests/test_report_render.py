@@ -29,6 +29,7 @@ import pytest
 from advisor.model.trend import forecast_p99
 from advisor.report import charts as ch
 from advisor.report.build import VOLUME_COLUMNS, JobReport, Report
+from advisor.report.recovery import RECOVERY_COLUMNS
 from advisor.report.render import (
     FORMATS,
     PREFIX,
@@ -85,7 +86,7 @@ def curve(*points: tuple[float, float]) -> pd.DataFrame:
 def job(name: str, cron: str, *, to: str | None = None, now: float | None = None,
         after: float | None = None, reason: str = "Meets the target.", volumes: int = 1,
         interval: float | None = 3600.0, to_interval: float | None = None,
-        points: tuple = ((3600.0, 0.001),)) -> JobReport:
+        points: tuple = ((3600.0, 0.001),), recovery: dict | None = None) -> JobReport:
     """A RecurringJob's advice: changed when ``to`` (a new cron) is given."""
     changed = to is not None
     return JobReport(
@@ -97,7 +98,7 @@ def job(name: str, cron: str, *, to: str | None = None, now: float | None = None
         yaml=f"kind: RecurringJob\nmetadata:\n  name: {name}\nspec:\n  cron: {to}"
         if changed else None,
         patch=f"kubectl -n longhorn-system patch recurringjob {name}" if changed else None,
-        curve=curve(*points))
+        curve=curve(*points), recovery=recovery)
 
 
 META = {"advisor_version": "0.1.0", "generated_at": "2026-11-30T06:07:08.123456+00:00",
@@ -119,9 +120,49 @@ def quality(**fields) -> dict:
     return {**q, **fields}
 
 
+def count(observed, predicted, lo, hi, **more) -> dict:
+    return {"observed": observed, "predicted": predicted, "lo": lo, "hi": hi, **more}
+
+
+def recovery(**fields) -> dict:
+    """The summary's ``recovery``: a week with nothing lost, unless ``fields`` say."""
+    r = {"intended": 7, "completed": count(7.0, 7.0, 7.0, 7.0),
+         "lost": count(0.0, 0.0, 0.0, 0.0),
+         "delayed": count(0.0, 0.0, 0.0, 0.0, wait_p50_s=None, wait_p95_s=None),
+         "deferred": count(0.0, 0.0, 0.0, 0.0, bytes=0.0),
+         "restore_blocked": count(None, 0.0, 0.0, 0.0), "worst_gap": None,
+         "volumes_losing_points": 0, "outside_range": [], "rpo": None}
+    assert set(fields) <= set(r)
+    return {**r, **fields}
+
+
+FITS = {"conflicts": "fits", "causes": [], "text": "0 lock conflicts observed, 0–0 "
+        "predicted (95 %): the model fits the week"}
+
+
+def recovery_row(volume: str, **fields) -> dict:
+    """One row of the recovery table: an hourly volume with every point, unless
+    ``fields`` say."""
+    r = {c: 0.0 for c in RECOVERY_COLUMNS}
+    r |= {"volume": volume, "intended_interval_s": 3600.0, "intended_points": 168.0,
+          "outside": ""}
+    for k in ("points_observed", "points_predicted", "points_lo", "points_hi"):
+        r[k] = 168.0
+    for k in ("gap_p50", "gap_p95", "gap_max"):
+        r |= {f"{k}_observed": 3600.0, f"{k}_predicted": 3600.0, f"{k}_lo": 3600.0,
+              f"{k}_hi": 3600.0}
+    for k in ("wait_p50_observed", "wait_p95_observed", "wait_p95_predicted", "wait_p95_lo",
+              "wait_p95_hi"):
+        r[k] = NAN
+    assert set(fields) <= set(r)
+    return {**r, **fields}
+
+
 def report(*, meta=META, summary, jobs, volumes, changes=None, data_quality,
-           operations=None, durations=None, detailed=(), fits=None, trends=None) -> Report:
-    """A Report of these parts (no operation, backup, fit or trend unless given)."""
+           operations=None, durations=None, detailed=(), fits=None, trends=None,
+           recovery_rows=()) -> Report:
+    """A Report of these parts (no operation, backup, fit, trend or recovery row unless
+    given)."""
     return Report(
         meta=dict(meta), summary=summary, jobs=list(jobs), volumes=volumes, changes=changes,
         data_quality=data_quality,
@@ -131,7 +172,8 @@ def report(*, meta=META, summary, jobs, volumes, changes=None, data_quality,
         detailed=list(detailed),
         fits=(pd.DataFrame(columns=["volume", "mode", "p50_s", "p95_s", "p99_s"])
               if fits is None else fits),
-        trends=trends or {})
+        trends=trends or {},
+        recovery=pd.DataFrame(list(recovery_rows), columns=list(RECOVERY_COLUMNS)))
 
 
 def main_report() -> Report:
@@ -157,7 +199,9 @@ def main_report() -> Report:
                min_safe_interval_s=NAN, margin_s=NAN, duration_source="fleet_prior"))
     jobs = [job("daily", "0 0 * * *", to="17 1 * * *", now=0.0456, after=0.00321,
                 reason="Offset by 17 min (shared target).", volumes=2, interval=86400.0,
-                points=((43200.0, 0.09), (86400.0, 0.0456))),
+                points=((43200.0, 0.09), (86400.0, 0.0456)),
+                recovery={"points_now": 6.0, "points_after": 7.0, "gap_p95_now": 172800.0,
+                          "gap_p95_after": 87000.0}),
             job("hourly", "0 * * * *")]
     summary = {"volumes": 3, "volumes_at_risk": 2, "conflicts_observed": 4,
                "conflicts_observed_by_kind": {"delete_blocked": 3, "create_blocked": 1,
@@ -166,7 +210,32 @@ def main_report() -> Report:
                "backups_week": 42, "failed_backups": 1, "skipped_runs_predicted": 1.04,
                "top_changes": ["RecurringJob daily: cron '0 0 * * *' -> '17 1 * * *'",
                                "pvc-b (2.0 d) outlasts its interval"],
-               "over_target_after": ["pvc-b"]}
+               "over_target_after": ["pvc-b"],
+               # 1,234 of 2,345 (thousands separators); a gap of 5.9 h against 60 min;
+               # waits 6.5 min / 17 min; 1.5 GiB deferred
+               "recovery": recovery(
+                   intended=2345, completed=count(1234.0, 1250.0, 1200.0, 1300.0),
+                   lost=count(1111.0, 1095.0, 1045.0, 1145.0),
+                   delayed=count(171.0, 204.5, 164.0, 275.0, wait_p50_s=389.0,
+                                 wait_p95_s=1015.0),
+                   deferred=count(46.0, 86.0, 74.0, 105.0, bytes=1.5 * 2**30),
+                   worst_gap={"volume": "pvc-b", "observed_s": 21145.0,
+                              "predicted_lo_s": 16772.0, "predicted_hi_s": 25722.0,
+                              "intended_s": 3600.0},
+                   volumes_losing_points=2, outside_range=["pvc-a"]),
+               "fit": {"conflicts": "more than predicted",
+                       "causes": ["deletion durations come from the stated prior"],
+                       "text": "9 lock conflicts observed, 1–7 predicted (95 %): more than "
+                               "predicted; likely causes: deletion durations come from the "
+                               "stated prior"}}
+    rows = [recovery_row("pvc-b", points_observed=57.0, points_lo=54.0, points_hi=60.0,
+                         lost_observed=111.0, lost_lo=108.0, lost_hi=114.0,
+                         gap_max_observed=21145.0, gap_max_lo=16772.0, gap_max_hi=25722.0,
+                         waited_observed=2.0, waited_lo=0.0, waited_hi=7.0,
+                         wait_p95_observed=472.0),
+            recovery_row("pvc-a", gap_p95_observed=9067.0, gap_p95_lo=7095.0,
+                         gap_p95_hi=8906.0, deferred_observed=3.0, deferred_lo=4.0,
+                         deferred_hi=10.0, outside="gap_p95, deferred")]
     changes = {
         "previous_week": "2026-W47", "newly_at_risk": ["pvc-b"],
         "no_longer_at_risk": ["pvc-d"], "new_volumes": ["pvc-c_1", "pvc-e"],
@@ -188,7 +257,7 @@ def main_report() -> Report:
                  fit_problems=["pvc-c_1: 2 backups"],
                  assumptions=["pvc-b: hourly", "pvc-e: no size"])
     return report(summary=summary, jobs=jobs, volumes=vols, changes=changes,
-                  data_quality=dq)
+                  data_quality=dq, recovery_rows=rows)
 
 
 def quiet_report() -> Report:
@@ -198,7 +267,7 @@ def quiet_report() -> Report:
                "conflicts_observed_by_kind": {}, "conflicts_predicted": 0.0,
                "conflicts_predicted_range": [0.0, 0.0], "backups_week": 7,
                "failed_backups": 0, "skipped_runs_predicted": 0.0, "top_changes": [],
-               "over_target_after": []}
+               "over_target_after": [], "recovery": recovery(), "fit": FITS}
     return report(summary=summary, jobs=[job("hourly", "0 * * * *")],
                   volumes=volume_table(volume("pvc-q")), data_quality=quality())
 
@@ -272,9 +341,14 @@ def test_to_json_is_the_reports_dict_in_order_valid_against_the_schema():
     jsonschema.validate(doc, SCHEMA)
     assert doc == json.loads(json.dumps(r.to_dict()))
     assert list(doc) == ["schema_version", "meta", "summary", "jobs", "volumes", "changes",
-                         "data_quality", "detailed", "running_at_once", "trends"]
+                         "data_quality", "detailed", "running_at_once", "trends",
+                         "recovery_points"]
+    assert [v["volume"] for v in doc["recovery_points"]] == ["pvc-b", "pvc-a"]
+    assert doc["recovery_points"][1]["outside"] == "gap_p95, deferred"
+    assert doc["recovery_points"][1]["wait_p95_observed"] is None  # (NaN: no wait)
+    assert doc["summary"]["recovery"]["worst_gap"]["volume"] == "pvc-b"
     assert list(doc["meta"]) == list(META)
-    assert text.startswith('{\n  "schema_version": 1,\n  "meta": {\n    "advisor_version": ')
+    assert text.startswith('{\n  "schema_version": 2,\n  "meta": {\n    "advisor_version": ')
     assert text.endswith("]\n}\n")
     # NaN would make invalid JSON: the missing figures of pvc-c_1 are null
     assert doc["volumes"][2]["p99_s"] is None and doc["volumes"][1]["p99_crosses_at"] == (
@@ -294,7 +368,11 @@ def test_to_csv_holds_the_volume_table_and_the_jobs_without_their_curves():
     """``volumes``: the volume table as it is (no index column; a missing figure is an
     empty field); ``jobs``: one row per job, every field but the curve."""
     files = to_csv(main_report())
-    assert list(files) == ["volumes", "jobs"]
+    assert list(files) == ["volumes", "jobs", "recovery"]
+    rec = list(csv.reader(io.StringIO(files["recovery"])))
+    assert rec[0] == list(RECOVERY_COLUMNS) and [r[0] for r in rec[1:]] == ["pvc-b", "pvc-a"]
+    assert rec[1][RECOVERY_COLUMNS.index("lost_observed")] == "111.0"
+    assert rec[2][-1] == "gap_p95, deferred" and rec[1][-1] == ""
     vols = list(csv.reader(io.StringIO(files["volumes"])))
     assert vols[0] == list(VOLUME_COLUMNS)
     assert vols[2] == ["pvc-b", "daily, hourly", "True", "0.00999", "0.0005", "0.0501",
@@ -306,14 +384,17 @@ def test_to_csv_holds_the_volume_table_and_the_jobs_without_their_curves():
     assert jobs[0] == ["job", "kind", "current_cron", "recommended_cron", "changed",
                        "p_per_run_now", "p_per_run_after", "reason", "volumes",
                        "current_interval_s", "recommended_interval_s", "yaml", "patch",
-                       "concurrency", "split_job", "split_cron", "split_volumes"]
+                       "concurrency", "split_job", "split_cron", "split_volumes",
+                       "recovery_points_now", "recovery_points_after",
+                       "recovery_gap_p95_now", "recovery_gap_p95_after"]
     assert jobs[1][:11] == ["daily", "interval", "0 0 * * *", "17 1 * * *", "True", "0.0456",
                             "0.00321", "Offset by 17 min (shared target).", "2", "86400.0",
                             "86400.0"]
     assert jobs[1][11].startswith("kind: RecurringJob\nmetadata:\n")
+    assert jobs[1][-4:] == ["6.0", "7.0", "172800.0", "87000.0"]
     assert jobs[2] == ["hourly", "keep", "0 * * * *", "0 * * * *", "False", "", "",
                        "Meets the target.", "1", "3600.0", "3600.0", "", "", "", "", "",
-                       ""]
+                       "", "", "", "", ""]
     assert len(jobs) == 3
 
 
@@ -328,6 +409,22 @@ MAIN_MD = [
     "",
     "## Summary",
     "",
+    # recovery points first: thousands separators, durations as a person reads them
+    # (21145 s -> 5.9 h, 16772 s -> 4.7 h, 389 s -> 6.5 min, 1015 s -> 17 min)
+    r"- **1,234 / 2,345** recovery points completed this week \(the crons promise 2,345; "
+    r"predicted 1,200–1,300\)",
+    r"- **1,111** recovery points lost \(skipped runs, failed backups\) on 2 volumes; "
+    "predicted 1,045–1,145",
+    r"- **5\.9 h** longest gap between backups: pvc\-b, intended every 60 min \(predicted "
+    r"4\.7 h–7\.1 h\)",
+    r"- **171** backups delayed behind a deletion, waiting 6\.5 min \(p50\) / 17 min "
+    r"\(p95\); predicted 164–275",
+    r"- **46** cleanups deferred \(a deletion retried: up to 1\.5 GiB kept beyond retain\); "
+    "predicted 74–105",
+    "",
+    r"9 lock conflicts observed, 1–7 predicted \(95 %\): more than predicted; likely "
+    "causes: deletion durations come from the stated prior",
+    "",
     "- **2 of 3 volumes at risk**",
     # 3.26 -> 3.3 to one decimal; the range's ends to none
     "- lock conflicts observed this week: **4**; predicted 3.3 (95 % range of a week's "
@@ -341,6 +438,20 @@ MAIN_MD = [
     r"1. RecurringJob daily: cron '0 0 \* \* \*' \-\> '17 1 \* \* \*'",
     r"2. pvc\-b \(2\.0 d\) outlasts its interval",
     "",
+    "## Recovery points",
+    "",
+    "The 25 volumes that lost the most (all are in the JSON and CSV): observed, and in "
+    "brackets the central 95 % of the predicted weeks.",
+    "",
+    "| volume | intended every | completed | lost | gap p95 | longest gap | delayed | wait p95 "
+    "| cleanups deferred | outside range |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    # in the order given (the build sorts): observed [predicted range]; NaN -> n/a
+    r"| pvc\-b | 60 min | 57 [54–60] | 111 [108–114] | 60 min [60 min–60 min] | 5.9 h "
+    "[4.7 h–7.1 h] | 2 [0–7] | 7.9 min | 0 [0–0] |  |",
+    r"| pvc\-a | 60 min | 168 [168–168] | 0 [0–0] | 2.5 h [2 h–2.5 h] | 60 min "
+    r"[60 min–60 min] | 0 [0–0] | n/a | 3 [4–10] | gap\_p95, deferred |",
+    "",
     "## RecurringJobs",
     "",
     "### daily",
@@ -348,6 +459,10 @@ MAIN_MD = [
     "Change cron `0 0 * * *` to `17 1 * * *`.",
     "",
     r"Offset by 17 min \(shared target\)\.",
+    "",
+    # 172800 s -> 2 d, 87000 s -> 24.2 h
+    r"Recovery points: 6 → 7 a week per volume \(median, predicted\); worst p95 gap 2 d → "
+    r"24\.2 h\.",
     "",
     "```yaml",
     "kind: RecurringJob",
@@ -434,8 +549,19 @@ def test_markdown_of_a_quiet_week_says_so():
     assert md.endswith("\n") and not md.endswith("\n\n")
     lines = md.split("\n")
     start = lines.index("### The three most important changes")
-    assert lines[start:start + 5] == ["### The three most important changes", "", "None.", "",
-                                      "## RecurringJobs"]
+    assert lines[start:start + 9] == ["### The three most important changes", "", "None.", "",
+                                      "## Recovery points", "", lines[start + 6], "",
+                                      "No volume."]
+    assert lines[lines.index("## Summary") + 2:lines.index("## Summary") + 9] == [
+        r"- **7 / 7** recovery points completed this week \(the crons promise 7; predicted "
+        "7–7\\)",
+        r"- **0** recovery points lost \(skipped runs, failed backups\) on 0 volumes; "
+        "predicted 0–0",
+        # no worst gap, no wait: those parts are left out
+        "- **0** backups delayed behind a deletion; predicted 0–0",
+        r"- **0** cleanups deferred \(a deletion retried: up to 0 B kept beyond retain\); "
+        "predicted 0–0", "",
+        r"0 lock conflicts observed, 0–0 predicted \(95 %\): the model fits the week", ""]
     assert lines[lines.index("### hourly") + 2] == "Keep `0 * * * *`."
     assert "```yaml" not in lines and "```sh" not in lines
     start = lines.index("## Changes since the previous report")
@@ -514,7 +640,8 @@ def test_html_head_names_the_week_cluster_and_target():
     rules, the target as a percentage, the advisor's version and when it ran (to the
     minute)."""
     s = sections(to_html(main_report(), {}))
-    assert list(s) == ["head", "summary", "jobs", "volumes", "changes", "charts", "quality"]
+    assert list(s) == ["head", "summary", "recovery", "jobs", "volumes", "changes", "charts",
+                       "quality"]
     assert s["head"].startswith("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n")
     assert "<title>Longhorn backup report 2026-W48: eu_west-1</title>" in s["head"]
     assert s["head"][s["head"].index("<h1>"):] == (
@@ -527,11 +654,28 @@ def test_html_head_names_the_week_cluster_and_target():
 
 
 def test_html_summary_cards_and_top_changes():
-    """The summary cards (at risk of all, observed, predicted with its range, failed of
-    all, skipped runs) and the top changes as a numbered list, escaped."""
+    """The recovery-point cards lead (completed of promised, lost, the longest gap,
+    delayed, deferred, each with its predicted range), then whether the week's
+    conflicts fit the prediction (marked when not), then the risk cards (at risk of all,
+    observed, predicted with its range, failed of all, skipped runs) and the top changes
+    as a numbered list, escaped."""
     s = sections(to_html(main_report(), {}))
     assert s["summary"] == (
         '<h2 id="summary">Summary</h2>\n'
+        '<div class="cards">\n'
+        '  <div class="card"><b>1,234 / 2,345</b>recovery points completed this week (the '
+        "crons promise 2,345; predicted 1,200–1,300)</div>\n"
+        '  <div class="card"><b>1,111</b>recovery points lost (skipped runs, failed backups) '
+        "on 2 volumes; predicted 1,045–1,145</div>\n"
+        '  <div class="card"><b>5.9 h</b>longest gap between backups: pvc-b, intended every '
+        "60 min (predicted 4.7 h–7.1 h)</div>\n"
+        '  <div class="card"><b>171</b>backups delayed behind a deletion, waiting 6.5 min '
+        "(p50) / 17 min (p95); predicted 164–275</div>\n"
+        '  <div class="card"><b>46</b>cleanups deferred (a deletion retried: up to 1.5 GiB '
+        "kept beyond retain); predicted 74–105</div>\n"
+        "</div>\n"
+        '<p class="warn">9 lock conflicts observed, 1–7 predicted (95 %): more than '
+        "predicted; likely causes: deletion durations come from the stated prior.</p>\n"
         '<div class="cards">\n'
         '  <div class="card"><b>2 / 3</b>volumes at risk</div>\n'
         '  <div class="card"><b>4</b>lock conflicts observed this week</div>\n'
@@ -545,6 +689,26 @@ def test_html_summary_cards_and_top_changes():
         "<h3>The three most important changes</h3>\n"
         "<ol><li>RecurringJob daily: cron &#39;0 0 * * *&#39; -&gt; &#39;17 1 * * *&#39;</li>"
         "<li>pvc-b (2.0 d) outlasts its interval</li></ol>\n\n")
+    quiet = sections(to_html(quiet_report(), {}))["summary"]
+    assert '<p>0 lock conflicts observed, 0–0 predicted (95 %): the model fits the week.</p>' \
+        in quiet and "longest gap" not in quiet and "waiting" not in quiet
+
+
+def test_html_recovery_table_marks_the_figures_outside_their_range():
+    """One row per volume in the order given: observed [predicted range], completed of
+    promised, a missing wait as n/a, and each figure observed outside its range (the
+    row's ``outside``) in red, the others not."""
+    s = sections(to_html(main_report(), {}))["recovery"]
+    rows = re.findall(r"<tr><td class=\"name\">.*?</tr>", s, re.S)
+    assert [re.sub(r"\s*\n\s*", "", r) for r in rows] == [
+        '<tr><td class="name">pvc-b</td><td>60 min</td><td>57 of 168 [54–60]</td>'
+        "<td>111 [108–114]</td><td>60 min</td><td>60 min [60 min–60 min]</td>"
+        "<td>5.9 h [4.7 h–7.1 h]</td><td>2 [0–7]</td><td>7.9 min</td><td>0 [0–0]</td></tr>",
+        '<tr><td class="name">pvc-a</td><td>60 min</td><td>168 of 168 [168–168]</td>'
+        "<td>0 [0–0]</td><td>60 min</td><td class=\"warn\">2.5 h [2 h–2.5 h]</td>"
+        "<td>60 min [60 min–60 min]</td><td>0 [0–0]</td><td>n/a</td>"
+        '<td class="warn">3 [4–10]</td></tr>']
+    assert "The 2 volumes that lost the most are shown\n(all 2 are in the JSON and CSV)" in s
 
 
 def test_html_jobs_show_the_change_to_make_and_the_job_to_keep():
@@ -558,6 +722,8 @@ def test_html_jobs_show_the_change_to_make_and_the_job_to_keep():
         "<code>17 1 * * *</code> (2 volumes; worst volume's conflict per run 4.56 % → "
         "0.321 %).</p>\n"
         '<p class="muted">Offset by 17 min (shared target).</p>\n'
+        "<p>Recovery points: 6 → 7 a week per volume (median, predicted); worst p95 gap "
+        "2 d → 24.2 h.</p>\n"
         "<pre>kind: RecurringJob\nmetadata:\n  name: daily\nspec:\n  cron: 17 1 * * *</pre>\n"
         "<pre>kubectl -n longhorn-system patch recurringjob daily</pre>\n"
         "<h3>hourly</h3>\n"
@@ -781,7 +947,7 @@ def test_html_refuses_a_report_missing_a_field():
 
 def test_write_report_writes_each_format_beside_and_renames(tmp_path):
     """Every format by default into a folder made with its parents: the charts' PNGs in
-    a folder the Markdown links to, then the Markdown, HTML, JSON and the two CSVs, each
+    a folder the Markdown links to, then the Markdown, HTML, JSON and the three CSVs, each
     what its renderer gives; no temporary file is left, and a second run replaces the
     first."""
     r = main_report()
@@ -789,12 +955,13 @@ def test_write_report_writes_each_format_beside_and_renames(tmp_path):
     charts_dir = out / f"{BASE}-charts"
     expected = [charts_dir / "risk-ranking.png", charts_dir / "timeline.png",
                 out / f"{BASE}.md", out / f"{BASE}.html", out / f"{BASE}.json",
-                out / f"{BASE}-volumes.csv", out / f"{BASE}-jobs.csv"]
+                out / f"{BASE}-volumes.csv", out / f"{BASE}-jobs.csv",
+                out / f"{BASE}-recovery.csv"]
     for _ in range(2):
         assert write_report(r, str(out), charts=CHARTS) == expected
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{BASE}-charts", f"{BASE}.md", f"{BASE}.html", f"{BASE}.json",
-         f"{BASE}-volumes.csv", f"{BASE}-jobs.csv"])
+         f"{BASE}-volumes.csv", f"{BASE}-jobs.csv", f"{BASE}-recovery.csv"])
     assert sorted(p.name for p in charts_dir.iterdir()) == ["risk-ranking.png", "timeline.png"]
     assert expected[0].read_bytes() == b"png" and expected[1].read_bytes() == b"\x89PNG"
     assert expected[2].read_text() == to_markdown(r, {
@@ -805,6 +972,7 @@ def test_write_report_writes_each_format_beside_and_renames(tmp_path):
     files = to_csv(r)
     assert expected[5].read_text() == files["volumes"]
     assert expected[6].read_text() == files["jobs"]
+    assert expected[7].read_text() == files["recovery"]
     assert FORMATS == ("html", "md", "json", "csv")
 
 
@@ -814,9 +982,9 @@ def test_write_report_draws_no_chart_for_json_and_csv(tmp_path):
     drawn: list[str] = []
     written = write_report(main_report(), tmp_path, ("csv", "json"), on_chart=drawn.append)
     assert written == [tmp_path / f"{BASE}.json", tmp_path / f"{BASE}-volumes.csv",
-                       tmp_path / f"{BASE}-jobs.csv"]
+                       tmp_path / f"{BASE}-jobs.csv", tmp_path / f"{BASE}-recovery.csv"]
     assert drawn == [] and sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{BASE}{x}" for x in (".json", "-volumes.csv", "-jobs.csv"))
+        f"{BASE}{x}" for x in (".json", "-volumes.csv", "-jobs.csv", "-recovery.csv"))
 
 
 def test_write_report_html_only_writes_no_markdown_nor_png(tmp_path):

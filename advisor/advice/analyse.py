@@ -26,6 +26,7 @@ from advisor.inputs import fleet_from_history, history_cluster
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
+from advisor.model.recovery_observed import fleet_recovery, observed_recovery, recovery_table
 from advisor.model.risk import (
     FLEET_DRAWS,
     Draws,
@@ -138,6 +139,66 @@ class Analysis:
         kept = [r for r in self.assessment.volumes if r.volume not in touched]
         return dataclasses.replace(self.assessment, volumes=tuple(
             sorted((*kept, *again.volumes), key=lambda r: r.volume)))
+
+    @functools.cached_property
+    def recovery(self) -> pd.DataFrame:
+        """Per volume, its recovery points in the week: intended by the crons, observed
+        in the history and predicted under the current RecurringJobs, each with its
+        range (:func:`~advisor.model.recovery_observed.recovery_table`)."""
+        return recovery_table(self.assessment, observed_recovery(
+            self.backups, self.window.start, self.window.end))
+
+    @functools.cached_property
+    def recovery_after(self) -> pd.DataFrame:
+        """:attr:`recovery`'s predicted figures once the advice is applied (the same
+        as now when nothing changes; nothing observed)."""
+        return recovery_table(self.advised or self.assessment, pd.DataFrame())
+
+    def recovery_change(self, job: str) -> dict | None:
+        """What a job's advice does to its volumes' recovery points, predicted: the
+        median over them of completed backups a week (``points_now``, ``points_after``)
+        and the worst p95 gap (``gap_p95_now``, ``gap_p95_after``, seconds); None for a
+        job that covers no volume or was not drawn."""
+        vols = run_members(self.fleet).get(job, [])
+        now = self.recovery.set_index("volume") if len(self.recovery) else None
+        after = self.recovery_after.set_index("volume") if len(self.recovery_after) else None
+        vols = [v for v in vols if now is not None and after is not None
+                and v in now.index and v in after.index]
+        if not vols:
+            return None
+        return {"points_now": float(now.loc[vols, "points_predicted"].median()),
+                "points_after": float(after.loc[vols, "points_predicted"].median()),
+                "gap_p95_now": float(now.loc[vols, "gap_p95_predicted"].max()),
+                "gap_p95_after": float(after.loc[vols, "gap_p95_predicted"].max())}
+
+    def over_rpo(self) -> pd.DataFrame:
+        """The volumes whose predicted p95 gap is over their RPO (settings) now or once
+        the advice is applied: ``volume``, ``rpo_s``, ``gap_p95_now`` (with ``_lo`` and
+        ``_hi``), ``gap_p95_after``, ``over_now``, ``over_after``; empty without an
+        RPO."""
+        cols = ["volume", "rpo_s", "gap_p95_now", "gap_p95_now_lo", "gap_p95_now_hi",
+                "gap_p95_after", "over_now", "over_after"]
+        if not self.settings.has_rpo or self.recovery.empty:
+            return pd.DataFrame(columns=cols).astype({"over_now": bool, "over_after": bool})
+        jobs_of = self.jobs_of()
+        after = self.recovery_after.set_index("volume")["gap_p95_predicted"]
+        rows = []
+        for r in self.recovery.itertuples():
+            rpo = self.settings.rpo_of_volume(jobs_of.get(r.volume, []))
+            if rpo is None:
+                continue
+            late = float(after.get(r.volume, np.nan))
+            rows.append({"volume": r.volume, "rpo_s": rpo, "gap_p95_now": r.gap_p95_predicted,
+                         "gap_p95_now_lo": r.gap_p95_lo, "gap_p95_now_hi": r.gap_p95_hi,
+                         "gap_p95_after": late, "over_now": bool(r.gap_p95_predicted > rpo),
+                         "over_after": bool(late > rpo)})
+        t = pd.DataFrame(rows, columns=cols).astype({"over_now": bool, "over_after": bool})
+        return t[t["over_now"] | t["over_after"]].reset_index(drop=True)
+
+    def recovery_summary(self) -> dict:
+        """The fleet's recovery points in the week, observed and predicted with ranges
+        (:func:`~advisor.model.recovery_observed.fleet_recovery`)."""
+        return fleet_recovery(self.assessment, self.recovery, seed=self.settings.seed)
 
     def over_target_after(self) -> pd.DataFrame:
         """The volumes still over the target once the advice is applied (all over it

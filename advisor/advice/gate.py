@@ -25,7 +25,7 @@ from advisor.advice.settings import Settings
 from advisor.cron import CronError, parse
 from advisor.inputs import fleet_from_history, job_specs
 from advisor.longhorn import TASKS
-from advisor.model.collisions import structural_findings
+from advisor.model.collisions import rpo_findings, structural_findings
 from advisor.model.durations import BackupPrior, DurationFits, size_prior
 from advisor.model.proposal import assess_proposal
 from advisor.sources.base import LoadResult
@@ -187,7 +187,9 @@ def check(proposed: LoadResult, settings: Settings | None = None, *,
         assumptions.append(f"no history: {prior}")
         judged = jobs
     names = set(jobs["recurring_job"])
-    findings = [f.to_dict() for f in structural_findings(judged, volumes, prior=prior)
-                if names & set(f.jobs)] + risk
+    found = structural_findings(judged, volumes, prior=prior)
+    if s.has_rpo:
+        found += rpo_findings(judged, volumes, s.rpo_of_job)
+    findings = [f.to_dict() for f in found if names & set(f.jobs)] + risk
     risky = any(_counts_against(f, s.target) for f in findings)
     return GateResult("risky" if risky else "ok", findings, s, assumptions, week)

@@ -12,6 +12,11 @@ report shows.
 The at-risk rule, also one: a volume is at risk when its conflict probability per run
 plus two standard errors is over the target, or when it skips more than
 :data:`SKIPPED_RUNS_AT_RISK` runs a week.
+
+The recovery-point objective (RPO), beside the risk target: the longest acceptable gap
+between a volume's completed backups, asked of its p95 gap. One for every volume
+(``rpo_s``), or per RecurringJob (``job_rpo_s``) for that job's volumes; a volume's is
+the smallest of those that apply to it (:meth:`Settings.rpo_of_volume`).
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from advisor.longhorn import LATEST, behaviour
+from advisor.model.fleet import seconds
 from advisor.model.risk import DEFAULT_PRECISION
 
 __all__ = ["DEFAULT_PRECISION", "DEFAULT_TARGET", "SKIPPED_RUNS_AT_RISK", "Settings",
-           "Window", "iso_week", "latest_activity"]
+           "Window", "iso_week", "latest_activity", "parse_rpo"]
 
 DEFAULT_TARGET = 0.01
 """The largest acceptable probability of a lock conflict (and of a skipped run) per run."""
@@ -78,7 +84,9 @@ class Settings:
     """What to analyse and how: the risk ``target`` per run, the ``week`` scored (None:
     the history's last complete week), Longhorn's ``version`` (its rules), the
     ``cluster`` (None: the history's only one), the Monte Carlo ``seed`` and the
-    ``precision`` (standard error per run) the draws stop at."""
+    ``precision`` (standard error per run) the draws stop at; the recovery-point
+    objective, seconds: ``rpo_s`` for every volume, ``job_rpo_s`` (``(job, seconds)``
+    pairs) for a job's volumes (None and none: no RPO)."""
 
     target: float = DEFAULT_TARGET
     week: str | None = None
@@ -86,8 +94,13 @@ class Settings:
     cluster: str | None = None
     seed: int = 0
     precision: float = DEFAULT_PRECISION
+    rpo_s: float | None = None
+    job_rpo_s: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        for what, v in [("rpo", self.rpo_s), *self.job_rpo_s]:
+            if v is not None and not 0 < v < float("inf"):
+                raise ValueError(f"RPO {what}={v!r}: a duration above 0 s")
         if not 0 < self.target <= 0.5:
             raise ValueError(f"target {self.target!r}: a probability per run, above 0 and "
                              "at most 0.5")
@@ -96,6 +109,20 @@ class Settings:
         behaviour(self.version)  # (a ValueError names a version it cannot model)
         if self.week is not None:
             iso_week(self.week)
+
+    @property
+    def has_rpo(self) -> bool:
+        return self.rpo_s is not None or bool(self.job_rpo_s)
+
+    def rpo_of_job(self, job: str) -> float | None:
+        """The RPO a job's volumes are asked to keep: the job's own, else everyone's."""
+        own = [v for j, v in self.job_rpo_s if j == job]
+        return min(own) if own else self.rpo_s
+
+    def rpo_of_volume(self, jobs: list[str] | tuple[str, ...]) -> float | None:
+        """The RPO of a volume backed up by ``jobs``: the smallest that applies."""
+        rpos = [r for j in jobs if (r := self.rpo_of_job(j)) is not None]
+        return min(rpos) if rpos else self.rpo_s
 
     def window(self, backups: pd.DataFrame) -> Window:
         """The week scored for a history whose Backups are ``backups`` (the rule in this
@@ -107,3 +134,26 @@ class Settings:
         ``skipped_runs_per_week``): the at-risk rule of this module's docstring."""
         return ((table["p_conflict_per_run"] + 2 * table["p_conflict_per_run_se"]
                  > self.target) | (table["skipped_runs_per_week"] > SKIPPED_RUNS_AT_RISK))
+
+
+def parse_rpo(values: list[str] | tuple[str, ...]) -> tuple[float | None,
+                                                          tuple[tuple[str, float], ...]]:
+    """``--rpo`` values: ``2h`` (every volume) or ``JOB=2h`` (that job's volumes), as
+    ``(rpo_s, job_rpo_s)``; a ValueError names a value that is neither."""
+    every: float | None = None
+    per_job: list[tuple[str, float]] = []
+    for v in values:
+        job, sep, text = v.rpartition("=")
+        try:
+            s = seconds(text)
+        except ValueError as e:
+            raise ValueError(f"--rpo {v!r}: {e} (or JOB=DURATION)") from None
+        if not s > 0:
+            raise ValueError(f"--rpo {v!r}: a duration above 0 s")
+        if sep and not job:
+            raise ValueError(f"--rpo {v!r}: no job name before '='")
+        if sep:
+            per_job.append((job, s))
+        else:
+            every = s
+    return every, tuple(per_job)

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from advisor.advice import DEFAULT_TARGET, Settings, gate
+from advisor.advice.settings import parse_rpo
 from advisor.cli.options import (
     LonghornVersionOpt,
+    RpoOpt,
     SampleOpt,
     StartOpt,
     TableOrJsonOpt,
@@ -39,6 +41,7 @@ HistoryStoreOpt = Annotated[Path | None, typer.Option(
 def check(
     files: FilesArg,
     target_risk: TargetRiskOpt = DEFAULT_TARGET,
+    rpo: RpoOpt = None,
     store: HistoryStoreOpt = None,
     sample: SampleOpt = False,
     version: LonghornVersionOpt = LATEST,
@@ -50,7 +53,9 @@ def check(
     --target-risk, 1 above it, 2 on invalid input."""
     check_output(output, ("table", "json"))
     try:
-        settings = Settings(target=target_risk, week=week_of(week, start), version=version)
+        every, per_job = parse_rpo(rpo or [])
+        settings = Settings(target=target_risk, week=week_of(week, start), version=version,
+                            rpo_s=every, job_rpo_s=per_job)
         proposed = load_files(files)
     except (InputError, ValueError) as e:
         raise fail(str(e), 2) from None

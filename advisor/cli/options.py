@@ -24,7 +24,7 @@ from advisor.store import HistoryStore, StoreError
 
 __all__ = ["KUBERNETES", "ClusterOpt", "ClusterTagOpt", "FromFileOpt",
            "InClusterOpt", "KubeconfigOpt", "LonghornVersionOpt", "NamespaceOpt", "OutOpt",
-           "SampleOpt", "StartOpt", "StoreOpt", "TableOrJsonOpt", "TargetRiskOpt",
+           "RpoOpt", "SampleOpt", "StartOpt", "StoreOpt", "TableOrJsonOpt", "TargetRiskOpt",
            "TextOrJsonOpt", "WeekOpt", "check_output", "fail", "fitted", "print_load",
            "week_of"]
 
@@ -49,6 +49,11 @@ SampleOpt = Annotated[bool, typer.Option(
 TargetRiskOpt = Annotated[float, typer.Option(
     "--target-risk", "--max-risk", help="Largest acceptable P(conflict) and P(skip) per "
     "run (--max-risk is its old name).", min=1e-6, max=0.5)]
+RpoOpt = Annotated[list[str] | None, typer.Option(
+    "--rpo", help="Recovery-point objective: the longest acceptable p95 gap between a "
+    "volume's completed backups, e.g. 2h (every volume) or JOB=30m (that RecurringJob's "
+    "volumes). Repeatable. Advice never lengthens an interval past it.",
+    show_default=False)]
 LonghornVersionOpt = Annotated[str, typer.Option(
     "--longhorn-version", help="Longhorn's rules to apply.")]
 WeekOpt = Annotated[str | None, typer.Option(

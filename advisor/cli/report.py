@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from advisor.advice import DEFAULT_TARGET, Settings
+from advisor.advice.settings import parse_rpo
 from advisor.cli.options import (
     ClusterOpt,
     FromFileOpt,
     LonghornVersionOpt,
     OutOpt,
+    RpoOpt,
     SampleOpt,
     StartOpt,
     StoreOpt,
@@ -48,6 +50,7 @@ def report(
     start: StartOpt = None,
     cluster: ClusterOpt = None,
     target_risk: TargetRiskOpt = DEFAULT_TARGET,
+    rpo: RpoOpt = None,
     version: LonghornVersionOpt = LATEST,
     detailed: DetailedOpt = 20,
     quiet: QuietOpt = False,
@@ -79,8 +82,9 @@ def report(
         problems = _load_problems(store) if not (sample or from_file) else loaded
         label = iso_week(week, latest_activity(frames["backups"]))[0]
         try:
+            every, per_job = parse_rpo(rpo or [])
             settings = Settings(target=target_risk, week=week, version=version,
-                                cluster=cluster)
+                                cluster=cluster, rpo_s=every, job_rpo_s=per_job)
             built = build_report(frames, fits, settings, previous=load_previous(out, label),
                                  problems=problems, detailed=detailed, progress=step)
         except ValueError as e:

@@ -67,13 +67,16 @@ from advisor.model._kernel_layout import (
     MISSED_T,
     N_AWAIT,
     N_COUNTS,
+    N_DONE,
     N_PEND,
     N_POLLS,
+    N_WAITED,
     NEXT,
     NEXT_ID,
     NROWS,
     OUT_OF_DRAWS,
     PEND_SEQ,
+    PEND_T,
     PENDING,
     PENDING_BEHIND,
     POLL_S,
@@ -117,9 +120,9 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
     buffer."""
     rows, cap = 3 * n_jobs + 3, n_deletions + 1
     return (np.empty(rows), np.empty(rows), np.empty(rows, np.int64),
-            np.empty((n_jobs, 4)), np.empty((n_jobs, 11), np.int64),
+            np.empty((n_jobs, 5)), np.empty((n_jobs, 11), np.int64),
             np.empty((cap, 4)), np.empty((cap, 5), np.int64),
-            np.empty(7), np.empty(13, np.int64), np.empty(N_COUNTS + n_jobs, np.int64),
+            np.empty(7), np.empty(15, np.int64), np.empty(N_COUNTS + n_jobs, np.int64),
             np.empty(n_jobs, np.int64))
 
 
@@ -127,11 +130,14 @@ def scratch(n_jobs: int, n_deletions: int) -> tuple[np.ndarray, ...]:
 # for it ran 2-5% slower (bench/fastpath.py's volume, the kernel's time alone).
 @njit(cache=True, nogil=True, _nrt=False)
 def run_block(slot_t, slot_j, retain, kept, boff, backup,  # noqa: C901 (split, it ran slower)
-              queue, deletion, restore, pf, pi, counts, runs, late, skipped, ev, sc, sq, jf,
-              ji, df, di, F, I, c, order):  # noqa: E741
+              queue, deletion, restore, pf, pi, counts, runs, late, skipped, done, waited,
+              ev, sc, sq, jf, ji, df, di, F, I, c, order):  # noqa: E741
     """Score every draw (column) of the pre-drawn durations: fill ``counts`` (draws x
     :data:`N_COUNTS` + jobs: then each job's runs that met a conflict) and ``runs``,
-    ``late``, ``skipped`` (draws x jobs). Fire times
+    ``late``, ``skipped`` (draws x jobs). Unless they have no columns, ``done`` gets
+    each draw's completion times of the volume's backups, warm-up included, in order,
+    and ``waited`` how long each backup created Pending from ``pf[T_COUNT]`` on waited
+    (both NaN after the last). Fire times
     ``slot_t`` (sorted; equal times in job order) belong to jobs ``slot_j``. With
     ``pi[QUEUED]``, job ``j``'s ``k``-th run reaches the volume ``queue[0, boff[j] + k,
     d]`` after it starts, lasts at least ``queue[1, boff[j] + k, d]`` (the other
@@ -160,6 +166,8 @@ def run_block(slot_t, slot_j, retain, kept, boff, backup,  # noqa: C901 (split, 
         I[:] = 0
         I[LATEST] = I[RESTORED] = I[R_ID] = -1
         c[:] = 0
+        done[d, :] = np.nan
+        waited[d, :] = np.nan
         si = 0
         while True:
             if si < n_slots:
@@ -176,7 +184,7 @@ def run_block(slot_t, slot_j, retain, kept, boff, backup,  # noqa: C901 (split, 
             if r >= 0 and (ev[r] <= limit if inclusive else ev[r] < limit):
                 start_n, start_t = _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c,
                                           order, retain, queue, boff, deletion, restore,
-                                          pf, pi, runs, late)
+                                          pf, pi, runs, late, done, waited)
             elif si < n_slots:
                 # the slot: job j fires at t (Forbid while its run is active)
                 t, j = slot_t[si], slot_j[si]
@@ -227,7 +235,7 @@ def _first_event(ev, sc, sq):
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff,  # noqa: E741
-           deletion, restore, pf, pi, runs, late):
+           deletion, restore, pf, pi, runs, late, done, waited):
     """Handle the event of row ``r``. Returns how many jobs (listed in ``order``) start
     a backup, and when."""
     n_jobs = ji.shape[0]
@@ -235,7 +243,7 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
         poll(d, ev, df, F, I, c, restore, pf, pi)
         return 0, 0.0
     if r == n_jobs + 1:  # the last deletion ended: every Pending backup starts
-        return _release_pending(r, ev, ji, I, order)
+        return _release_pending(r, d, ev, jf, ji, I, order, pf, waited)
     if r == n_jobs + 2:  # a deletion attempt: a retry, or a failed backup's TTL
         k = earliest_attempt(df, I[NROWS])
         try_deletion(k, d, df[k, NEXT], True, ev, sc, sq, jf, df, di, F, I, c, deletion, pf)
@@ -249,24 +257,28 @@ def _event(r, d, ev, sc, sq, jf, ji, df, di, F, I, c, order, retain, queue, boff
                          boff, pf, pi, runs, late)
     if r > n_jobs + 2:  # job j's run reaches the volume: its Backup is created
         j = r - n_jobs - 3
-        if _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi):
+        if _create(j, t, e_sc, e_sq, ev, jf, ji, F, I, c, pf, pi):
             order[0] = j
             return 1, t
         return 0, 0.0
     return _backup_ended(r - 1, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, df, di, F, I, c,
-                         order, retain, queue, boff, deletion, pf, pi, runs, late)
+                         order, retain, queue, boff, deletion, pf, pi, runs, late, done)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _release_pending(r, ev, ji, I, order):  # noqa: E741
+def _release_pending(r, d, ev, jf, ji, I, order, pf, waited):  # noqa: E741
     """The last deletion attempt in progress ended at ``ev[r]``: every Pending backup
-    starts, in the order they went Pending (listed in ``order``)."""
+    starts, in the order they went Pending (listed in ``order``); how long each
+    waited goes to ``waited``."""
     t = ev[r]
     ev[r] = INF
     I[N_PEND] = 0
     n = 0
     for j in range(ji.shape[0]):
         if ji[j, STATE] == PENDING:
+            if jf[j, PEND_T] >= pf[T_COUNT] and I[N_WAITED] < waited.shape[1]:
+                waited[d, I[N_WAITED]] = t - jf[j, PEND_T]
+                I[N_WAITED] += 1
             k = n
             while k > 0 and ji[order[k - 1], PEND_SEQ] > ji[j, PEND_SEQ]:
                 order[k] = order[k - 1]
@@ -278,12 +290,15 @@ def _release_pending(r, ev, ji, I, order):  # noqa: E741
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _backup_ended(j, d, t, e_sc, e_sq, ev, sc, sq, jf, ji, df, di, F, I, c, order,  # noqa: E741
-                  retain, queue, boff, deletion, pf, pi, runs, late):
+                  retain, queue, boff, deletion, pf, pi, runs, late, done):
     """Job ``j``'s backup ended at ``t`` (completed, or failed at its check): retention,
     then the end of the run and its catch-up."""
     n_jobs = ji.shape[0]
     ji[j, STATE] = IDLE
     if ji[j, B_OK]:
+        if I[N_DONE] < done.shape[1]:  # a recovery point
+            done[d, I[N_DONE]] = t
+            I[N_DONE] += 1
         I[LATEST] = ji[j, B_ID]
         ji[j, KEPT] += 1
         if ji[j, KEPT] > retain[j]:
@@ -331,12 +346,12 @@ def _start_run(j, d, t, slot, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, queue, bo
         if t > slot:
             late[d, j] += 1
     if not pi[QUEUED]:
-        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi)
+        return _create(j, t, e_sc, e_sq, ev, jf, ji, F, I, c, pf, pi)
     k = boff[j] + ji[j, RUN_NO] - 1
     jf[j, RUN_END] = t + queue[1, k, d]
     delay = queue[0, k, d]
     if delay <= 0.0:
-        return _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi)
+        return _create(j, t, e_sc, e_sq, ev, jf, ji, F, I, c, pf, pi)
     turn = ji.shape[0] + 3 + j
     ev[turn], sc[turn], sq[turn] = t + delay, t, I[SEQ]
     I[SEQ] += 1
@@ -344,7 +359,7 @@ def _start_run(j, d, t, slot, e_sc, e_sq, ev, sc, sq, jf, ji, F, I, c, queue, bo
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi):  # noqa: E741
+def _create(j, t, e_sc, e_sq, ev, jf, ji, F, I, c, pf, pi):  # noqa: E741
     """Job ``j``'s run reaches the volume at ``t``, in an event scheduled at (``e_sc``,
     ``e_sq``): its Backup is created. Returns whether it starts now (else it waits
     Pending behind a deletion, >= 1.8)."""
@@ -363,6 +378,7 @@ def _create(j, t, e_sc, e_sq, ev, ji, F, I, c, pf, pi):  # noqa: E741
         return True
     ji[j, STATE] = PENDING
     ji[j, PEND_SEQ] = I[SEQ]
+    jf[j, PEND_T] = t
     I[SEQ] += 1
     ev[1 + j] = INF
     I[N_PEND] += 1

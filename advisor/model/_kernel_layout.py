@@ -25,9 +25,9 @@ N_POLLS, WAIT_MODE, HAS_RESTORE, QUEUED = range(4)
 # a draw's scalar state: floats and integers
 T1_HOLD, T1_ACQ, D_HOLD, D_ACQ, R_ACQ, R_REL, LIMIT = range(7)
 (SEQ, NEXT_ID, N_PEND, LATEST, RESTORED, R_OK, R_ID, D_FSEQ, N_AWAIT, NROWS, DPOS, RPOS,
- OUT_OF_DRAWS) = range(13)
+ OUT_OF_DRAWS, N_DONE, N_WAITED) = range(15)
 # per job: floats and integers
-B_ACQ, B_REL, MISSED_T, RUN_END = range(4)
+B_ACQ, B_REL, MISSED_T, RUN_END, PEND_T = range(5)
 STATE, B_OK, B_ID, HIT, HAS_MISSED, KEPT, PEND_SEQ, BPOS, RUN_ON, RUN_NO, COUNTED_RUN = range(11)
 # per deletion row: floats and integers
 ACQ, REL, NEXT, SCHED = range(4)

@@ -60,7 +60,7 @@ from advisor.schema import utc
 from advisor.units import duration as _dur
 from advisor.units import size as _size
 
-__all__ = ["DEFAULT_START", "KINDS", "Finding", "structural_findings"]
+__all__ = ["DEFAULT_START", "KINDS", "Finding", "rpo_findings", "structural_findings"]
 
 DEFAULT_START = "2027-01-04"  # a Monday
 NEAR_WINDOW_S = 300
@@ -113,6 +113,52 @@ def structural_findings(jobs: pd.DataFrame, volumes: pd.DataFrame | None = None,
     order = list(KINDS)
     return sorted(findings, key=lambda f: (order.index(f.kind), -(f.expected_per_week or 0),
                                            f.jobs))
+
+
+def rpo_findings(jobs: pd.DataFrame, volumes: pd.DataFrame | None,
+                 rpo: Callable[[str], float | None], *, horizon_days: int = 35,
+                 allow_detached: bool = False) -> list[Finding]:
+    """Jobs whose volumes' recovery points are, as scheduled, further apart than their
+    RPO (``rpo(job)``, None: none): the 95th percentile of the gaps between the fire
+    times of every job covering a volume (with ``volumes``: its volumes', as
+    :func:`structural_findings` reads membership; else the jobs sharing a group with it)
+    over ``horizon_days`` from :data:`DEFAULT_START`. A schedule that promises gaps
+    beyond the RPO breaks it even when every backup succeeds; conflicts and skipped runs
+    only lengthen the gaps."""
+    t0 = _monday(None)
+    jobs = jobs.drop_duplicates(["cluster", "recurring_job"], keep="last")
+    by_volume = volumes is not None and len(volumes) > 0
+    members = _members(jobs, volumes, allow_detached) if by_volume else None
+    _, parsed = _parse(jobs, members, t0, t0 + pd.Timedelta(days=horizon_days), zone(None))
+    out = []
+    for j in parsed:
+        limit = rpo(j.name)
+        if limit is None:
+            continue
+        same = [p for p in parsed if p.cluster == j.cluster]
+        units = ({frozenset(p.name for p in same if p.members is None or v in p.members)
+                  for v in j.members} if by_volume and j.members is not None
+                 else {frozenset(p.name for p in same if _shared(j, p))})
+        worst = max(((_p95_gap([p.fires for p in same if p.name in u]), u) for u in units),
+                    default=None, key=lambda t: t[0])
+        if worst is None or not worst[0] > limit:
+            continue
+        gap, with_jobs = worst
+        others = sorted(with_jobs - {j.name})
+        out.append(Finding(
+            "recovery_point_objective", (j.name,),
+            f"{j.label}: its volumes' backups are {_dur(gap)} apart (p95 of the fire times"
+            + (f", with {', '.join(others)}" if others else "") + f") as scheduled, beyond "
+            f"the RPO of {_dur(limit)}; lock conflicts and skipped runs only lengthen the "
+            "gaps", volumes=tuple(sorted(j.members)) if by_volume and j.members else None,
+            groups=None if by_volume else tuple(sorted(j.members or ())), cluster=j.cluster,
+            details={"gap_p95_s": gap, "rpo_s": limit}))
+    return out
+
+
+def _p95_gap(fires: list[np.ndarray]) -> float:
+    t = np.unique(np.concatenate(fires)) if fires else np.zeros(0)
+    return float(np.quantile(np.diff(t), 0.95)) if len(t) > 1 else math.inf
 
 
 def _parse(jobs: pd.DataFrame, members: Mapping[tuple[str, str], frozenset[str]] | None,

@@ -58,7 +58,9 @@ from advisor.longhorn import (
     kept_by_retention,
 )
 from advisor.model import _kernel as K
+from advisor.model.estimate import Estimate, estimate, proportion, zero_if_nan
 from advisor.model.fleet import Duration, JobSpec
+from advisor.model.recovery import RecoveryDraws, last_before
 from advisor.model.runpool import RunPool
 from advisor.schedules import fire_times
 from advisor.schema import utc
@@ -73,59 +75,6 @@ _JOB_KINDS = ("skipped_slots", "late_starts", "runs")
 _BLOCK_VALUES = 250_000
 """Pre-drawn durations per block of draws (2 MB): blocks bound the memory, and several
 blocks keep both cores busy."""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A Monte Carlo mean and its standard error."""
-
-    mean: float
-    se: float
-
-    def __str__(self) -> str:
-        return f"{self.mean:.4g} ± {self.se:.2g}"
-
-    @property
-    def upper(self) -> float:
-        """``mean + 2 se``, the figure a target is checked on (NaN counts as 0)."""
-        return zero_if_nan(self.mean) + 2 * zero_if_nan(self.se)
-
-
-def zero_if_nan(x: float) -> float:
-    """0 for NaN (a figure of a job with no run in the window: nothing met, as far as it
-    shows), else ``x``."""
-    return 0.0 if math.isnan(x) else x
-
-
-def estimate(x: np.ndarray) -> Estimate:
-    """The mean of ``x`` and its standard error (sample sd / sqrt(n)). Computed from
-    the sums, two calls into numpy: a volume's figures take dozens of these and
-    np.std's own overhead was most of the time it takes to report them."""
-    x = np.asarray(x, dtype=float)
-    n = len(x)
-    if not n:
-        return Estimate(math.nan, math.nan)
-    total = float(np.add.reduce(x))
-    mean = total / n
-    if n == 1:
-        return Estimate(mean, 0.0)
-    d = x - mean  # (deviations, not raw squares: no cancellation)
-    return Estimate(mean, math.sqrt(float(np.dot(d, d)) / (n - 1) / n))
-
-
-def proportion(hits: np.ndarray, trials: np.ndarray) -> Estimate:
-    """A per-trial probability from per-draw counts: the mean over draws of each draw's
-    share, with its standard error over the draws, but never below the binomial one of
-    all trials pooled (Agresti-Coull: ``p~ = (k + 2) / (n + 4)``). Without that floor a
-    rare event unseen in every draw (a weekly run's conflict) would read ``0 ± 0``."""
-    hits, trials = np.asarray(hits, dtype=float), np.asarray(trials, dtype=float)
-    has = trials > 0
-    est = estimate(hits[has] / trials[has])
-    n = float(trials[has].sum())
-    if not n:
-        return est
-    p = (float(hits[has].sum()) + 2.0) / (n + 4.0)
-    return Estimate(est.mean, max(est.se, math.sqrt(p * (1.0 - p) / (n + 4.0))))
 
 
 @dataclass(frozen=True)
@@ -153,6 +102,8 @@ class VolumeScore:
     version: str
     conflicted_runs_by_job: dict[str, np.ndarray] | None = None
     """Per job, its runs that met a conflict (they add up to ``conflicted_runs``)."""
+    recovery: RecoveryDraws | None = None
+    """The volume's recovery points in each draw, when asked for (``recovery``)."""
 
     @property
     def draws(self) -> int:
@@ -252,6 +203,7 @@ class ScoreOptions(TypedDict, total=False):
     kept: Mapping[str, int] | None
     threads: int | None
     warmup_s: float
+    recovery: bool
 
 
 def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
@@ -279,7 +231,8 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     nothing before it, so that runs longer than their interval are under way at
     ``start`` as they would be (from a standing start, every job's first run is on
     time, and two jobs firing at ``start`` always meet); ``kept`` then holds at the
-    warm-up's start.
+    warm-up's start. ``recovery``: also keep each draw's recovery points
+    (:class:`~advisor.model.recovery.RecoveryDraws`, the score's ``recovery``).
 
     The draws run in blocks on ``threads`` threads (default: one per core, at most 2;
     pass 1 when the caller already uses every core); the result does not depend on
@@ -291,7 +244,10 @@ def score_volume(jobs: Sequence[tuple[JobSpec, Duration]], deletion: Duration,
     _check_jobs(jobs, draws, options.get("warmup_s", 0.0))
     version = options.get("version", LATEST)
     kernel = _KernelInputs.build(jobs, start, end, version, options)
-    tallies = _Tallies.zeros(draws, len(jobs))
+    tallies = _Tallies.zeros(draws, len(jobs), (*last_before(
+        [(j.cron, functools.partial(_lag, j, d, options.get("queues") or {})) for j, d in jobs],
+        kernel.pf[K.T0], options.get("tz")), options.get("seed", 0))
+        if options.get("recovery") else None)
     block = max(1, min(draws, _BLOCK_VALUES // max(kernel.n_durations, 1)))
     # Durations are drawn here, block after block (so ``seed`` fixes them), while the
     # compiled kernel, which releases the GIL, scores earlier blocks on the threads.
@@ -392,11 +348,19 @@ class _Tallies:
     runs: np.ndarray
     late: np.ndarray
     skipped: np.ndarray
+    recovery: dict[int, RecoveryDraws] | None = None
+    """Per block (by its first draw), its recovery points; None: not asked for."""
+    prior: tuple[float, Callable[[np.random.Generator, int], np.ndarray] | None, int] = (
+        math.nan, None, 0)
+    """The last fire before the warm-up (:func:`~.recovery.last_before`), how long after
+    it that backup completed (drawn, per draw) and the seed of those draws."""
 
     @classmethod
-    def zeros(cls, draws: int, n_jobs: int) -> _Tallies:
+    def zeros(cls, draws: int, n_jobs: int, recovery: tuple | None = None) -> _Tallies:
+        """Empty tallies; ``recovery``: keep recovery points, with this ``prior``."""
         return cls(np.zeros((draws, K.N_COUNTS + n_jobs), np.int64),
-                   *(np.zeros((draws, n_jobs), np.int64) for _ in range(3)))
+                   *(np.zeros((draws, n_jobs), np.int64) for _ in range(3)),
+                   *((None,) if recovery is None else ({}, recovery)))
 
     def rows(self, lo: int, hi: int) -> tuple[np.ndarray, ...]:
         """The rows of draws ``lo`` to ``hi`` (views the kernel writes into)."""
@@ -413,7 +377,9 @@ class _Tallies:
             late_starts=dict(zip(names, self.late.T, strict=True)),
             runs=dict(zip(names, self.runs.T, strict=True)),
             conflicted_runs=c[K.CONFLICTED_RUNS], window_s=window_s, version=version,
-            conflicted_runs_by_job=dict(zip(names, c[K.N_COUNTS:], strict=True)))
+            conflicted_runs_by_job=dict(zip(names, c[K.N_COUNTS:], strict=True)),
+            recovery=None if self.recovery is None else RecoveryDraws.concat(
+                [self.recovery[lo] for lo in sorted(self.recovery)]))
 
 
 _Block = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -450,12 +416,34 @@ def _blocks(kernel: _KernelInputs, jobs: Sequence[tuple[JobSpec, Duration]],
 def _run_block(kernel: _KernelInputs, tallies: _Tallies, lo: int, backup: np.ndarray,
                queue: np.ndarray, deletions: np.ndarray, restores: np.ndarray) -> None:
     """Score one block of draws into ``tallies``' rows from ``lo`` on."""
+    n = backup.shape[1]
+    cap = kernel.n_backups if tallies.recovery is not None else 0  # one per slot at most
+    done, waited = np.empty((n, cap)), np.empty((n, cap))
     bad = K.run_block(kernel.slot_t, kernel.slot_j, kernel.retain, kernel.kept, kernel.boff,
                       backup, queue, deletions, restores, kernel.pf, kernel.pi,
-                      *tallies.rows(lo, lo + backup.shape[1]),
+                      *tallies.rows(lo, lo + n), done, waited,
                       *K.scratch(len(kernel.names), kernel.n_del))
     if bad >= 0:
         raise RuntimeError(f"draw {lo + bad} needed more durations than bounded")
+    if tallies.recovery is not None:
+        pf = kernel.pf
+        fire, lag, seed = tallies.prior  # (its own generator: the draws' stay as they are)
+        prior = fire + (lag(np.random.default_rng([seed, 7, lo]), n) if lag is not None
+                        else np.zeros(n))
+        tallies.recovery[lo] = RecoveryDraws.reduce(
+            done, waited, prior=(fire, prior), t_count=pf[K.T_COUNT], t_end=pf[K.T_END],
+            slot_t=kernel.slot_t)
+
+
+def _lag(job: JobSpec, dist: Duration, queues: Mapping[str, tuple[RunPool, int]],
+         rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` draws of how long after its fire time a run of ``job`` completes the
+    volume's backup: its turn in the run (from the pool) and its duration."""
+    if job.name not in queues:
+        return _draw(dist, rng, 1, n)[0]
+    pool, at = queues[job.name]
+    r = rng.integers(len(pool), size=n)
+    return pool.start[r, at] + pool.own[r, at]
 
 
 def _run_blocks(blocks: Iterable[_Block], run: Callable[..., None], threads: int) -> None:

@@ -16,9 +16,9 @@ from advisor.schedules import describe
 
 __all__ = ["KINDS", "RETENTION_TASKS", "Finding", "ProposedJob"]
 
-KINDS = {"invalid_cron": "error", "interval_shorter_than_duration": "high",
-         "simultaneous_fire": "high", "retention_deletion_meets_backup": "medium",
-         "near_fire": "low"}
+KINDS = {"invalid_cron": "error", "recovery_point_objective": "high",
+         "interval_shorter_than_duration": "high", "simultaneous_fire": "high",
+         "retention_deletion_meets_backup": "medium", "near_fire": "low"}
 """Finding kinds, in report order, with their severity."""
 RETENTION_TASKS = BACKUPSTORE_TASKS - {SYSTEM_BACKUP}
 """The tasks whose retention deletes volume backups (system-backup's removes

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -48,9 +49,9 @@ from advisor.model.fastpath import (
     zero_if_nan,
 )
 from advisor.model.fleet import Duration, Fleet, JobSpec
+from advisor.model.recovery import RecoveryDraws
 from advisor.model.simulate import run_members
-from advisor.schedules import interval_of
-from advisor.schema import utc
+from advisor.model.window import default_window, weeks_to_run
 
 __all__ = ["FLEET_DRAWS", "Draws", "RiskAssessment", "VolumePlan", "VolumeRisk", "Waits",
            "assess", "assess_fleet", "assess_volume", "decided", "learn_waits",
@@ -161,7 +162,9 @@ def _concat(scores: Sequence[VolumeScore]) -> VolumeScore:
     per_job = {k: {j: np.concatenate([getattr(s, k)[j] for s in scores])
                    for j in getattr(first, k)}
                for k in ("skipped_slots", "late_starts", "runs", "conflicted_runs_by_job")}
-    return replace(first, **cat, **per_job)
+    recovery = None if first.recovery is None else RecoveryDraws.concat(
+        [s.recovery for s in scores])
+    return replace(first, **cat, **per_job, recovery=recovery)
 
 
 def run_figures(score: VolumeScore) -> tuple[Estimate, dict[str, Estimate],
@@ -188,17 +191,6 @@ def _risk(plan: VolumePlan, score: VolumeScore) -> VolumeRisk:
                       skipped, p_skip, interval, score.draws, score, plan.notes)
 
 
-def default_window(start: str | pd.Timestamp | None = None, weeks: int = 1
-                   ) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``weeks`` weeks from the Monday 00:00 UTC on or after ``start`` (default: the
-    Monday after today)."""
-    t = utc(start) if start is not None else pd.Timestamp.now(tz="UTC")
-    monday = (t + pd.Timedelta(days=(7 - t.weekday()) % 7)).normalize()
-    if monday < t:
-        monday += pd.Timedelta(days=7)
-    return monday, monday + pd.Timedelta(weeks=weeks)
-
-
 Focus = str | frozenset[str] | None
 """The jobs whose figures a target is checked on: one job, several (each is checked on
 its own), or None (the volume's figures over all its jobs)."""
@@ -220,9 +212,11 @@ class Draws:
     week_precision: float | None = None
     target: float | None = None
     focus: Focus = None
+    recovery: bool = False
+    """Keep each draw's recovery points too (:mod:`advisor.model.recovery`)."""
 
 
-FLEET_DRAWS = Draws(min_draws=200, week_precision=0.025)
+FLEET_DRAWS = Draws(min_draws=200, week_precision=0.025, recovery=True)
 """:func:`assess_fleet`'s: the per-week probability known to 2.5 points too, so a volume
 whose weeks all or never meet a conflict needs no more than 200 draws, one that meets one
 in about half its weeks 400."""
@@ -257,19 +251,27 @@ def settled(risk: VolumeRisk, focus: Focus, target: float, precision: float) -> 
     return decided(risk, focus, target) or not target_figure(risk, focus)[1] > precision
 
 
+class PlanOptions(TypedDict, total=False):
+    """:func:`score_plan`'s optional keywords, passed to :func:`score_volume`."""
+
+    tz: str | None
+    threads: int | None
+    recovery: bool
+
+
 def score_plan(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp, *,
-               draws: int, version: str = LATEST, seed: int = 0, tz: str | None = None,
-               threads: int | None = None) -> VolumeScore:
+               draws: int, version: str = LATEST, seed: int = 0,
+               **options: Unpack[PlanOptions]) -> VolumeScore:
     """One batch of ``draws`` draws of a plan (:func:`score_volume` with the plan's
     jobs, queues, restores and kept backups, from :data:`WARMUP_S` before ``start``):
     what :func:`assess_volume` adds up, for a caller that needs only some figures."""
     return score_volume(
         plan.jobs, plan.deletion, start, end, draws=draws, version=version, seed=seed,
-        tz=tz, restore=plan.restore, failed_backup_ttl_s=plan.failed_backup_ttl_s,
+        restore=plan.restore, failed_backup_ttl_s=plan.failed_backup_ttl_s,
         queues=plan.queues,
         kept=plan.kept if plan.kept is not None else {j.name: j.retain
                                                       for j, _ in plan.jobs},
-        threads=threads, warmup_s=WARMUP_S)
+        warmup_s=WARMUP_S, **options)
 
 
 def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Timestamp,
@@ -292,7 +294,8 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
     done, batch = 0, d.min_draws
     while True:
         scores.append(score_plan(plan, start, end, draws=batch, version=version,
-                                 seed=d.seed + 7919 * len(scores), tz=tz, threads=threads))
+                                 seed=d.seed + 7919 * len(scores), tz=tz, threads=threads,
+                                 recovery=d.recovery))
         done += batch
         score = _concat(scores)
         if d.target is not None:  # the figure checked against the target decides
@@ -483,10 +486,3 @@ def assess_fleet(fleet: Fleet, draws: Draws = FLEET_DRAWS, *,
         wanted = set(volumes)
         plans = [p for p in plans if p.volume in wanted]
     return assess(plans, draws, start=start, weeks=weeks, version=version)
-
-
-def weeks_to_run(job: JobSpec) -> int:
-    """Whole weeks a window needs for ``job`` to run in it (a monthly job: 5), at most
-    53."""
-    gap = interval_of(job.cron, median=True) or WEEK_S
-    return min(53, max(1, math.ceil(gap / WEEK_S)))

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from advisor import __version__
 from advisor.advice import Analysis, Settings, analyse
+from advisor.advice.fit import in_week, week_conflicts, week_fit
 from advisor.longhorn import BACKUPSTORE_TASKS
 from advisor.longhorn.manifests import job_labels_and_parameters
 from advisor.model.concurrency import running_at_once
@@ -32,6 +32,8 @@ from advisor.model.durations import DurationFits, backup_observations
 from advisor.model.observed import OBSERVED_KINDS
 from advisor.model.simulate import run_members
 from advisor.model.trend import Trend, volume_trends
+from advisor.report.changes import changes_since
+from advisor.report.recovery import recovery_rows, recovery_summary
 from advisor.schedules import interval_of
 from advisor.schema import utc
 from advisor.sources.base import Problem
@@ -41,8 +43,9 @@ from advisor.units import percent as pct
 __all__ = ["REPORT_BACKUP_COLUMNS", "REPORT_SCHEMA_VERSION", "JobReport", "Report",
            "build_report"]
 
-REPORT_SCHEMA_VERSION = 1
-"""Version of the report's JSON layout (``report.schema.json``)."""
+REPORT_SCHEMA_VERSION = 2
+"""Version of the report's JSON layout (``report.schema.json``). 2: the summary's
+``recovery`` and ``fit``, and ``recovery_points``."""
 DETAILED = 20
 """Volumes given their own charts: the riskiest."""
 REPORT_BACKUP_COLUMNS = ("cluster", "backup_target", "volume", "backup", "recurring_job",
@@ -81,6 +84,9 @@ class JobReport:
     split: dict | None = None
     """The slow volumes moved to a new job (kind ``split``): as ``recommend -o json``
     gives it."""
+    recovery: dict | None = None
+    """What the advice does to the job's volumes' recovery points, predicted
+    (:meth:`~advisor.advice.analyse.Analysis.recovery_change`)."""
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -91,7 +97,8 @@ class JobReport:
                 "current_interval_s": self.current_interval_s,
                 "recommended_interval_s": self.recommended_interval_s,
                 "yaml": self.yaml, "patch": self.patch, "curve": _records(self.curve),
-                "concurrency": self.concurrency, "split": self.split}
+                "concurrency": self.concurrency, "split": self.split,
+                "recovery": self.recovery}
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,9 @@ class Report:
     fits: pd.DataFrame = field(repr=False)
     running_at_once: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     trends: dict[str, Trend] = field(default_factory=dict, repr=False)
+    recovery: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    """Per volume, the week's recovery points observed and predicted
+    (:data:`~advisor.report.recovery.RECOVERY_COLUMNS`), the most lost first."""
 
     def to_dict(self) -> dict:
         """The JSON form: every number the HTML shows (``report.schema.json``), the
@@ -135,7 +145,8 @@ class Report:
                 "summary": self.summary, "jobs": [j.to_dict() for j in self.jobs],
                 "volumes": _records(self.volumes), "changes": self.changes,
                 "data_quality": self.data_quality, "detailed": list(self.detailed),
-                "running_at_once": _records(self.running_at_once), "trends": trends}
+                "running_at_once": _records(self.running_at_once), "trends": trends,
+                "recovery_points": _records(self.recovery)}
 
     def plot_timeline(self, start: str | pd.Timestamp | None = None,
                       end: str | pd.Timestamp | None = None, *,
@@ -198,12 +209,6 @@ def _records(df: pd.DataFrame) -> list[dict]:
              for k, v in row.items()} for row in out.astype(object).to_dict("records")]
 
 
-def _in_week(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    when = backups["requested_at"].fillna(backups["started_at"]).fillna(
-        backups["collected_at"])
-    return (when >= start) & (when < end)
-
-
 def _operations(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
                 ) -> pd.DataFrame:
     """The week's backups (start to finish; no finish: NaT) and deletions seen (asked for
@@ -239,7 +244,7 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
             for v in vols:
                 jobs_of.setdefault(v, []).append(job)
     fit = fits.preferred(cluster).set_index("volume")
-    b = backups[_in_week(backups, *week)]
+    b = backups[in_week(backups, *week)]
     seen = b[b["lock_conflict"].isin(OBSERVED_KINDS)].groupby("volume").size()
     failed = b[b["state"] == "Error"].groupby("volume").size()
     rows = []
@@ -274,13 +279,13 @@ def _volume_table(risk_table: pd.DataFrame, fleet, fits: DurationFits, backups: 
                           ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _jobs(recs: Sequence, fleet, members: Mapping[str, int],
-          extras: Mapping[str, dict]) -> list[JobReport]:
+def _jobs(a: Analysis, members: Mapping[str, int], extras: Mapping[str, dict]
+          ) -> list[JobReport]:
     """``extras``: each job's collected ``labels`` and ``parameters``, which its printed
     manifest must keep (:func:`job_labels_and_parameters`)."""
-    specs = {j.name: j for j in fleet.jobs}
+    specs = {j.name: j for j in a.fleet.jobs}
     out = []
-    for r in recs:
+    for r in a.recommendations:
         out.append(JobReport(
             r.job, r.kind, r.current_cron, r.recommended_cron, r.changed,
             r.p_per_run_now, r.p_per_run_after, r.reason, members.get(r.job, 0),
@@ -289,7 +294,7 @@ def _jobs(recs: Sequence, fleet, members: Mapping[str, int],
             if r.changed else None,
             "\n".join(r.patches) or None if r.changed else None,
             r.curve.drop(columns="se"), r.concurrency,
-            None if r.split is None else r.split.to_dict()))
+            None if r.split is None else r.split.to_dict(), a.recovery_change(r.job)))
     return out
 
 
@@ -341,48 +346,6 @@ def _skipped_runs(risk) -> float:
     return float(sum(per_job.values()))
 
 
-def _changes(previous: Mapping | None, summary: dict, volumes: pd.DataFrame,
-             jobs: list[JobReport]) -> dict | None:
-    """What moved since ``previous`` (the last report's JSON): volumes newly at risk or
-    no longer, the largest moves of risk per run, jobs whose cron changed, and the
-    summary figures then and now."""
-    if not previous:
-        return None
-    before = {v["volume"]: v for v in previous.get("volumes", [])}
-    now = {r.volume: r for r in volumes.itertuples()}
-    risk_then = {k for k, v in before.items() if v.get("at_risk")}
-    risk_now = {k for k, r in now.items() if r.at_risk}
-    moves = []
-    for k, r in now.items():
-        if k in before and before[k].get("p_conflict_per_run") is not None:
-            p0 = float(before[k]["p_conflict_per_run"])
-            se = float(np.hypot(before[k].get("p_conflict_per_run_se") or 0,
-                                r.p_conflict_per_run_se))
-            d = r.p_conflict_per_run - p0
-            if abs(d) > 2 * se and abs(d) > 1e-4:
-                moves.append({"volume": k, "before": p0, "after": r.p_conflict_per_run,
-                              "change": d})
-    moves.sort(key=lambda m: -abs(m["change"]))
-    crons_then = {j["job"]: j["current_cron"] for j in previous.get("jobs", [])}
-    return {
-        "previous_week": previous.get("meta", {}).get("week"),
-        "newly_at_risk": sorted(risk_now - risk_then & set(before) | (risk_now - set(before))),
-        "no_longer_at_risk": sorted(risk_then - risk_now),
-        "new_volumes": sorted(set(now) - set(before)),
-        "gone_volumes": sorted(set(before) - set(now)),
-        "risk_moves": moves[:20],
-        "cron_changes": [{"job": j.job, "before": crons_then[j.job], "after": j.current_cron}
-                         for j in jobs if j.job in crons_then
-                         and crons_then[j.job] != j.current_cron],
-        "summary_before": {k: previous.get("summary", {}).get(k) for k in (
-            "volumes_at_risk", "conflicts_observed", "conflicts_predicted",
-            "failed_backups", "skipped_runs_predicted")},
-        "summary_now": {k: summary[k] for k in (
-            "volumes_at_risk", "conflicts_observed", "conflicts_predicted",
-            "failed_backups", "skipped_runs_predicted")},
-    }
-
-
 def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
                  settings: Settings | None = None, *, previous: Mapping | None = None,
                  problems: Sequence[Problem] = (), detailed: int = DETAILED,
@@ -401,9 +364,10 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     b = a.backups
     volumes = _volume_table(risk.table, a.fleet, fits, b, (start, end), a.settings, cluster)
     members = {j: len(v) for j, v in run_members(a.fleet).items()}
-    jobs = _jobs(a.recommendations, a.fleet, members,
-                 job_labels_and_parameters(frames["jobs"], cluster))
-    summary = _summary(a, b[_in_week(b, start, end)], volumes, jobs, settings.target)
+    jobs = _jobs(a, members, job_labels_and_parameters(frames["jobs"], cluster))
+    rows = recovery_rows(a)
+    summary = _summary(a, b[in_week(b, start, end)], volumes, jobs, settings.target)
+    summary |= {"recovery": recovery_summary(a, rows), "fit": week_fit(a, frames["jobs"])}
     data_quality = _data_quality(b, fits, cluster, problems, a.notes, settings.version)
     meta = {"advisor_version": __version__, "generated_at": _iso(pd.Timestamp.now(tz="UTC")),
             "week": a.window.label, "week_start": _iso(start), "week_end": _iso(end),
@@ -422,29 +386,25 @@ def build_report(frames: Mapping[str, pd.DataFrame], fits: DurationFits,
     volumes["p99_crosses_at"] = pd.to_datetime(
         volumes["volume"].map(lambda v: trends_all[v].crossing_at), utc=True)
     trends = {v: trends_all[v] for v in top}
-    return Report(meta, summary, jobs, volumes, _changes(previous, summary, volumes, jobs),
+    return Report(meta, summary, jobs, volumes, changes_since(previous, summary, volumes, jobs),
                   data_quality, ops, durations, top, fits.preferred(cluster),
-                  running_at_once(ops), trends)
+                  running_at_once(ops), trends, rows)
 
 
 def _summary(a: Analysis, week_b: pd.DataFrame, volumes: pd.DataFrame,
              jobs: list[JobReport], target: float) -> dict:
     """The report's headline figures: volumes at risk, the week's lock conflicts
-    observed (``week_b``: its Backups) against those predicted (with a 95 % Poisson
-    range), failed backups, skipped runs, and the three changes that matter most."""
-    observed = int(week_b["lock_conflict"].isin(OBSERVED_KINDS).sum())
-    seen = a.observed
-    predicted = float(np.nansum(seen["predicted_per_week"])) if len(seen) else 0.0
-    lo, hi = (stats.poisson.ppf([0.025, 0.975], predicted) if predicted > 0
-              else (0.0, 0.0))
+    observed against those predicted (:func:`~advisor.advice.fit.week_conflicts`),
+    failed backups (``week_b``: the week's Backups), skipped runs, and the three
+    changes that matter most."""
+    c = week_conflicts(a)
     return {
         "volumes": len(volumes),
         "volumes_at_risk": int(volumes["at_risk"].sum()),
-        "conflicts_observed": observed,
-        "conflicts_observed_by_kind": {k: int((week_b["lock_conflict"] == k).sum())
-                                       for k in OBSERVED_KINDS},
-        "conflicts_predicted": predicted,
-        "conflicts_predicted_range": [float(lo), float(hi)],
+        "conflicts_observed": c["observed"],
+        "conflicts_observed_by_kind": c["by_kind"],
+        "conflicts_predicted": c["predicted"],
+        "conflicts_predicted_range": c["range"],
         "backups_week": len(week_b),
         "failed_backups": int((week_b["state"] == "Error").sum()),
         "skipped_runs_predicted": _skipped_runs(a.assessment),

@@ -27,6 +27,7 @@ import pandas as pd
 
 from advisor import units
 from advisor.report.build import JobReport, Report
+from advisor.report.recovery import RECOVERY_CHANGE, SHOWN, change_text, headline
 
 __all__ = ["FORMATS", "PREFIX", "load_previous", "render_charts", "to_csv", "to_html",
            "to_json", "to_markdown", "write_report"]
@@ -125,17 +126,22 @@ def to_json(report: Report) -> str:
 
 
 def to_csv(report: Report) -> dict[str, str]:
-    """``{"volumes": csv, "jobs": csv}``: the per-volume table and the per-job advice
-    (every field but the curve; a split as its new job, cron and volumes)."""
+    """``{"volumes": csv, "jobs": csv, "recovery": csv}``: the per-volume table, the
+    per-job advice (every field but the curve; a split as its new job, cron and
+    volumes; what it does to recovery points as ``recovery_`` columns) and each
+    volume's recovery points."""
     def row(j: JobReport) -> dict:
-        sp = j.split or {}
-        return {**{k: v for k, v in j.to_dict().items() if k not in ("curve", "split")},
+        sp, rp = j.split or {}, j.recovery or {}
+        return {**{k: v for k, v in j.to_dict().items()
+                   if k not in ("curve", "split", "recovery")},
                 "split_job": sp.get("job"), "split_cron": sp.get("cron"),
-                "split_volumes": ", ".join(sp.get("volumes", ())) or None}
+                "split_volumes": ", ".join(sp.get("volumes", ())) or None,
+                **{f"recovery_{k}": rp.get(k) for k in RECOVERY_CHANGE}}
 
     jobs = pd.DataFrame([row(j) for j in report.jobs])
     return {"volumes": report.volumes.to_csv(index=False),
-            "jobs": jobs.to_csv(index=False)}
+            "jobs": jobs.to_csv(index=False),
+            "recovery": report.recovery.to_csv(index=False)}
 
 
 def _env():
@@ -145,7 +151,7 @@ def _env():
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, pm=units.percent_pm, dur=_dur, num=_num, when=_when,
-                       reaches=_reaches)
+                       reaches=_reaches, recovery_change=change_text)
     return env
 
 
@@ -154,7 +160,9 @@ def to_html(report: Report, charts: dict[str, tuple[str, bytes]]) -> str:
     images = {stem: (title, "data:image/png;base64," + base64.b64encode(png).decode())
               for stem, (title, png) in charts.items()}
     return _env().get_template("report.html.j2").render(
-        r=report, d=report.to_dict(), images=images, volumes=_records(report.volumes))
+        r=report, d=report.to_dict(), images=images, volumes=_records(report.volumes),
+        headline=headline(report.summary), recovery=_records(report.recovery),
+        shown=SHOWN)
 
 
 def to_markdown(report: Report, chart_files: dict[str, tuple[str, str]]) -> str:
@@ -166,6 +174,7 @@ def to_markdown(report: Report, chart_files: dict[str, tuple[str, str]]) -> str:
              f"{e(m['longhorn_version'])} rules; target {_pct(m['target_risk'])} conflict "
              f"per run; advisor {e(m['advisor_version'])}.", "", "## Summary", ""]
     lo, hi = s["conflicts_predicted_range"]
+    lines += [f"- **{e(f)}** {e(w)}" for f, w in headline(s)] + ["", e(s["fit"]["text"]), ""]
     lines += [
         f"- **{s['volumes_at_risk']} of {s['volumes']} volumes at risk**",
         f"- lock conflicts observed this week: **{s['conflicts_observed']}**; predicted "
@@ -178,9 +187,14 @@ def to_markdown(report: Report, chart_files: dict[str, tuple[str, str]]) -> str:
            if s["over_target_after"] else ""), "",
         "### The three most important changes", ""]
     lines += [f"{i}. {e(c)}" for i, c in enumerate(s["top_changes"], 1)] or ["None."]
-    lines += ["", "## RecurringJobs", ""]
+    lines += ["", "## Recovery points", "", f"The {SHOWN} volumes that lost the most (all "
+              "are in the JSON and CSV): observed, and in brackets the central 95 % of the "
+              "predicted weeks.", "", _md_recovery(report.recovery.head(SHOWN)), ""]
+    lines += ["## RecurringJobs", ""]
     for j in report.jobs:
         lines += [f"### {e(j.job)}", "", _md_action(j), "", e(j.reason), ""]
+        if j.changed and j.recovery:
+            lines += [e(change_text(j.recovery)), ""]
         if j.changed:
             lines += ["```yaml", j.yaml or "", "```", "", "```sh", j.patch or "", "```", ""]
     lines += ["## Volumes by risk", "", f"P(conflict)/run: ± is {units.UNCERTAINTY}, in "
@@ -228,6 +242,25 @@ def _md_table(df: pd.DataFrame) -> str:
             _dur(r.p99_s), _dur(r.interval_s), _dur(r.min_safe_interval_s), _dur(r.margin_s),
             _reaches(r.p99_crosses_at, r.margin_s)]) + " |")
     return "\n".join(rows)
+
+
+def _md_recovery(t: pd.DataFrame) -> str:
+    """The recovery table (:data:`~advisor.report.recovery.RECOVERY_COLUMNS`) as
+    Markdown: one line per volume, observed figures with their predicted ranges."""
+    def rng(v: dict, k: str, f: Callable[[object], str]) -> str:
+        return f"{f(v[f'{k}_observed'])} [{f(v[f'{k}_lo'])}–{f(v[f'{k}_hi'])}]"
+
+    rows = [{"volume": md_escape(v["volume"]), "intended every": _dur(v["intended_interval_s"]),
+             "completed": rng(v, "points", _num), "lost": rng(v, "lost", _num),
+             "gap p95": rng(v, "gap_p95", _dur), "longest gap": rng(v, "gap_max", _dur),
+             "delayed": rng(v, "waited", _num), "wait p95": _dur(v["wait_p95_observed"]),
+             "cleanups deferred": rng(v, "deferred", _num),
+             "outside range": md_escape(v["outside"])} for v in _records(t)]
+    if not rows:
+        return "No volume."
+    head = list(rows[0])
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      *("| " + " | ".join(r.values()) + " |" for r in rows)])
 
 
 def _md_action(j: JobReport) -> str:

@@ -116,8 +116,12 @@ class _Ladder:
     (``cache``), and the interval of each cron scored (``interval``)."""
 
     def __init__(self, job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer, target: float,
-                 volumes: Collection[str] | None, phases: Phases | None = None) -> None:
+                 volumes: Collection[str] | None, phases: Phases | None = None,
+                 max_s: float | None = None) -> None:
         self.job, self.scorer, self.target, self.volumes = job, scorer, target, volumes
+        self.max_s = max_s
+        self.top = len(LADDER) if max_s is None else sum(s <= max_s for s in LADDER)
+        """The steps the search may recommend: ``LADDER[:top]`` (the RPO's cap)."""
         self.others = [j for j in jobs if j.name != job.name]
         self.cache: dict[str, tuple[str, VolumeOutcome]] = {}
         self.interval: dict[str, float] = {}
@@ -157,7 +161,7 @@ class _Ladder:
         """Of the steps from ``lo`` scored, the one whose worst volume has the lowest
         risk, the shortest of those within a tenth of it (a longer interval costs
         recovery points); None when none was scored."""
-        done = [i for i in self.best if i >= lo]
+        done = [i for i in self.best if lo <= i < self.top]
         if not done:
             return None
         low = min(self.score(self.best[i])[1].upper for i in done)
@@ -184,10 +188,13 @@ def _upwards(search: _Ladder, here: int | None, current_s: float, why_now: str, 
     # from the step below its median gap
     lo = here if here is not None else sum(s <= current_s for s in LADDER) - 1
     lo = max(lo, 0)
-    found = _first_true(len(LADDER) - lo, lambda t: search.meets(lo + t)) \
-        if lo < len(LADDER) else None
+    found = _first_true(search.top - lo, lambda t: search.meets(lo + t)) \
+        if lo < search.top else None
     if found is None:
-        none = f"{why_now}; no ladder step up to {dur(LADDER[-1])} meets the {rule}"
+        top = LADDER[max(search.top - 1, 0)]
+        none = f"{why_now}; no ladder step up to {dur(top)}" + (
+            f" (the RPO's limit, {dur(search.max_s)})" if search.top < len(LADDER) else "") + \
+            f" meets the {rule}"
         best = search.best_step(lo)
         if best is None:
             return None, search.job.cron, none
@@ -220,8 +227,8 @@ def _downwards(search: _Ladder, current_s: float) -> int | None:
 
 def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
                      target: float = 0.01, *, volumes: Collection[str] | None = None,
-                     allow_shorter: bool = False, phases: Phases | None = None
-                     ) -> IntervalAdvice:
+                     allow_shorter: bool = False, phases: Phases | None = None,
+                     max_s: float | None = None) -> IntervalAdvice:
     """The smallest :data:`LADDER` interval for ``job`` that keeps every volume under
     ``target`` (``p + 2·se <= target`` for both conflict and skip), as a cron keeping the
     job's phase (:func:`ladder_cron`).
@@ -240,7 +247,8 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     at that step (None: none); each step is then judged at the better of the two, which
     doubles the calls at most. When no step meets the target, the step whose worst
     volume fares best is recommended if it clearly cuts that volume's risk by a tenth
-    (:meth:`VolumeOutcome.cuts`).
+    (:meth:`VolumeOutcome.cuts`). ``max_s``: the longest interval the search may
+    recommend (the recovery-point objective; None: the whole ladder).
     """
     if job.task not in BACKUPSTORE_TASKS:
         raise ValueError(f"job {job.name!r}: task {job.task!r} never takes the backup lock")
@@ -250,7 +258,7 @@ def minimum_interval(job: JobSpec, jobs: Sequence[JobSpec], scorer: Scorer,
     current_s = even or interval_of(job.cron, median=True)
     if current_s is None:
         raise ValueError(f"job {job.name!r}: {job.cron!r} fires less than twice in 400 days")
-    search = _Ladder(job, jobs, scorer, target, volumes, phases)
+    search = _Ladder(job, jobs, scorer, target, volumes, phases, max_s)
     gap = dur(current_s) + ("" if even else " median gap (uneven schedule)")
     search.interval[job.cron] = float(current_s)
     vol_now, now = search.score(job.cron)

@@ -21,6 +21,7 @@ least. Otherwise the job is kept, and the reason names the best change found.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -31,7 +32,7 @@ from advisor.advice.search.intervals import IntervalAdvice, Phases, minimum_inte
 from advisor.advice.search.ladder import LADDER, ladder_cron
 from advisor.advice.search.outcome import Recommendation
 from advisor.advice.search.scorer import fleet_scorer
-from advisor.advice.search.split import Split, split_job
+from advisor.advice.search.split import How, Split, split_job
 from advisor.advice.settings import Settings
 from advisor.model.fleet import Fleet, JobSpec
 from advisor.model.risk import RiskAssessment, Waits, learn_waits, weeks_to_run
@@ -134,10 +135,11 @@ def _job_advice(fleet: Fleet, j: JobSpec, vols: list[str], s: Settings, *,
     # under the target, an interval for all cannot give up fewer recovery points unless
     # it is one step longer at most, so its search skips the other offsets (half the
     # cost on a job of hundreds of volumes)
+    cap = rpo_cap(fleet, j, vols, s)
     sp = _split(fleet, j, vols, outlast, s, start=start, waits=waits)
     advice = minimum_interval(j, fleet.jobs, scorer, s.target, volumes=vols,
                               phases=None if sp is not None and sp.meets_target
-                              else _phases(fleet, j))
+                              else _phases(fleet, j), max_s=cap)
     first = _interval_candidate(j, advice, len(vols), _sharing(fleet, j))
     if advice.meets_target and first.lost_per_week == 0.0:
         return first.rec  # kept, or the same interval at another offset
@@ -159,6 +161,27 @@ def _job_advice(fleet: Fleet, j: JobSpec, vols: list[str], s: Settings, *,
     return _choose(found, advice, j)
 
 
+def rpo_cap(fleet: Fleet, j: JobSpec, vols: Sequence[str], s: Settings) -> float | None:
+    """The longest interval ``j`` may be given under the settings' RPO: for each of its
+    ``vols`` that no other job backs up within its RPO, the RPO less the volume's p95
+    backup duration in ``j`` (a backup that starts on time completes that late, so its
+    gap to the last completion can reach interval + p95); the smallest of those, or the
+    job's interval now if longer (the advice never lengthens it further). None when no
+    RPO is left to the job."""
+    if not s.has_rpo:
+        return None
+    members = run_members(fleet)
+    every = {o.name: interval_of(o.cron, median=True) or math.inf for o in fleet.jobs}
+    spec = {v.name: v for v in fleet.volumes}
+    caps = []
+    for v in vols:
+        jobs = [o for o, vs in members.items() if v in vs]
+        rpo = s.rpo_of_volume(jobs)
+        if rpo is not None and not any(o != j.name and every[o] <= rpo for o in jobs):
+            caps.append(rpo - spec[v].backup_duration_for(j.name).p95_s)
+    return max(min(caps), every[j.name]) if caps else None
+
+
 def _split(fleet: Fleet, j: JobSpec, vols: Sequence[str], slow: list[str], s: Settings, *,
            start: str | pd.Timestamp | None, waits: Waits) -> Split | None:
     """``slow`` moved out of ``j`` (None when they are not a few of its volumes); if the
@@ -171,15 +194,16 @@ def _split(fleet: Fleet, j: JobSpec, vols: Sequence[str], slow: list[str], s: Se
     # the rest at the better of the job's offset and the one farthest from the jobs that
     # share its volumes (what suits the whole job is its slow volumes' choice)
     rest = [j.cron] + [c for c in [_phases(fleet, j)(j.cron)] if c is not None]
-    sp = split_job(fleet, j, slow, rest, s, start=start, waits=waits, phases=_phases)
+    sp = split_job(fleet, j, slow, rest, s, How(start, waits, _phases,
+                                                rpo_cap(fleet, j, slow, s)))
     for _ in range(2):
         more = sorted((v for v, o in sp.rest_outcomes.items() if o.upper > s.target),
                       key=lambda v: -sp.rest_outcomes[v].upper)
         if sp.meets_target or not more or len(slow) + len(more) > few:
             break
         slow = [*slow, *more]
-        sp = split_job(fleet, j, slow, [sp.rest_cron], s, start=start, waits=waits,
-                       phases=_phases)
+        sp = split_job(fleet, j, slow, [sp.rest_cron], s, How(
+            start, waits, _phases, rpo_cap(fleet, j, slow, s)))
     return sp
 
 

@@ -108,29 +108,38 @@ def _labels(fleet: Fleet, moved: Fleet, volumes: Sequence[str]) -> tuple[str, ..
                  for v in volumes)
 
 
-def _search(fleet: Fleet, new: JobSpec, volumes: Sequence[str], s: Settings, *,
-            start: str | pd.Timestamp | None, waits: Waits, weeks: int,
-            phases: Callable[[Fleet, JobSpec], Phases]) -> IntervalAdvice:
+@dataclass(frozen=True)
+class How:
+    """How a split is searched: over the week from ``start``, with the run lanes'
+    ``waits``, trying at each step of a job in a fleet the other offset ``phases``
+    gives (see :func:`minimum_interval`), up to ``max_s`` at most (the RPO)."""
+
+    start: str | pd.Timestamp | None
+    waits: Waits
+    phases: Callable[[Fleet, JobSpec], Phases]
+    max_s: float | None = None
+
+
+def _search(fleet: Fleet, new: JobSpec, volumes: Sequence[str], s: Settings, how: How
+            ) -> IntervalAdvice:
     """The new job's smallest safe interval over ``volumes`` in ``fleet``."""
-    scorer = fleet_scorer(fleet, s, start=start, weeks=weeks, focus=new.name, waits=waits,
-                          target=s.target)
+    scorer = fleet_scorer(fleet, s, start=how.start, weeks=weeks_to_run(new), focus=new.name,
+                          waits=how.waits, target=s.target)
     return minimum_interval(new, fleet.jobs, scorer, s.target, volumes=volumes,
-                            phases=phases(fleet, new))
+                            phases=how.phases(fleet, new), max_s=how.max_s)
 
 
 def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Sequence[str],
-              s: Settings, *, start: str | pd.Timestamp | None, waits: Waits,
-              phases: Callable[[Fleet, JobSpec], Phases]) -> Split:
+              s: Settings, how: How) -> Split:
     """``slow`` (volumes of ``job``) moved to a new job searched up the ladder from
-    ``job``'s interval; the rest stay in ``job`` at the better of ``rest_crons`` (its
-    cron, and another offset). ``phases`` gives the other offset to try at each step
-    of a job in a fleet (see :func:`minimum_interval`)."""
+    ``job``'s interval (:class:`How`); the rest stay in ``job`` at the better of
+    ``rest_crons`` (its cron, and another offset)."""
     taken = [j.name for j in fleet.jobs]
     weeks = weeks_to_run(job)
     draft = replace(job, name=split_name(job.name, LADDER[-1], taken), groups=())
     found = _search(moved_fleet(fleet.with_job(job.name, cron=rest_crons[0]), job.name,
                                 slow, draft),
-                    draft, slow, s, start=start, waits=waits, weeks=weeks, phases=phases)
+                    draft, slow, s, how)
     step = found.step_s or found.current_interval_s
     new = replace(draft, name=split_name(job.name, step, taken), cron=found.recommended_cron)
     best: tuple[float, str, Fleet, Mapping[str, VolumeOutcome]] | None = None
@@ -138,7 +147,7 @@ def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Seque
         moved = moved_fleet(fleet.with_job(job.name, cron=cron), job.name, slow, new)
         # (the scorer's outcomes are those of the volumes staying in the job: its focus)
         out: Mapping[str, VolumeOutcome] = fleet_scorer(
-            moved, s, start=start, weeks=weeks, focus=job.name, waits=waits,
+            moved, s, start=how.start, weeks=weeks, focus=job.name, waits=how.waits,
             target=s.target)(moved.jobs) if run_members(moved).get(job.name) else {}
         worst = _worst(out)
         upper = out[worst].upper if worst is not None else 0.0
@@ -156,8 +165,7 @@ def split_job(fleet: Fleet, job: JobSpec, slow: Sequence[str], rest_crons: Seque
         solo = moved_fleet(replace(fleet, jobs=tuple(j for j in fleet.jobs
                                                      if j.name != job.name)),
                            job.name, [v], alone)
-        a = _search(solo, alone, [v], s, start=start, waits=waits, weeks=weeks,
-                    phases=phases)
+        a = _search(solo, alone, [v], s, how)
         minimums.append((v, (a.step_s or a.current_interval_s) if a.meets_target else None,
                          a.after))
     return Split(new, tuple(slow), rest_cron, found, tuple(minimums),
