@@ -26,7 +26,12 @@ from advisor.inputs import fleet_from_history, history_cluster
 from advisor.model.durations import DurationFits
 from advisor.model.fleet import Fleet
 from advisor.model.observed import observed_vs_predicted
-from advisor.model.recovery_observed import fleet_recovery, observed_recovery, recovery_table
+from advisor.model.recovery_observed import (
+    fleet_recovery,
+    observed_recovery,
+    predicted_table,
+    recovery_table,
+)
 from advisor.model.risk import (
     FLEET_DRAWS,
     Draws,
@@ -141,18 +146,31 @@ class Analysis:
             sorted((*kept, *again.volumes), key=lambda r: r.volume)))
 
     @functools.cached_property
+    def _predicted(self) -> pd.DataFrame:
+        return predicted_table(self.assessment.volumes)
+
+    @functools.cached_property
     def recovery(self) -> pd.DataFrame:
         """Per volume, its recovery points in the week: intended by the crons, observed
         in the history and predicted under the current RecurringJobs, each with its
         range (:func:`~advisor.model.recovery_observed.recovery_table`)."""
         return recovery_table(self.assessment, observed_recovery(
-            self.backups, self.window.start, self.window.end))
+            self.backups, self.window.start, self.window.end), self._predicted)
 
     @functools.cached_property
     def recovery_after(self) -> pd.DataFrame:
         """:attr:`recovery`'s predicted figures once the advice is applied (the same
-        as now when nothing changes; nothing observed)."""
-        return recovery_table(self.advised or self.assessment, pd.DataFrame())
+        as now when nothing changes; nothing observed): the volumes the advice does not
+        touch keep theirs."""
+        risk = self.advised
+        if risk is None:
+            return recovery_table(self.assessment, pd.DataFrame(), self._predicted)
+        now = {id(v) for v in self.assessment.volumes}
+        again = predicted_table(v for v in risk.volumes if id(v) not in now)
+        kept = self._predicted[~self._predicted["volume"].isin(again.get("volume", []))]
+        both = pd.concat([kept, again], ignore_index=True).sort_values(
+            "volume", kind="stable").reset_index(drop=True)
+        return recovery_table(risk, pd.DataFrame(), both)
 
     def recovery_change(self, job: str) -> dict | None:
         """What a job's advice does to its volumes' recovery points, predicted: the

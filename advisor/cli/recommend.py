@@ -79,8 +79,7 @@ def recommend(
     # (of a store's Backups, what comparing with the history and finding DR sources read)
     frames, fits = fitted(store, sample, from_file,
                           backup_columns=tuple(dict.fromkeys(
-                              (*OBSERVED_BACKUP_COLUMNS, *RECOVERY_BACKUP_COLUMNS,
-                               "deleted_at"))))
+                              (*OBSERVED_BACKUP_COLUMNS, *RECOVERY_BACKUP_COLUMNS))))
     try:
         analysis = analyse(frames, fits, settings, jobs=job)
     except ValueError as e:

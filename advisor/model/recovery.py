@@ -24,6 +24,7 @@ same way.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -34,7 +35,7 @@ import pandas as pd
 
 from advisor.schedules import fire_times
 
-__all__ = ["PER_DRAW", "RecoveryDraws", "intended_gaps", "last_before", "range_of"]
+__all__ = ["PER_DRAW", "RecoveryDraws", "intended_gaps", "last_before", "range_of", "ranges"]
 
 PER_DRAW = ("gap_p50", "gap_p95", "gap_max", "points", "wait_p50", "wait_p95", "waited")
 """The per-draw arrays of :class:`RecoveryDraws`."""
@@ -141,13 +142,27 @@ def last_before(jobs: Sequence[tuple[str, Any]], t0: float, tz: str | None = Non
     """The volume's last fire time before ``t0`` (any of its jobs', within 62 days) and
     what goes with that job (``jobs``: ``(cron, x)``; the latest job's ``x`` when two
     fire then). ``(NaN, None)`` when none fires."""
-    until = pd.Timestamp(t0 - 1, unit="s", tz="UTC")
     fire, what = np.nan, None
     for cron, x in jobs:
-        f = fire_times(cron, until - pd.Timedelta(days=62), until, tz)
-        if len(f) and not float(f[-1].astype(np.int64)) < fire:
-            fire, what = float(f[-1].astype(np.int64)), x
+        f = _last_fire(cron, t0, tz)
+        if np.isfinite(f) and not f < fire:  # (a later or equal one wins)
+            fire, what = f, x
     return fire, what
+
+
+@functools.lru_cache(maxsize=256)
+def _last_fire(cron: str, t0: float, tz: str | None) -> float:
+    """A cron's last fire time before ``t0`` within 62 days (NaN: none); cached, as every
+    volume of a job asks for it."""
+    until = pd.Timestamp(t0 - 1, unit="s", tz="UTC")
+    f = fire_times(cron, until - pd.Timedelta(days=62), until, tz)
+    return float(f[-1].astype(np.int64)) if len(f) else np.nan
+
+
+def ranges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`range_of` of each row of ``x``, all at once."""
+    mid, lo, hi = _quantiles(x, (0.5, *RANGE))
+    return mid, lo, hi
 
 
 def intended_gaps(slot_t: np.ndarray, t_count: float, t_end: float) -> tuple[float, float]:
@@ -162,17 +177,19 @@ def intended_gaps(slot_t: np.ndarray, t_count: float, t_end: float) -> tuple[flo
     return (float(np.median(gaps)) if len(gaps) else np.nan, longest)
 
 
-def _quantiles(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``x`` its median and 95th percentile over finite values (linear
-    interpolation, as ``np.quantile``; NaN for a row with none), for all rows at once
-    (``np.nanquantile`` goes row by row)."""
+def _quantiles(x: np.ndarray, qs: tuple[float, ...] = (0.5, 0.95)) -> list[np.ndarray]:
+    """Per row of ``x`` its ``qs`` quantiles (default the median and 95th percentile)
+    over finite values (linear interpolation, as ``np.quantile``; NaN for a row with
+    none), for all rows at once (``np.nanquantile`` goes row by row)."""
     rows = len(x)
     if not x.shape[1]:
-        return np.full(rows, np.nan), np.full(rows, np.nan)
-    s = np.sort(np.where(np.isfinite(x), x, np.inf), axis=1)
-    n = np.isfinite(x).sum(axis=1)
+        return [np.full(rows, np.nan) for _ in qs]
+    finite = np.isfinite(x)
+    n = finite.sum(axis=1)
+    s = np.sort(x if finite.all() or not np.isinf(x).any() else
+                np.where(finite, x, np.nan), axis=1)  # (NaN sorts last)
     out = []
-    for q in (0.5, 0.95):
+    for q in qs:
         pos = q * np.maximum(n - 1, 0)
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
@@ -181,4 +198,4 @@ def _quantiles(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(invalid="ignore"):  # (inf - inf in a row with no value)
             v = a + (pos - lo) * (b - a)
         out.append(np.where(n > 0, np.where(hi == lo, a, v), np.nan))
-    return out[0], out[1]
+    return out

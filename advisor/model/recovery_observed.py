@@ -24,15 +24,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
 from advisor.model.fastpath import WEEK_S, VolumeScore
-from advisor.model.recovery import range_of
-from advisor.model.risk import RiskAssessment
+from advisor.model.recovery import range_of, ranges
+from advisor.model.risk import RiskAssessment, VolumeRisk
 
 __all__ = ["COUNTS", "FIGURES", "RECOVERY_BACKUP_COLUMNS", "fleet_recovery",
-           "observed_recovery", "pending_waits", "predicted_draws", "recovery_table"]
+           "observed_recovery", "pending_waits", "predicted_draws", "predicted_table",
+           "recovery_table"]
 
 RECOVERY_BACKUP_COLUMNS = ("cluster", "volume", "backup", "state", "requested_at",
                            "started_at", "finished_at", "deletion_requested_at",
@@ -47,40 +50,50 @@ _KEY = ["cluster", "volume"]
 def observed_recovery(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
                       ) -> pd.DataFrame:
     """One row per (cluster, volume) with a Backup in the history: the week ``start`` -
-    ``end``'s figures (see the module docstring; seconds, bytes, counts)."""
-    b = backups[[c for c in RECOVERY_BACKUP_COLUMNS if c in backups]]
+    ``end``'s figures (see the module docstring; seconds, bytes, counts). Millions of
+    Backups are read column by column: only the week's rows are taken out."""
+    b = backups
     if b.empty:
         return pd.DataFrame(columns=COLUMNS)
-    keys = b[_KEY].astype(str).drop_duplicates()
-    out = keys.merge(_gaps(b, start, end), on=_KEY, how="left")
+    f = b["finished_at"]
+    # every volume, with its last completion before the week (NaT: none)
+    last = f.where(f < start).groupby([b["cluster"], b["volume"]], observed=True,
+                                      sort=False).max().rename("last")
+    out = _strings(last.reset_index())
     asked = b["requested_at"].fillna(b["started_at"])
-    week = (asked >= start) & (asked < end)
-    conflict = b["lock_conflict"].astype(str)
+    week = ((asked >= start) & (asked < end)).to_numpy(dtype=bool, na_value=False)
+    out = out.merge(_gaps(b[((f >= start) & (f < end)).to_numpy(dtype=bool, na_value=False)],
+                          out, start, end), on=_KEY, how="left").drop(columns="last")
     g = pending_waits(b, start, end).groupby(_KEY)["wait"]
     out = out.merge(pd.DataFrame({"waited": g.size(), "wait_p50": g.quantile(0.5),
                                   "wait_p95": g.quantile(0.95)}).reset_index(),
                     on=_KEY, how="left")
-    failed = b[week & (b["state"].astype(str) == "Error")]
+    conflict = b["lock_conflict"]
     deleted = b["deletion_requested_at"].fillna(asked)
-    d = b[(deleted >= start) & (deleted < end) & (conflict == "delete_blocked")]
+    d = _strings(b.loc[((deleted >= start) & (deleted < end) & (conflict == "delete_blocked"))
+                       .to_numpy(dtype=bool, na_value=False), [*_KEY, "new_upload_bytes"]])
+    w = _strings(b.loc[week, [*_KEY, "state", "lock_conflict"]])
     counts = [
-        failed.groupby(_KEY).size().rename("failed"),
+        w[w["state"] == "Error"].groupby(_KEY).size().rename("failed"),
         d.groupby(_KEY).size().rename("deferred"),
-        d.groupby(_KEY)["new_upload_bytes"].sum().astype(float).rename("deferred_bytes"),
-        ]
-    if (conflict == "restore_blocked").any():  # (else the history holds no restores)
-        counts.append(b[week & (conflict == "restore_blocked")].groupby(_KEY).size()
+        d.groupby(_KEY)["new_upload_bytes"].sum().astype(float).rename("deferred_bytes")]
+    restores = bool((conflict == "restore_blocked").fillna(False).any())
+    if restores:  # (else the history holds no restores)
+        counts.append(w[w["lock_conflict"] == "restore_blocked"].groupby(_KEY).size()
                       .rename("restore_blocked"))
     else:
         out["restore_blocked"] = np.nan
-    for s in counts:
-        s.index = s.index.set_levels([lv.astype(str) for lv in s.index.levels])
-        out = out.merge(s.reset_index(), on=_KEY, how="left")
-    restores = out["restore_blocked"].notna().any()
+    for c in counts:
+        out = out.merge(c.reset_index(), on=_KEY, how="left")
     for c in ("points", "failed", "waited", "deferred", "deferred_bytes",
               *(["restore_blocked"] if restores else [])):
         out[c] = out[c].fillna(0)
     return out[COLUMNS].reset_index(drop=True)
+
+
+def _strings(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its cluster and volume as plain strings (what the keys merge on)."""
+    return df.astype({k: str for k in _KEY})
 
 
 def pending_waits(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
@@ -89,23 +102,26 @@ def pending_waits(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
     ``cluster``, ``volume`` and ``wait`` (seconds; see the module docstring)."""
     b = backups
     asked = b["requested_at"].fillna(b["started_at"])
-    w = b[(asked >= start) & (asked < end)
-          & (b["lock_conflict"].astype(str) == "pending_behind_deletion")]
+    w = b[((asked >= start) & (asked < end) & (b["lock_conflict"] == "pending_behind_deletion"))
+          .to_numpy(dtype=bool, na_value=False)]
     return pd.DataFrame({"cluster": w["cluster"].astype(str),
                          "volume": w["volume"].astype(str),
                          "wait": ((w["started_at"] - w["requested_at"]).dt.total_seconds()
                                   .clip(lower=0))})
 
 
-def _gaps(b: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Per (cluster, volume): completions in the week and their gaps' figures."""
-    f = b["finished_at"]
-    done = b[(f >= start) & (f < end)].drop_duplicates(["cluster", "backup"], keep="last")
-    before = b[f < start].groupby(_KEY, observed=True)["finished_at"].max().reset_index()
-    t = pd.concat([pd.DataFrame({"cluster": x["cluster"].astype(str),
-                                 "volume": x["volume"].astype(str),
-                                 "t": _seconds(x["finished_at"])})
-                   for x in (before, done)], ignore_index=True)
+def _gaps(done: pd.DataFrame, last: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+          ) -> pd.DataFrame:
+    """Per (cluster, volume): completions in the week (``done``: the week's completed
+    Backups) and their gaps' figures, the first gap from ``last`` (each volume's last
+    completion before the week)."""
+    done = _strings(done[[*_KEY, "backup", "finished_at"]]).drop_duplicates(
+        ["cluster", "backup"], keep="last")
+    before = last[last["last"].notna()]
+    t = pd.concat([pd.DataFrame({"cluster": x["cluster"], "volume": x["volume"],
+                                 "t": _seconds(x[col])})
+                   for x, col in ((before, "last"), (done, "finished_at"))],
+                  ignore_index=True)
     t = t.sort_values([*_KEY, "t"], kind="stable")
     same = (t["cluster"].eq(t["cluster"].shift()) & t["volume"].eq(t["volume"].shift()))
     t["gap"] = np.where(same, t["t"].diff(), np.nan)
@@ -115,8 +131,7 @@ def _gaps(b: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFra
     out = pd.DataFrame({"points": g.size(), "gap_p50": g["gap"].quantile(0.5),
                         "gap_p95": g["gap"].quantile(0.95),
                         "gap_max": g["gap"].max()})
-    last = t.groupby(_KEY)["t"].max()
-    tail = (s1 - last).rename("tail")
+    tail = (s1 - t.groupby(_KEY)["t"].max()).rename("tail")
     out = out.join(tail, how="outer")
     out["gap_max"] = np.fmax(out["gap_max"], out["tail"])
     out["points"] = out["points"].fillna(0)
@@ -131,25 +146,23 @@ COUNTS = ("points", "lost", "waited", "deferred", "restore_blocked")
 
 
 def predicted_draws(score: VolumeScore) -> dict[str, np.ndarray]:
-    """A volume's per-draw figures (:data:`FIGURES`) from its score, counts per week."""
+    """A volume's per-draw figures (:data:`FIGURES`) from its score, counts per week (of
+    the draws its recovery points were kept for)."""
     scale = WEEK_S / score.window_s
     out = score.recovery.per_draw(scale)
-    out["deferred"] = score.delete_blocked * scale
-    out["restore_blocked"] = score.restore_blocked * scale
+    n = score.recovery.draws
+    out["deferred"] = score.delete_blocked[:n] * scale
+    out["restore_blocked"] = score.restore_blocked[:n] * scale
     return out
 
 
-def recovery_table(risk: RiskAssessment, observed: pd.DataFrame) -> pd.DataFrame:
-    """One row per assessed volume whose recovery points were drawn: the intended
-    interval, longest intended gap and slots (``intended_*``), then for each figure of
-    :data:`FIGURES` its ``_observed`` value (``observed``: :func:`observed_recovery` of
-    the same week; ``lost`` is the intended slots less the completed backups), its
-    ``_predicted`` median over the draws and their central 95 % (``_lo``, ``_hi``);
-    ``deferred_bytes_observed``; and ``outside``: the figures observed outside their
-    predicted range (comma-separated)."""
-    seen = observed.set_index(_KEY) if len(observed) else None
+def predicted_table(volumes: Iterable[VolumeRisk]) -> pd.DataFrame:
+    """One row per volume whose recovery points were drawn: ``intended_interval_s``,
+    ``intended_max_gap_s``, ``intended_points`` (a week), and per figure of
+    :data:`FIGURES` its ``_predicted`` median over the draws and their central 95 %
+    (``_lo``, ``_hi``; a count's widened to whole backups)."""
     rows = []
-    for v in risk.volumes:
+    for v in volumes:
         rec = v.score.recovery
         if rec is None:
             continue
@@ -157,23 +170,44 @@ def recovery_table(risk: RiskAssessment, observed: pd.DataFrame) -> pd.DataFrame
                      "intended_interval_s": rec.intended_s,
                      "intended_max_gap_s": rec.intended_max_s,
                      "intended_points": rec.intended_points * WEEK_S / v.score.window_s}
-        o = _observed_row(seen, v.cluster, v.volume)
-        if o is not None:
-            o["lost"] = max(row["intended_points"] - o["points"], 0.0)
-        outside = []
-        for name, x in predicted_draws(v.score).items():
-            if name not in FIGURES:
-                continue
-            mid, lo, hi = _whole(name, *range_of(x))
-            obs = np.nan if o is None else float(o[name])
-            row |= {f"{name}_observed": obs, f"{name}_predicted": mid, f"{name}_lo": lo,
-                    f"{name}_hi": hi}
-            if not np.isnan(obs) and not np.isnan(lo) and not lo - 1e-9 <= obs <= hi + 1e-9:
-                outside.append(name)
-        row["deferred_bytes_observed"] = np.nan if o is None else float(o["deferred_bytes"])
-        row["outside"] = ", ".join(n for n in FIGURES if n in outside)
+        per = {k: x for k, x in predicted_draws(v.score).items() if k in FIGURES}
+        mids, los, his = ranges(np.vstack(list(per.values())))
+        for name, mid, lo, hi in zip(per, mids, los, his, strict=True):
+            mid, lo, hi = _whole(name, mid, lo, hi)
+            row |= {f"{name}_predicted": mid, f"{name}_lo": lo, f"{name}_hi": hi}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def recovery_table(risk: RiskAssessment, observed: pd.DataFrame,
+                   predicted: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`predicted_table` of ``risk``'s volumes (or ``predicted``, made by it)
+    with, for each figure of :data:`FIGURES`, its ``_observed`` value (``observed``:
+    :func:`observed_recovery` of the same week; ``lost`` is the intended slots less the
+    completed backups; a plan without a cluster matches the volume in the one cluster
+    it is in), ``deferred_bytes_observed``, and ``outside``: the figures observed
+    outside their predicted range (comma-separated)."""
+    t = predicted_table(risk.volumes) if predicted is None else predicted.copy()
+    if t.empty:
+        return t
+    names = [f for f in FIGURES if f != "lost"] + ["deferred_bytes"]
+    o = observed.reindex(columns=[*_KEY, *names]).rename(
+        columns={f: f"{f}_observed" for f in names})
+    once = o[~o["volume"].duplicated(keep=False)].assign(cluster="")
+    o = pd.concat([o, once[~once["cluster"].isin(o["cluster"])]]) \
+        .drop_duplicates(_KEY, keep="first")
+    t = t.merge(o, on=_KEY, how="left")
+    t["lost_observed"] = (t["intended_points"] - t["points_observed"]).clip(lower=0)
+    outside = []
+    for f in FIGURES:
+        obs, lo, hi = t[f"{f}_observed"], t[f"{f}_lo"], t[f"{f}_hi"]
+        out = obs.notna() & lo.notna() & ~((lo - 1e-9 <= obs) & (obs <= hi + 1e-9))
+        outside.append(np.where(out, f, ""))
+    t["outside"] = [", ".join(n for n in row if n) for row in zip(*outside, strict=True)]
+    order = ["cluster", "volume", "intended_interval_s", "intended_max_gap_s",
+             "intended_points"]
+    order += [f"{f}_{k}" for f in FIGURES for k in ("observed", "predicted", "lo", "hi")]
+    return t[[*order, "deferred_bytes_observed", "outside"]]
 
 
 def _seconds(t: pd.Series) -> pd.Series:
@@ -189,21 +223,6 @@ def _whole(name: str, mid: float, lo: float, hi: float) -> tuple[float, float, f
     return mid, lo, hi
 
 
-def _observed_row(seen: pd.DataFrame | None, cluster: str, volume: str) -> dict | None:
-    """The observed figures of a volume (a plan without a cluster matches the volume in
-    the one cluster it is in); None when the history has none."""
-    if seen is None:
-        return None
-    if (cluster, volume) in seen.index:
-        return seen.loc[(cluster, volume)].to_dict()
-    if not cluster:
-        hit = seen.xs(volume, level="volume", drop_level=False) \
-            if volume in seen.index.get_level_values("volume") else None
-        if hit is not None and len(hit) == 1:
-            return hit.iloc[0].to_dict()
-    return None
-
-
 def fleet_recovery(risk: RiskAssessment, table: pd.DataFrame, *, seed: int = 0,
                    samples: int = 4000) -> dict:
     """The fleet's week: per count of :data:`COUNTS` the total observed, and the total
@@ -216,7 +235,7 @@ def fleet_recovery(risk: RiskAssessment, table: pd.DataFrame, *, seed: int = 0,
         if v.score.recovery is None:
             continue
         per = predicted_draws(v.score)
-        pick = rng.integers(v.score.draws, size=samples)
+        pick = rng.integers(v.score.recovery.draws, size=samples)
         for k in COUNTS:
             totals[k] += np.nan_to_num(per[k][pick])
     out: dict = {"intended_points": float(table["intended_points"].sum()) if len(table)

@@ -59,6 +59,9 @@ __all__ = ["FLEET_DRAWS", "Draws", "RiskAssessment", "VolumePlan", "VolumeRisk",
            "weeks_to_run"]
 
 DEFAULT_PRECISION = 0.0025
+RECOVERY_DRAWS = 400
+"""Draws whose recovery points are kept: enough for the central 95 % of a week's
+figures; a volume drawn further for its per-run precision does not need more."""
 WARMUP_S = 6 * 3600.0
 """Each draw starts this long before the window and counts nothing before it (see
 :func:`~advisor.model.fastpath.score_volume`): enough for runs that outlast an hourly
@@ -162,8 +165,8 @@ def _concat(scores: Sequence[VolumeScore]) -> VolumeScore:
     per_job = {k: {j: np.concatenate([getattr(s, k)[j] for s in scores])
                    for j in getattr(first, k)}
                for k in ("skipped_slots", "late_starts", "runs", "conflicted_runs_by_job")}
-    recovery = None if first.recovery is None else RecoveryDraws.concat(
-        [s.recovery for s in scores])
+    kept = [s.recovery for s in scores if s.recovery is not None]
+    recovery = RecoveryDraws.concat(kept) if kept else None
     return replace(first, **cat, **per_job, recovery=recovery)
 
 
@@ -213,7 +216,8 @@ class Draws:
     target: float | None = None
     focus: Focus = None
     recovery: bool = False
-    """Keep each draw's recovery points too (:mod:`advisor.model.recovery`)."""
+    """Keep the recovery points (:mod:`advisor.model.recovery`) of the first
+    :data:`RECOVERY_DRAWS` draws too."""
 
 
 FLEET_DRAWS = Draws(min_draws=200, week_precision=0.025, recovery=True)
@@ -295,7 +299,7 @@ def assess_volume(plan: VolumePlan, start: str | pd.Timestamp, end: str | pd.Tim
     while True:
         scores.append(score_plan(plan, start, end, draws=batch, version=version,
                                  seed=d.seed + 7919 * len(scores), tz=tz, threads=threads,
-                                 recovery=d.recovery))
+                                 recovery=d.recovery and done < RECOVERY_DRAWS))
         done += batch
         score = _concat(scores)
         if d.target is not None:  # the figure checked against the target decides
