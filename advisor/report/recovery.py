@@ -16,7 +16,7 @@ import pandas as pd
 
 from advisor.model.recovery_observed import pending_waits
 from advisor.units import duration as dur
-from advisor.units import size
+from advisor.units import finite, size
 
 if TYPE_CHECKING:
     from advisor.advice.analyse import Analysis
@@ -74,9 +74,10 @@ def recovery_summary(a: Analysis, rows: pd.DataFrame) -> dict:
     worst = None
     if len(rows) and rows["gap_max_observed"].notna().any():
         r = rows.loc[(rows["gap_max_observed"] / rows["intended_interval_s"]).idxmax()]
-        worst = {"volume": str(r["volume"]), "observed_s": _f(r["gap_max_observed"]),
-                 "predicted_lo_s": _f(r["gap_max_lo"]), "predicted_hi_s": _f(r["gap_max_hi"]),
-                 "intended_s": _f(r["intended_interval_s"])}
+        worst = {"volume": str(r["volume"]), "observed_s": finite(r["gap_max_observed"]),
+                 "predicted_lo_s": finite(r["gap_max_lo"]),
+                 "predicted_hi_s": finite(r["gap_max_hi"]),
+                 "intended_s": finite(r["intended_interval_s"])}
     return {"intended": round(fleet["intended_points"]), "completed": fleet["points"],
             "lost": fleet["lost"], "delayed": delayed, "deferred": deferred,
             "restore_blocked": fleet["restore_blocked"], "worst_gap": worst,
@@ -96,8 +97,8 @@ def _rpo(a: Analysis) -> dict | None:
             "over_now": over.loc[over["over_now"], "volume"].tolist(),
             "over_after": over.loc[over["over_after"], "volume"].tolist(),
             "volumes": [{"volume": r.volume, "rpo_s": r.rpo_s,
-                         "gap_p95_now_s": _f(r.gap_p95_now),
-                         "gap_p95_after_s": _f(r.gap_p95_after)}
+                         "gap_p95_now_s": finite(r.gap_p95_now),
+                         "gap_p95_after_s": finite(r.gap_p95_after)}
                         for r in over.itertuples()]}
 
 
@@ -158,7 +159,3 @@ def _range(x: dict) -> str:
 
 def _q(x: pd.Series, q: float) -> float | None:
     return float(x.quantile(q)) if len(x) else None
-
-
-def _f(x: object) -> float | None:
-    return float(x) if x is not None and np.isfinite(float(x)) else None
