@@ -293,3 +293,19 @@ def test_map_volumes_forks_and_keeps_order_and_errors():
 
     with pytest.raises(ValueError, match="volume 70"):
         map_volumes(bad, items)
+
+
+def test_map_each_forks_one_item_per_task_and_tells_each_in_order():
+    from advisor.model.executor import map_each
+
+    told: list[int] = []
+    out = map_each(lambda i: (i * i, os.getpid()), list(range(7)), told=told.append)
+    assert [v for v, _ in out] == [i * i for i in range(7)] and told == list(range(7))
+    workers = {p for _, p in out}
+    if len(os.sched_getaffinity(0)) > 1:  # (charts: each in a forked worker)
+        assert os.getpid() not in workers
+    else:
+        assert workers == {os.getpid()}
+    told.clear()  # three items: not worth two processes
+    assert [p for _, p in map_each(lambda i: (i, os.getpid()), [1, 2, 3], told.append)] \
+        == [os.getpid()] * 3 and told == [0, 1, 2]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from advisor import units
+from advisor.model.executor import map_each
 from advisor.report.build import JobReport, Report
 from advisor.report.recovery import RECOVERY_CHANGE, SHOWN, change_text, headline
 
@@ -111,13 +112,13 @@ def render_charts(report: Report, *, on_chart: Callable[[str], None] | None = No
                          interval_s=interval, trend=report.trends.get(v),
                          now=pd.Timestamp(report.meta["week_end"]),
                          title=f"Volume {v}: duration trend")))
-    out = {}
-    with ch.chart_style():
-        for stem, title, draw in todo:
-            if on_chart is not None:
-                on_chart(title)
-            out[stem] = (title, ch.to_png(draw()))
-    return out
+    def told(i: int) -> None:
+        if on_chart is not None:
+            on_chart(todo[i][1])
+
+    with ch.chart_style():  # (forked workers inherit the style)
+        pngs = map_each(lambda t: ch.to_png(t[2]()), todo, told=told)
+    return {stem: (title, png) for (stem, title, _), png in zip(todo, pngs, strict=True)}
 
 
 def to_json(report: Report) -> str:

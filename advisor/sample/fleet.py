@@ -97,23 +97,29 @@ def simulate_sample(seed: int = SEED) -> tuple[Fleet, SimulationResult]:
     return fleet, simulate(fleet, start, COLLECTED_AT, version=VERSION, seed=seed)
 
 
-def _dt(ts: pd.Timestamp) -> datetime | None:
-    # Longhorn's times are whole seconds
-    return None if pd.isna(ts) else ts.floor("s").to_pydatetime()
+def _seconds(column: pd.Series) -> list[datetime | None]:
+    """A column of times as Longhorn writes them (whole seconds), None for NaT: converted
+    at once (a Timestamp's ``floor`` one by one costs 40 µs each, 6 s for the sample)."""
+    floored = column.dt.floor("s")
+    return [None if pd.isna(t) else t for t in floored.dt.to_pydatetime()]
 
 
 def to_kubectl_list(fleet: Fleet, result: SimulationResult) -> dict:
     """The simulation as the objects a collector would have recorded (a kubectl List)."""
     items: list[dict] = []
     sizes = {v.name: v.size_bytes for v in fleet.volumes}
-    for b in result.frames["backups"].itertuples():
-        message = b.message if isinstance(b.message, str) else ""
-        kind = b.lock_conflict
+    backups = result.frames["backups"]
+    # column by column: itertuples over the frame's Arrow strings costs seconds
+    columns = [backups[c].tolist() for c in ("backup", "volume", "state", "recurring_job",
+                                              "message", "lock_conflict")]
+    times = [_seconds(backups[c]) for c in ("requested_at", "started_at", "finished_at")]
+    for name, volume, state, job, message, kind, created, started, finished in zip(
+            *columns, *times, strict=True):
+        message = message if isinstance(message, str) else ""
         items.append(syn.backup_cr(
-            b.backup, b.volume, state=b.state, created=_dt(b.requested_at),
-            started=_dt(b.started_at), finished=_dt(b.finished_at), job=b.recurring_job,
-            size_bytes=sizes[b.volume] // 3, volume_size_bytes=sizes[b.volume],
-            uploaded_bytes=sizes[b.volume] // 50,
+            name, volume, state=state, created=created, started=started,
+            finished=finished, job=job, size_bytes=sizes[volume] // 3,
+            volume_size_bytes=sizes[volume], uploaded_bytes=sizes[volume] // 50,
             error=message if kind == "create_blocked" else "",
             messages=({"error": message} if kind == "delete_blocked" else
                       {"info": message} if kind == "pending_behind_deletion" else None)))
@@ -138,7 +144,7 @@ def to_kubectl_list(fleet: Fleet, result: SimulationResult) -> dict:
                                    conditions=conditions,
                                    last_backup=restored["backup"].iloc[0] if len(restored)
                                    else "",
-                                   last_backup_at=_dt(restored["started_at"].iloc[0])
+                                   last_backup_at=_seconds(restored["started_at"])[0]
                                    if len(restored) else None))
         if not v.standby:
             items.append(syn.backup_volume_cr(v.name, size_bytes=v.size_bytes // 2))
