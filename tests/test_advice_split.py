@@ -27,6 +27,8 @@ from advisor.sample.fleet import sample_fleet
 from advisor.schedules import interval_of
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow(seconds=100)  # (run first: see conftest)
+
 GIB = 2**30
 TARGET = 0.01
 

@@ -17,6 +17,8 @@ from advisor import api
 from advisor.cron import CronError
 from advisor.model.durations import backup_observations
 
+pytestmark = pytest.mark.slow(seconds=80)  # (run first: see conftest)
+
 
 def test_the_docstring_examples_run():
     failures, tried = doctest.testmod(api, optionflags=doctest.NORMALIZE_WHITESPACE)

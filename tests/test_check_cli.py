@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_cli
+
+pytestmark = pytest.mark.slow(seconds=60)  # (run first: see conftest)
 
 
 def job(name: str, cron: str, task: str = "backup", groups: str = "[default]",

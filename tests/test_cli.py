@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 import advisor
 from advisor.sources import synthetic as syn
 from tests.conftest import completed, in_progress, run_cli
+
+pytestmark = pytest.mark.slow(seconds=105)  # (run first: see conftest)
 
 
 def collect(store, *paths, extra=()):

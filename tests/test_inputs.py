@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import advisor
 from advisor.inputs import FITS, fits_key, fitting_modules, fleet_from_history, model_inputs
@@ -14,6 +15,8 @@ from advisor.model.durations import DurationFits, fit_durations
 from advisor.sample import load_sample
 from advisor.store import HistoryStore
 from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow(seconds=80)  # (run first: see conftest)
 
 
 def test_fits_are_kept_and_read_back_into_the_same_fleet(tmp_path):

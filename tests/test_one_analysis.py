@@ -16,6 +16,8 @@ from advisor.advice.settings import iso_week, latest_activity
 
 from .conftest import run_cli
 
+pytestmark = pytest.mark.slow(seconds=120)  # (run first: see conftest)
+
 VOLUME_FIGURES = ["p_conflict_per_run", "p_conflict_per_week",
                   "expected_conflicts_per_week", "skipped_runs_per_week"]
 

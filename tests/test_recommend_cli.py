@@ -14,6 +14,8 @@ from advisor.sample import load_sample, sample_fleet
 
 from .conftest import run_cli
 
+pytestmark = pytest.mark.slow(seconds=60)  # (run first: see conftest)
+
 
 @pytest.fixture(scope="module")
 def recommended() -> dict:

@@ -29,6 +29,8 @@ from advisor.report.render import (
 from advisor.sample import fleet as sample
 from advisor.sample import load_sample
 
+pytestmark = pytest.mark.slow(seconds=160)  # (run first: see conftest)
+
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "advisor" / "report"
                      / "report.schema.json").read_text())
 

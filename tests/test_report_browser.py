@@ -47,6 +47,8 @@ from advisor.report.render import PREFIX, render_charts, to_html, write_report
 from advisor.sample import load_sample
 from tests.conftest import missing_dependency
 
+pytestmark = pytest.mark.slow(seconds=55)  # (run first: see conftest)
+
 CHROMIUM = Path("/usr/bin/chromium")
 # --no-sandbox: the tests run as root, where Chromium refuses to start with its sandbox.
 # The background-networking, component-update and sync flags keep it from calling

@@ -43,7 +43,8 @@ from tests.test_store import HOUR, T0, backup, backups, job
 ADVISOR_ROOT = Path(advisor.__file__).resolve().parents[1]
 MINUTE = pd.Timedelta(minutes=1)
 
-pytestmark = pytest.mark.slow  # (some 25 s of CPU: about 120 writers forked and checked)
+# (some 25 s of CPU: about 120 writers forked and checked)
+pytestmark = pytest.mark.slow(seconds=50)
 
 # argv[1]: a pickle of {scenario: spec} (the tests pass one scenario). Prints
 # {"advisor": ..., "scenarios": {scenario: {"learn": {...}, "kills": [...]}}} as JSON.
