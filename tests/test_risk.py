@@ -171,6 +171,52 @@ def test_run_pool_waits_hold_the_lane_but_not_the_volumes_own_view():
         RunPool(durations, 2, waits=[None])
 
 
+def test_a_doubted_median_holds_for_a_whole_stratum_of_runs_and_a_deletions_for_all():
+    from advisor.model.runpool import STRATA, shared_z
+
+    z = shared_z(STRATA)  # the strata's normal quantiles, in order
+    assert np.allclose(z, -z[::-1]) and (np.diff(z) > 0).all()
+    # no spread within a run's duration: what varies is the median's doubt alone
+    doubted = [Duration(600, 600, "lognormal", median_sd=0.5)] * 3
+    pool = RunPool(doubted, 1, runs=64, seed=3,
+                   waits=[(1.0, Duration(60, 60, "lognormal", median_sd=0.7))] * 3)
+    assert pool.strata == STRATA
+    runs = np.arange(64)
+    for i in range(3):  # each volume: one factor per stratum, every quantile once
+        per = {k: np.unique(pool.own[runs % STRATA == k, i]) for k in range(STRATA)}
+        assert all(len(v) == 1 for v in per.values())
+        assert np.allclose(np.sort([v[0] for v in per.values()]), 600 * np.exp(0.5 * z))
+    # independent between volumes: their strata take the quantiles in other orders
+    assert not np.allclose(pool.own[:STRATA, 0], pool.own[:STRATA, 1])
+    # a wait (a deletion) is doubted for all at once: the same factor in a run
+    second = pool.start[:, 1] - pool.own[:, 0]  # volume 1 starts after 0's backup + wait
+    assert np.allclose(second, 60 * np.exp(0.7 * z[runs % STRATA]))
+    # nothing in doubt: no strata, the pool as it was
+    plain = RunPool([D("10m")] * 3, 1, runs=64, seed=3)
+    assert plain.strata == 1
+
+
+def test_a_draw_takes_its_pooled_runs_and_its_deletion_doubt_from_its_stratum():
+    from advisor.model import fastpath
+    from advisor.model.runpool import STRATA, shared_z
+
+    job = JobSpec("hourly", "0 * * * *", retain=2, concurrency=1)
+    doubted = Duration(600, 600, "lognormal", median_sd=0.5)
+    pool = RunPool([doubted] * 2, 1, runs=64, seed=3)
+    deletion = Duration(60, 60, "lognormal", median_sd=0.7)
+    t0, t1 = pd.Timestamp("2026-01-05T00:00:00Z"), pd.Timestamp("2026-01-06T00:00:00Z")
+    options = {"queues": {"hourly": (pool, 1)}, "seed": 5}
+    kernel = fastpath._KernelInputs.build([(job, doubted)], t0, t1, "1.8", options)
+    blocks = list(fastpath._blocks(kernel, [(job, doubted)], deletion, options, 40, 16))
+    assert [b[0] for b in blocks] == [0, 16, 32]
+    for lo, backup, _, deletions, _ in blocks:
+        for j in range(backup.shape[1]):
+            k = (lo + j) % STRATA
+            # every run of the draw from its stratum: one backup duration throughout
+            assert np.allclose(backup[:, j], pool.own[k, 1])
+            assert np.allclose(deletions[:, j], 60 * np.exp(0.7 * shared_z(STRATA)[k]))
+
+
 @pytest.fixture(scope="module")
 def sample_truth():
     return simulate_sample()

@@ -61,7 +61,7 @@ from advisor.model import _kernel as K
 from advisor.model.estimate import Estimate, estimate, proportion, zero_if_nan
 from advisor.model.fleet import Duration, JobSpec
 from advisor.model.recovery import RecoveryDraws, last_before
-from advisor.model.runpool import RunPool
+from advisor.model.runpool import RunPool, shared_z
 from advisor.schedules import fire_times
 from advisor.schema import utc
 
@@ -402,12 +402,16 @@ def _blocks(kernel: _KernelInputs, jobs: Sequence[tuple[JobSpec, Duration]],
             if job.name in queues:  # the k-th run: a realisation from the pool
                 runs_pool, at = queues[job.name]
                 r = rng.integers(len(runs_pool), size=(k, n))
+                if runs_pool.strata > 1:  # (of the draw's stratum: its medians' doubt)
+                    s = runs_pool.strata
+                    r = r - r % s + (np.arange(lo, lo + n) % s)
+                    r[r >= len(runs_pool)] -= s
                 backup[part] = runs_pool.own[r, at]
                 queue[0, part] = runs_pool.start[r, at]
                 queue[1, part] = runs_pool.span_for(at)[r]
             else:
                 backup[part] = _draw(dist, rng, k, n)
-        deletions = _draw(deletion, rng, kernel.n_del, n)
+        deletions = _draw(deletion, rng, kernel.n_del, n, shared=shared_z(lo + n)[lo:])
         restores = (_draw(restore[1], rng, kernel.n_restore, n) if restore
                     else np.zeros((0, n)))
         yield lo, backup, queue, deletions, restores
@@ -463,11 +467,15 @@ def _run_blocks(blocks: Iterable[_Block], run: Callable[..., None], threads: int
             f.result()
 
 
-def _draw(dist: Duration, rng: np.random.Generator, k: int, n: int) -> np.ndarray:
+def _draw(dist: Duration, rng: np.random.Generator, k: int, n: int,
+          shared: np.ndarray | None = None) -> np.ndarray:
     """``k`` durations for each of ``n`` draws, as a (k, n) array: the ``i``-th value
     of a draw is the ``i``-th duration it asks for. A draw's values share one factor
-    ``exp(median_sd * Z)`` (the median's uncertainty)."""
+    ``exp(median_sd * Z)`` (the median's uncertainty): ``Z`` drawn for the volume
+    alone, or ``shared`` (per draw: its stratum's, :func:`~advisor.model.runpool.
+    shared_z`) for a doubt every volume shares."""
     out = np.asarray(dist.sample(rng, k * n), dtype=float).reshape(k, n)
     if dist.median_sd > 0:
-        out *= np.exp(dist.median_sd * rng.standard_normal(n))
+        out *= np.exp(dist.median_sd * (rng.standard_normal(n) if shared is None
+                                        else shared))
     return out

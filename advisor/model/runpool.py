@@ -6,6 +6,7 @@ volume's runs from.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -13,7 +14,22 @@ from advisor.longhorn import LOCK_ACQUIRE_WAIT_S
 from advisor.model import _kernel_lanes
 from advisor.model.fleet import Duration
 
-__all__ = ["RunPool"]
+__all__ = ["STRATA", "RunPool", "shared_z"]
+
+STRATA = 16
+"""Draws and pool runs are cut into this many strata, one per quantile of the doubt in
+the durations' medians (:func:`shared_z`): a draw keeps to one stratum, so the doubt
+holds for the whole window it scores, as a wrong median would."""
+
+
+def shared_z(n: int) -> np.ndarray:
+    """Per stratum of ``n`` (:data:`STRATA`) draws or pool runs (stratum ``i % STRATA``),
+    the standard normal quantile of its stratum's middle: the factor
+    ``exp(median_sd * z)`` a duration's median takes there. Every volume and every
+    job's pool share it, so a doubt common to them all (the deletion prior's: one
+    backupstore's speed) moves them together."""
+    z = np.array([NormalDist().inv_cdf((k + 0.5) / STRATA) for k in range(STRATA)])
+    return z[np.arange(n) % STRATA]
 
 _MARK_EVERY = 32
 """A run pool with waits keeps its lanes' state every this many volumes (or every as many
@@ -51,6 +67,20 @@ class RunPool:
         lanes = min(concurrency, len(durations))
         self.own = np.stack([np.asarray(d.sample(rng, runs), dtype=float)
                              for d in durations], axis=1)
+        z = shared_z(runs)
+        self.strata = STRATA if runs >= STRATA and (
+            any(d.median_sd > 0 for d in durations)
+            or any(w is not None and w[0] > 0 and w[1].median_sd > 0 for w in waits or ())
+        ) else 1
+        """Strata of the runs (run ``r``'s is ``r % strata``): 1 when no median is in
+        doubt, else :data:`STRATA`; a draw takes its runs from one stratum."""
+        if self.strata > 1:
+            # each volume's backup median: its own doubt, independent of the others'
+            # (a stratum's quantile in an order of its own, from a stream of its own)
+            order = np.random.default_rng((seed, runs, 1)).permuted(
+                np.tile(np.arange(STRATA), (len(durations), 1)), axis=1)
+            sd = np.array([d.median_sd for d in durations])
+            self.own *= np.exp(sd * shared_z(STRATA)[order[:, np.arange(runs) % STRATA]].T)
         hold = self.own  # (a copy once a volume waits)
         for i, w in enumerate(waits or ()):
             if w is not None and w[0] > 0:
@@ -59,7 +89,9 @@ class RunPool:
                 # drawn from their own stream, so a pool without waits is unchanged
                 wrng = np.random.default_rng((seed, i))
                 hit = wrng.random(runs) < min(w[0], 1.0)
-                hold[hit, i] += np.asarray(w[1].sample(wrng, int(hit.sum())), dtype=float)
+                # a wait is a deletion: its median's doubt is shared (the prior's)
+                hold[hit, i] += np.asarray(w[1].sample(wrng, int(hit.sum())), dtype=float) \
+                    * np.exp(w[1].median_sd * z[hit])
         self._lanes_n = lanes
         self._every = max(_MARK_EVERY, lanes)  # (the marks take no more room than hold)
         self._marks = np.zeros((runs, 0 if hold is self.own else
