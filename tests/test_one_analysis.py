@@ -6,6 +6,7 @@ fleet with the default settings (seed 0)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ import pytest
 import advisor
 from advisor.advice import Settings, analyse
 from advisor.advice.settings import iso_week, latest_activity
+from advisor.model.risk import target_figure
 
 from .conftest import run_cli
 
@@ -129,11 +131,23 @@ def test_the_gate_on_the_samples_own_manifests_agrees_with_the_advice(history,
     found = {f["jobs"][0]: f for f in gate.findings if f["kind"] == "lock_risk"}
     recs = {r.job: r for r in advisor.recommend(history).recommendations}
     assert set(found) == set(recs)
-    assert gate.week == analyse(history.frames, history.fits, Settings(),
-                                advise=False).window.label
+    a = analyse(history.frames, history.fits, Settings(), advise=False)
+    assert gate.week == a.window.label
+    risks = {v.volume: v for v in a.assessment.volumes}
     for job, r in recs.items():
         f, now = found[job], r.now
-        assert f["volume"] == r.volume_now, job
+        if f["volume"] != r.volume_now:
+            # a tie the draws decide: a job whose run outlasts its interval skips the
+            # same slots on all its volumes, whose figures are then equal within their
+            # errors; the gate's pick is as bad as the advice's, and is compared with
+            # the advice's own figures of that volume
+            (p, se), (q, qse) = (target_figure(risks[v], job)
+                                 for v in (f["volume"], r.volume_now))
+            assert abs(p - q) <= 3 * (se ** 2 + qse ** 2) ** 0.5, (job, f["volume"], p, q)
+            c, k = (risks[f["volume"]].p_conflict_per_run_by_job[job],
+                    risks[f["volume"]].p_skip_per_slot[job])
+            now = replace(now, p_conflict_per_run=c.mean, p_conflict_per_run_se=c.se,
+                          p_skip_per_run=k.mean, p_skip_per_run_se=k.se)
         assert (f["severity"] == "high") is (now.upper > gate.settings.target), job
         for p, se, q, qse in ((f["p_per_run"], f["p_per_run_se"], now.p_conflict_per_run,
                                now.p_conflict_per_run_se),

@@ -200,3 +200,22 @@ def test_the_predicted_ranges_cover_what_the_simulator_does():
         for k in inside:
             inside[k] += row[f"{k}_lo"] <= row[f"{k}_observed"] <= row[f"{k}_hi"]
     assert all(n >= 7 for n in inside.values()), inside
+
+
+def test_a_fleets_total_moves_its_volumes_together_within_a_stratum():
+    from advisor.model.recovery import fleet_sum
+    from advisor.model.runpool import STRATA
+
+    # each volume's draw d shows its stratum: a doubt they all share
+    shared = [np.arange(400) % STRATA for _ in range(100)]
+    total = fleet_sum(shared, samples=1600, seed=2)
+    assert set(np.unique(total)) == {100.0 * k for k in range(STRATA)}
+    assert np.std(total) == pytest.approx(100 * np.std(np.arange(STRATA)), rel=0.05)
+    # the same figures, not shared (each volume's draws in an order of its own): the
+    # total spreads as a sum of independent parts, ten times less for 100 volumes
+    rng = np.random.default_rng(0)
+    apart = fleet_sum([rng.permutation(x) for x in shared], samples=1600, seed=2)
+    assert np.std(apart) == pytest.approx(10 * np.std(np.arange(STRATA)), rel=0.15)
+    assert np.mean(apart) == pytest.approx(100 * 7.5, rel=0.01)
+    # NaN counts nothing; a volume with fewer draws than strata is drawn from freely
+    assert (fleet_sum([np.array([np.nan, 1.0])], samples=64) <= 1).all()

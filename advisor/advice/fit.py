@@ -4,8 +4,11 @@ and, when they fall outside it, the causes the history lets it name.
 Observed: the Backups asked for (else started, else collected) in the scored week whose
 messages show a lock conflict (:data:`~advisor.model.observed.OBSERVED_KINDS`).
 Predicted: the sum over volumes of the risk model's expected count for the week, with the
-95 % range of a Poisson count of that mean. The report's summary and ``advisor
-recommend`` both say it, from :func:`week_fit`.
+central 95 % of the fleet's week as the draws give it (each volume's draws are weeks;
+the fleet's takes one of each, all of one stratum, so that the deletion prior's doubt,
+which is the cluster's, moves every volume together: :func:`~advisor.model.recovery.
+fleet_sum`). The report's summary and ``advisor recommend`` both say it, from
+:func:`week_fit`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from advisor.model.fastpath import WEEK_S
 from advisor.model.observed import OBSERVED_KINDS
+from advisor.model.recovery import fleet_sum
 
 if TYPE_CHECKING:
     from advisor.advice.analyse import Analysis
@@ -32,15 +37,19 @@ def in_week(backups: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd
 
 def week_conflicts(a: Analysis) -> dict:
     """The week's lock conflicts: ``observed`` (and ``by_kind``), ``predicted`` (the
-    expected count) and its 95 % Poisson ``range``."""
-    from scipy import stats  # (here: it takes half a second to import)
-
+    expected count) and its 95 % ``range`` (the fleet's week drawn from its volumes'
+    draws: :func:`~advisor.model.recovery.fleet_sum`)."""
     b = a.backups
     week = b[in_week(b, a.window.start, a.window.end)] if len(b) else b
     kinds = week["lock_conflict"] if len(week) else pd.Series(dtype=str)
     seen = a.observed
     predicted = float(np.nansum(seen["predicted_per_week"])) if len(seen) else 0.0
-    lo, hi = (stats.poisson.ppf([0.025, 0.975], predicted) if predicted > 0 else (0.0, 0.0))
+    # each draw is a week of the volume; the fleet's week takes one of each, of one
+    # stratum, so the deletion prior's doubt (the cluster's) moves them together
+    total = fleet_sum((sum(v.score.counts(k) for k in OBSERVED_KINDS)
+                       * (WEEK_S / v.score.window_s) for v in a.assessment.volumes),
+                      seed=a.settings.seed)
+    lo, hi = np.quantile(total, [0.025, 0.975]) if predicted > 0 else (0.0, 0.0)
     return {"observed": int(kinds.isin(OBSERVED_KINDS).sum()),
             "by_kind": {k: int((kinds == k).sum()) for k in OBSERVED_KINDS},
             "predicted": predicted, "range": [float(lo), float(hi)]}

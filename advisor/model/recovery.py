@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -35,7 +35,8 @@ import pandas as pd
 
 from advisor.schedules import fire_times
 
-__all__ = ["PER_DRAW", "RecoveryDraws", "intended_gaps", "last_before", "range_of", "ranges"]
+__all__ = ["PER_DRAW", "RecoveryDraws", "fleet_sum", "intended_gaps", "last_before",
+           "range_of", "ranges"]
 
 PER_DRAW = ("gap_p50", "gap_p95", "gap_max", "points", "wait_p50", "wait_p95", "waited")
 """The per-draw arrays of :class:`RecoveryDraws`."""
@@ -125,6 +126,32 @@ class RecoveryDraws:
             out[name] = mid
             out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
         return out
+
+
+def fleet_sum(per_volume: Iterable[np.ndarray], *, samples: int = 4000,
+              seed: int = 0) -> np.ndarray:
+    """``samples`` draws of a fleet's total of a per-draw figure (``per_volume``: each
+    volume's array over its draws; NaN counts 0). A sample takes one draw of each
+    volume, all of one stratum (:data:`~advisor.model.runpool.STRATA`: draw ``d``'s is
+    ``d % STRATA``), so that a doubt the volumes share (the deletion prior's) moves them
+    together as it would the cluster's week; otherwise the draws are independent (the
+    fast path scores volumes apart)."""
+    from advisor.model.runpool import STRATA
+
+    rng = np.random.default_rng(seed)
+    total = np.zeros(samples)
+    stratum = np.arange(samples) % STRATA
+    for x in per_volume:
+        n = len(x)
+        if not n:
+            continue
+        if n >= STRATA:  # one of the ceil((n - k) / STRATA) draws of stratum k
+            pick = stratum + STRATA * (rng.random(samples) * (
+                (n - stratum + STRATA - 1) // STRATA)).astype(np.int64)
+        else:
+            pick = rng.integers(n, size=samples)
+        total += np.nan_to_num(np.asarray(x, dtype=float)[pick])
+    return total
 
 
 def range_of(x: np.ndarray) -> tuple[float, float, float]:

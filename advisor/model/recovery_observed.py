@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.model.fastpath import WEEK_S, VolumeScore
-from advisor.model.recovery import range_of, ranges
+from advisor.model.recovery import fleet_sum, range_of, ranges
 from advisor.model.risk import RiskAssessment, VolumeRisk
 
 __all__ = ["COUNTS", "FIGURES", "RECOVERY_BACKUP_COLUMNS", "fleet_recovery",
@@ -226,18 +226,12 @@ def _whole(name: str, mid: float, lo: float, hi: float) -> tuple[float, float, f
 def fleet_recovery(risk: RiskAssessment, table: pd.DataFrame, *, seed: int = 0,
                    samples: int = 4000) -> dict:
     """The fleet's week: per count of :data:`COUNTS` the total observed, and the total
-    predicted (median) with its central 95 % (each volume's draws taken independently:
-    the fast path scores volumes apart), as ``{name: {"observed", "predicted", "lo",
-    "hi"}}``; ``intended_points`` too."""
-    rng = np.random.default_rng(seed)
-    totals = {k: np.zeros(samples) for k in COUNTS}
-    for v in risk.volumes:
-        if v.score.recovery is None:
-            continue
-        per = predicted_draws(v.score)
-        pick = rng.integers(v.score.recovery.draws, size=samples)
-        for k in COUNTS:
-            totals[k] += np.nan_to_num(per[k][pick])
+    predicted (median) with its central 95 % (:func:`~advisor.model.recovery.fleet_sum`:
+    a doubt the volumes share moves them together), as ``{name: {"observed",
+    "predicted", "lo", "hi"}}``; ``intended_points`` too."""
+    per = [predicted_draws(v.score) for v in risk.volumes if v.score.recovery is not None]
+    totals = {k: fleet_sum((p[k] for p in per), samples=samples, seed=seed)
+              for k in COUNTS}
     out: dict = {"intended_points": float(table["intended_points"].sum()) if len(table)
                  else 0.0}
     for k in COUNTS:
