@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -34,6 +34,27 @@ def _forked(span: tuple[int, int]) -> list:
     return [fn(items[i]) for i in range(*span)]
 
 
+def _can_fork(n: int, at_least: int) -> bool:
+    """Whether ``n`` items go to forked workers: two cores, at least ``at_least`` items,
+    and fork."""
+    return n >= at_least and cores() >= 2 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _in_forks(fn: Callable[[T], R], items: Sequence[T], chunk: int) -> Iterator[list[R]]:
+    """``fn`` over ``items`` on two forked worker processes, ``chunk`` items a task: each
+    task's results, in order (the workers inherit ``fn`` and ``items``; results come
+    back pickled)."""
+    n = len(items)
+    _FORKED.append((fn, items))
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=cores(), mp_context=ctx) as pool:
+            yield from pool.map(_forked, [(lo, min(lo + chunk, n))
+                                          for lo in range(0, n, chunk)])
+    finally:
+        _FORKED.pop()
+
+
 def map_volumes(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """``fn`` over ``items`` on up to two cores, in order. Scoring a volume holds the
     GIL for more than half its time (drawing durations, the figures), so threads gain
@@ -44,16 +65,8 @@ def map_volumes(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     n = len(items)
     if n < 2 or cores() < 2:
         return [fn(x) for x in items]
-    if n >= 4 * FORK_CHUNK and \
-            "fork" in multiprocessing.get_all_start_methods():
-        _FORKED.append((fn, items))
-        try:
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=cores(), mp_context=ctx) as pool:
-                spans = [(lo, min(lo + FORK_CHUNK, n)) for lo in range(0, n, FORK_CHUNK)]
-                return [r for part in pool.map(_forked, spans) for r in part]
-        finally:
-            _FORKED.pop()
+    if _can_fork(n, 4 * FORK_CHUNK):
+        return [r for part in _in_forks(fn, items, FORK_CHUNK) for r in part]
     with ThreadPoolExecutor(max_workers=cores()) as pool:
         return list(pool.map(fn, items))
 
@@ -65,23 +78,15 @@ def map_each(fn: Callable[[T], R], items: Sequence[T],
     item per task on two forked worker processes when there are two cores, at least four
     items and fork; else here, one after the other. ``told(i)`` hears of item ``i`` as
     its result arrives (here: as it starts)."""
-    n = len(items)
-    if n < 4 or cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        out = []
+    out: list[R] = []
+    if not _can_fork(len(items), 4):
         for i, x in enumerate(items):
             if told is not None:
                 told(i)
             out.append(fn(x))
         return out
-    _FORKED.append((fn, items))
-    try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=cores(), mp_context=ctx) as pool:
-            out = []
-            for i, part in enumerate(pool.map(_forked, [(i, i + 1) for i in range(n)])):
-                if told is not None:
-                    told(i)
-                out += part
-            return out
-    finally:
-        _FORKED.pop()
+    for i, part in enumerate(_in_forks(fn, items, 1)):
+        if told is not None:
+            told(i)
+        out += part
+    return out
