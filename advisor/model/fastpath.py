@@ -411,7 +411,7 @@ def _blocks(kernel: _KernelInputs, jobs: Sequence[tuple[JobSpec, Duration]],
                 queue[1, part] = runs_pool.span_for(at)[r]
             else:
                 backup[part] = _draw(dist, rng, k, n)
-        deletions = _draw(deletion, rng, kernel.n_del, n, shared=shared_z(lo + n)[lo:])
+        deletions = _draw(deletion, rng, kernel.n_del, n, shared=shared_z(n, lo))
         restores = (_draw(restore[1], rng, kernel.n_restore, n) if restore
                     else np.zeros((0, n)))
         yield lo, backup, queue, deletions, restores

@@ -22,14 +22,17 @@ the durations' medians (:func:`shared_z`): a draw keeps to one stratum, so the d
 holds for the whole window it scores, as a wrong median would."""
 
 
-def shared_z(n: int) -> np.ndarray:
-    """Per stratum of ``n`` (:data:`STRATA`) draws or pool runs (stratum ``i % STRATA``),
-    the standard normal quantile of its stratum's middle: the factor
-    ``exp(median_sd * z)`` a duration's median takes there. Every volume and every
-    job's pool share it, so a doubt common to them all (the deletion prior's: one
-    backupstore's speed) moves them together."""
-    z = np.array([NormalDist().inv_cdf((k + 0.5) / STRATA) for k in range(STRATA)])
-    return z[np.arange(n) % STRATA]
+_Z = np.array([NormalDist().inv_cdf((k + 0.5) / STRATA) for k in range(STRATA)])
+"""The standard normal quantile of each stratum's middle."""
+
+
+def shared_z(n: int, start: int = 0) -> np.ndarray:
+    """Per draw or pool run ``start`` to ``start + n`` (stratum ``i % STRATA``), the
+    standard normal quantile of its stratum's middle: the factor ``exp(median_sd * z)``
+    a duration's median takes there. Every volume and every job's pool share it, so a
+    doubt common to them all (the deletion prior's: one backupstore's speed) moves them
+    together."""
+    return _Z[np.arange(start, start + n) % STRATA]
 
 _MARK_EVERY = 32
 """A run pool with waits keeps its lanes' state every this many volumes (or every as many
@@ -80,7 +83,7 @@ class RunPool:
             order = np.random.default_rng((seed, runs, 1)).permuted(
                 np.tile(np.arange(STRATA), (len(durations), 1)), axis=1)
             sd = np.array([d.median_sd for d in durations])
-            self.own *= np.exp(sd * shared_z(STRATA)[order[:, np.arange(runs) % STRATA]].T)
+            self.own *= np.exp(sd * _Z[order[:, np.arange(runs) % STRATA]].T)
         hold = self.own  # (a copy once a volume waits)
         for i, w in enumerate(waits or ()):
             if w is not None and w[0] > 0:
