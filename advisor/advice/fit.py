@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from advisor.model.fastpath import WEEK_S
-from advisor.model.observed import OBSERVED_KINDS
+from advisor.model.observed import OBSERVED_KINDS, conflicts_per_week
 from advisor.model.recovery import fleet_sum
 
 if TYPE_CHECKING:
@@ -46,8 +45,7 @@ def week_conflicts(a: Analysis) -> dict:
     predicted = float(np.nansum(seen["predicted_per_week"])) if len(seen) else 0.0
     # each draw is a week of the volume; the fleet's week takes one of each, of one
     # stratum, so the deletion prior's doubt (the cluster's) moves them together
-    total = fleet_sum((sum(v.score.counts(k) for k in OBSERVED_KINDS)
-                       * (WEEK_S / v.score.window_s) for v in a.assessment.volumes),
+    total = fleet_sum((conflicts_per_week(v.score) for v in a.assessment.volumes),
                       seed=a.settings.seed)
     lo, hi = np.quantile(total, [0.025, 0.975]) if predicted > 0 else (0.0, 0.0)
     return {"observed": int(kinds.isin(OBSERVED_KINDS).sum()),

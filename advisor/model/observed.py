@@ -27,9 +27,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from advisor.model.fastpath import VolumeScore
 from advisor.model.risk import RiskAssessment
 
-__all__ = ["OBSERVED_BACKUP_COLUMNS", "OBSERVED_KINDS", "observed_vs_predicted"]
+__all__ = ["OBSERVED_BACKUP_COLUMNS", "OBSERVED_KINDS", "conflicts_per_week",
+           "observed_vs_predicted"]
 
 OBSERVED_KINDS = ("delete_blocked", "create_blocked", "pending_behind_deletion")
 """Lock conflicts a Backup's messages can show, and the model predicts for its volume."""
@@ -56,6 +58,13 @@ def _span(backups: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["first", "last"])
 
 
+def conflicts_per_week(score: VolumeScore) -> np.ndarray:
+    """Per draw of ``score``, its conflicts of the kinds a history shows
+    (:data:`OBSERVED_KINDS`) a week."""
+    return sum(score.counts(k) for k in OBSERVED_KINDS) / (score.window_s
+                                                           / _WEEK.total_seconds())
+
+
 def observed_vs_predicted(backups: pd.DataFrame, risk: RiskAssessment, *,
                           seed: int = 0) -> pd.DataFrame:
     """One row per assessed volume: ``history_weeks``, ``observed_conflicts``,
@@ -73,8 +82,7 @@ def observed_vs_predicted(backups: pd.DataFrame, risk: RiskAssessment, *,
     rng = np.random.default_rng(seed)
     rows = []
     for v in risk.volumes:
-        weeks_in_window = v.score.window_s / _WEEK.total_seconds()
-        rate = sum(v.score.counts(k) for k in OBSERVED_KINDS) / weeks_in_window
+        rate = conflicts_per_week(v.score)
         key = (v.cluster, v.volume)
         weeks = float(span.at[key, "history_weeks"]) if key in span.index else 0.0
         seen = int(span.at[key, "observed_conflicts"]) if key in span.index else 0
